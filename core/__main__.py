@@ -1,0 +1,5 @@
+import sys
+
+from ecocube.cli import main
+
+sys.exit(main())

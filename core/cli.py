@@ -1,0 +1,107 @@
+"""The ``ecocube`` command line.
+
+Each domain package contributes a sub-command group from its ``_cli`` module; heavy imports
+happen inside the commands so ``ecocube --help`` stays fast. Errors are printed as one line
+(``error: ...``) with a non-zero exit code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+from rich.console import Console
+
+from ecocube._cli_data import app as data_app
+from ecocube.catalog._cli import app as catalog_app
+from ecocube.cube._cli import app as cube_app
+from ecocube.errors import EcocubeError
+from ecocube.models._cli import app as sdm_app
+from ecocube.ocean._cli import app as ocean_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="ecocube",
+    help="Data cubes, species distribution models and ocean surrogates from STAC-catalogued data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_app, name="data")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(cube_app, name="cube")
+app.add_typer(sdm_app, name="sdm")
+app.add_typer(ocean_app, name="ocean")
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        help="Show full tracebacks instead of one-line errors.",
+        envvar="ECOCUBE_DEBUG",
+    ),
+) -> None:
+    """ecocube: STAC catalog, data cube, SDMs and ocean surrogate."""
+    _state["debug"] = debug
+
+
+@app.command()
+def demo(
+    out: str = typer.Option("out", "--out", help="Folder for the report (out/index.html)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of every stochastic step."),
+    device: str = typer.Option("auto", "--device", help="Torch device: auto, cpu, cuda, cuda:0..."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller settings, for smoke tests."),
+) -> None:
+    """Run the main job on the registry data and write OUT/index.html."""
+    from pathlib import Path
+
+    from ecocube.demo import run_demo
+
+    path = run_demo(Path(out), seed=seed, device=device, quick=quick)
+    Console().print(f"report written to [bold]{path}[/bold]")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ecocube`` console script; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    console = Console(stderr=True)
+    debug = "--debug" in args or os.environ.get("ECOCUBE_DEBUG", "").lower() in {"1", "true", "yes"}
+    try:
+        app(args=args, prog_name="ecocube", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        console.print("aborted")
+        return 130
+    except (EcocubeError, OSError, ValueError) as exc:
+        if debug:
+            raise
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        console.print(
+            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

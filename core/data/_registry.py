@@ -1,0 +1,357 @@
+"""Registry entries, fetching through pooch, and verification."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pooch
+
+from ecocube.errors import DataIntegrityError, DatasetNotFoundError, InvalidInputError
+from ecocube.settings import ENV_DATA_MIRROR, Settings, get_settings
+
+__all__ = [
+    "Dataset",
+    "FileEntry",
+    "FileStatus",
+    "dataset",
+    "datasets",
+    "fetch",
+    "fetch_file",
+    "list_datasets",
+    "verify",
+]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a dataset.
+
+    Attributes
+    ----------
+    path
+        Path relative to the dataset folder (POSIX separators).
+    sha256
+        Expected SHA-256 hex digest.
+    size
+        Size in bytes.
+    url
+        Direct canonical download URL, or ``None`` when the file was converted or cropped from
+        its source and is only available from an ecocube mirror.
+    derived_from
+        Where a converted file came from (``None`` for byte copies).
+    """
+
+    path: str
+    sha256: str
+    size: int
+    url: str | None
+    derived_from: str | None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset: its files, source, licence and citation."""
+
+    name: str
+    subdir: str
+    title: str
+    source: str
+    license: str
+    citation: str
+    files: tuple[FileEntry, ...]
+
+    @property
+    def size(self) -> int:
+        """Total size of the dataset's files in bytes."""
+        return sum(f.size for f in self.files)
+
+    def file(self, path: str) -> FileEntry:
+        """Return the entry of ``path``, raising with close matches if it is unknown."""
+        for entry in self.files:
+            if entry.path == path:
+                return entry
+        names = [f.path for f in self.files]
+        close = [n for n in names if Path(n).name.lower() == Path(path).name.lower()][:3] or names[
+            :5
+        ]
+        raise DatasetNotFoundError(
+            f"dataset {self.name!r} has no file {path!r}; some of its files: {', '.join(close)} "
+            f"(`ecocube data list` shows datasets; the registry has {len(names)} files here)"
+        )
+
+
+@cache
+def _load() -> dict[str, Dataset]:
+    text = resources.files("ecocube.data").joinpath("registry.json").read_text()
+    raw: dict[str, dict[str, Any]] = json.loads(text)
+    out = {}
+    for name, entry in raw.items():
+        files = tuple(FileEntry(path=p, **meta) for p, meta in entry["files"].items())
+        out[name] = Dataset(
+            name=name,
+            subdir=entry["subdir"],
+            title=entry["title"],
+            source=entry["source"],
+            license=entry["license"],
+            citation=entry["citation"],
+            files=files,
+        )
+    return out
+
+
+def datasets() -> dict[str, Dataset]:
+    """All registered datasets, by name."""
+    return dict(_load())
+
+
+def dataset(name: str) -> Dataset:
+    """Return the registry entry of dataset ``name``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        If ``name`` is not registered; the message lists the valid names.
+    """
+    reg = _load()
+    if name not in reg:
+        raise DatasetNotFoundError(
+            f"unknown dataset {name!r}; valid names: {', '.join(sorted(reg))}"
+        )
+    return reg[name]
+
+
+def list_datasets() -> Any:
+    """Return a table of the registered datasets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name``, ``title``, ``files``, ``size_mb``, ``license``, ``citation``, ``source``.
+    """
+    import pandas as pd
+
+    rows = [
+        {
+            "name": d.name,
+            "title": d.title,
+            "files": len(d.files),
+            "size_mb": round(d.size / 1e6, 2),
+            "license": d.license,
+            "citation": d.citation,
+            "source": d.source,
+        }
+        for d in _load().values()
+    ]
+    return pd.DataFrame(rows)
+
+
+def _copy_from_local(
+    url: str, output_file: str | Any, pooch_obj: Any, check_only: bool = False
+) -> bool | None:
+    """A pooch downloader that copies from a local mirror directory."""
+    src = Path(url)
+    if check_only:
+        return src.is_file()
+    if not src.is_file():
+        raise DatasetNotFoundError(
+            f"{src} is missing from the mirror set by {ENV_DATA_MIRROR}; restore it or point "
+            f"{ENV_DATA_MIRROR} at a complete copy of the ecocube data"
+        )
+    if hasattr(output_file, "write"):
+        with src.open("rb") as fh:
+            shutil.copyfileobj(fh, output_file)
+    else:
+        shutil.copyfile(src, output_file)
+    return None
+
+
+def _source_of(
+    ds: Dataset, entry: FileEntry, settings: Settings
+) -> tuple[str, Callable[..., Any] | None]:
+    if settings.data_mirror is not None:
+        if settings.mirror_is_local:
+            return str(Path(settings.data_mirror) / ds.subdir / entry.path), _copy_from_local
+        return f"{settings.data_mirror.rstrip('/')}/{ds.subdir}/{entry.path}", None
+    if entry.url is None:
+        raise DatasetNotFoundError(
+            f"{ds.name}/{entry.path} was converted from {entry.derived_from} and has no direct "
+            f"public download; set {ENV_DATA_MIRROR} to a directory or URL holding the ecocube "
+            "data (in this repository: ../shared/data)"
+        )
+    return entry.url, None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fetch_entry(ds: Dataset, entry: FileEntry, settings: Settings) -> Path:
+    target_dir = settings.data_dir / ds.subdir
+    target = target_dir / entry.path
+    # Fast path: a verified file is already in the cache.
+    if target.is_file() and target.stat().st_size == entry.size and _sha256(target) == entry.sha256:
+        return target
+    url, downloader = _source_of(ds, entry, settings)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # pooch logs every copy at INFO; the CLI shows a progress bar
+    try:
+        path = pooch.retrieve(
+            url=url,
+            known_hash=f"sha256:{entry.sha256}",
+            fname=Path(entry.path).name,
+            path=target.parent,
+            downloader=downloader,
+            progressbar=False,
+        )
+    except ValueError as err:
+        if "hash" not in str(err).lower():
+            raise
+        match = re.search(r"got:?\s*'?([0-9a-fA-F]{16,})", str(err))
+        found = match.group(1) if match else "unknown"
+        raise DataIntegrityError(
+            f"{ds.name}/{entry.path}: SHA-256 mismatch (expected {entry.sha256}, found {found}) "
+            f"for the file at {url}; the corrupt download was discarded and nothing was cached. "
+            "Replace the file at the mirror with a good copy (or unset the mirror to use the "
+            "canonical source) and fetch again"
+        ) from err
+    finally:
+        logger.setLevel(level)
+    return Path(path)
+
+
+def fetch_file(name: str, path: str, *, settings: Settings | None = None) -> Path:
+    """Fetch and verify one file of a dataset; return its local path in the cache.
+
+    Parameters
+    ----------
+    name
+        Dataset name (see :func:`list_datasets`).
+    path
+        File path relative to the dataset folder, e.g. ``"CHELSA_bio1_1981-2010_V.2.1.tif"``.
+    settings
+        Override the settings read from the environment.
+
+    Returns
+    -------
+    pathlib.Path
+        The verified local file.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        If the dataset or file is unknown or missing at the source.
+    DataIntegrityError
+        If the fetched file's SHA-256 does not match the registry (nothing is cached then).
+    """
+    settings = settings or get_settings()
+    ds = dataset(name)
+    return _fetch_entry(ds, ds.file(path), settings)
+
+
+def fetch(
+    name: str,
+    *,
+    settings: Settings | None = None,
+    progress: Callable[[Iterable[FileEntry]], Iterable[FileEntry]] | None = None,
+) -> Path:
+    """Fetch and verify every file of a dataset; return the dataset's local folder.
+
+    Parameters
+    ----------
+    name
+        Dataset name (see :func:`list_datasets`).
+    settings
+        Override the settings read from the environment.
+    progress
+        Optional wrapper around the iterable of files (e.g. a progress bar).
+
+    Returns
+    -------
+    pathlib.Path
+        Local folder holding the dataset's files, laid out as in the registry.
+    """
+    settings = settings or get_settings()
+    ds = dataset(name)
+    files: Iterable[FileEntry] = ds.files
+    if progress is not None:
+        files = progress(files)
+    for entry in files:
+        _fetch_entry(ds, entry, settings)
+    return settings.data_dir / ds.subdir
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """Verification result of one file: ``status`` is ``ok``, ``missing`` or ``mismatch``."""
+
+    dataset: str
+    path: str
+    location: Path
+    status: str
+    expected: str
+    found: str | None
+
+
+def verify(
+    names: Iterable[str] | None = None,
+    *,
+    where: str = "cache",
+    settings: Settings | None = None,
+) -> list[FileStatus]:
+    """Check files against their registry checksums without downloading anything.
+
+    Parameters
+    ----------
+    names
+        Datasets to check (default: all).
+    where
+        ``"cache"`` checks ``ECOCUBE_DATA_DIR``; ``"mirror"`` checks the local mirror directory.
+
+    Returns
+    -------
+    list of FileStatus
+        One result per registered file.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``where`` is not ``"cache"`` or ``"mirror"``, or the mirror is not a local directory.
+    """
+    settings = settings or get_settings()
+    if where == "cache":
+        root = settings.data_dir
+    elif where == "mirror":
+        if not settings.mirror_is_local:
+            raise InvalidInputError(
+                f"where='mirror' needs {ENV_DATA_MIRROR} to be a local directory "
+                f"(it is {settings.data_mirror!r})"
+            )
+        root = Path(str(settings.data_mirror))
+    else:
+        raise InvalidInputError(f"where={where!r} is not valid; use 'cache' or 'mirror'")
+    out = []
+    for name in names or list(_load()):
+        ds = dataset(name)
+        for entry in ds.files:
+            loc = root / ds.subdir / entry.path
+            if not loc.is_file():
+                out.append(FileStatus(name, entry.path, loc, "missing", entry.sha256, None))
+                continue
+            found = _sha256(loc)
+            status = "ok" if found == entry.sha256 else "mismatch"
+            out.append(FileStatus(name, entry.path, loc, status, entry.sha256, found))
+    return out

@@ -1,0 +1,3 @@
+"""ecocube.cube."""
+
+__all__: list[str] = []

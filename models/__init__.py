@@ -1,0 +1,3 @@
+"""ecocube.models."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""ecocube.ocean."""
+
+__all__: list[str] = []
