@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 from rich.console import Console
 
@@ -77,14 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args or os.environ.get("ECOCUBE_DEBUG", "").lower() in {"1", "true", "yes"}
     try:
         app(args=args, prog_name="ecocube", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         console.print("aborted")
         return 130
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument...
+        exc.show()
+        return int(getattr(exc, "exit_code", 2))
     except (EcocubeError, OSError, ValueError) as exc:
         if debug:
             raise
