@@ -1,0 +1,244 @@
+"""Build the self-contained static STAC catalog of the registry datasets."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pystac
+
+from ecocube.catalog._assets import AssetFile, declare_extensions
+from ecocube.catalog._family import BuildContext, Family
+from ecocube.catalog._items_climate import chelsa_items, worldclim_items
+from ecocube.catalog._items_landcover import gam_items, worldcover_items
+from ecocube.catalog._items_landsat import c2l2_items, l8ny18_items
+from ecocube.catalog._items_ocean import global_cesm_items, north_atlantic_items
+from ecocube.catalog._items_sentinel2 import barbellino_items, emilia_items, south_tyrol_items
+from ecocube.errors import CatalogError, InvalidInputError
+
+__all__ = ["CATALOG_ID", "FAMILIES", "build_catalog", "catalog_datasets", "item_epsg"]
+
+CATALOG_ID = "ecocube"
+
+_COPERNICUS = "Contains modified Copernicus Sentinel data"
+
+#: Collections of the catalog, in the order they are written.
+FAMILIES: tuple[Family, ...] = (
+    Family("chelsa-costa-rica", "chelsa_costa_rica", "CHELSA V2.1 bioclim, Costa Rica",
+           "19 CHELSA V2.1 bioclimatic variables (1981-2010, 30 arc-sec) cropped to Costa Rica; "
+           "raw integer encodings with scale/offset in raster:bands.",
+           "other", ("climate", "bioclim", "CHELSA"), chelsa_items),
+    Family("worldclim-dismo", "sdm_dismo", "WorldClim bioclim and WWF biomes (dismo)",
+           "WorldClim bioclimatic rasters at 0.5 degree over Central and South America and the "
+           "WWF biome map, from the R package dismo.",
+           "other", ("climate", "bioclim", "WorldClim", "biomes"), worldclim_items),
+    Family("gam-landuse-costa-rica", "landcover_gam_costa_rica",
+           "Land use of the Greater Metropolitan Area of Costa Rica (2020)",
+           "10 m land-use/land-cover map (8 classes) of the GAM, Costa Rica, 2020.",
+           "other", ("land cover", "land use", "Costa Rica"), gam_items),
+    Family("esa-worldcover", "worldcover_sao_tome", "ESA WorldCover 10 m, São Tomé",
+           "ESA WorldCover 2020 (v100) and 2021 (v200) land cover for São Tomé island.",
+           "CC-BY-4.0", ("land cover", "WorldCover", "ESA"), worldcover_items),
+    Family("sentinel-2-l2a-south-tyrol", "s2_south_tyrol", "Sentinel-2 L2A, Bolzano",
+           f"One Sentinel-2 L2A scene (B04, B03, B02, B08, SCL), 2022-06-12. {_COPERNICUS}.",
+           "other", ("sentinel-2", "L2A", "reflectance"), south_tyrol_items),
+    Family("sentinel-2-l2a-barbellino", "s2_barbellino", "Sentinel-2 L2A/L1C, Lake Barbellino",
+           f"Two dates of Sentinel-2A BOA/TOA reflectance and SCL (sen2r). {_COPERNICUS}.",
+           "other", ("sentinel-2", "L2A", "L1C", "reflectance"), barbellino_items),
+    Family("sentinel-2-l2a-emilia", "s2_emilia_ndvi_scl", "Sentinel-2 NDVI and SCL, Emilia 2020",
+           f"60-date Sentinel-2 L2A NDVI and scene classification time series (sen2rts), one "
+           f"item per date. {_COPERNICUS}.",
+           "other", ("sentinel-2", "NDVI", "time series"), emilia_items),
+    Family("landsat-8-l1-new-york", "landsat_l8ny18", "Landsat 8 C1 L1TP, New York 2018",
+           "19 Landsat 8 Collection-1 L1TP scenes (downsampled to ~3 km), 12 bands each, with "
+           "cloud cover measured from the BQA band.",
+           "other", ("landsat", "L1TP"), l8ny18_items),
+    Family("landsat-c2-l2-colombia", "landsat_c2l2_colombia", "Landsat 8 C2 L2, Colombia",
+           "One Landsat 8 Collection-2 Level-2 scene (SR and ST, downsampled to 512 px) with the "
+           "USGS STAC metadata.",
+           "other", ("landsat", "C2L2", "surface reflectance"), c2l2_items),
+    Family("ocean-north-atlantic", "ocean_north_atlantic", "Ocean model output, North Atlantic",
+           "CESM2-MARBL biogeochemistry, GLORYS12 physics, ERA5 forcing and river inputs for a "
+           "North Atlantic box (netCDF, datacube extension).",
+           "other", ("ocean", "biogeochemistry", "CESM", "MARBL", "GLORYS", "ERA5"),
+           north_atlantic_items),
+    Family("ocean-global-cesm", "ocean_global_cesm", "CESM2-MARBL global fields",
+           "Global CESM2-MARBL surface fields (1°) and a 10° 12-month climatology (netCDF).",
+           "other", ("ocean", "biogeochemistry", "CESM", "MARBL"), global_cesm_items),
+)  # fmt: skip
+
+
+def catalog_datasets() -> list[str]:
+    """Registry dataset names the catalog is built from, in collection order."""
+    return [f.dataset for f in FAMILIES]
+
+
+def _select(datasets: Iterable[str] | None) -> list[Family]:
+    if datasets is None:
+        return list(FAMILIES)
+    wanted = list(datasets)
+    valid = {f.dataset: f for f in FAMILIES} | {f.collection_id: f for f in FAMILIES}
+    unknown = [d for d in wanted if d not in valid]
+    if unknown:
+        raise InvalidInputError(
+            f"datasets={unknown!r} are not catalogued; valid dataset names: "
+            f"{', '.join(catalog_datasets())} (or collection ids: "
+            f"{', '.join(f.collection_id for f in FAMILIES)})"
+        )
+    chosen = {valid[d].collection_id for d in wanted}
+    return [f for f in FAMILIES if f.collection_id in chosen]
+
+
+def _collection(family: Family, items: Sequence[pystac.Item], ds: Any) -> pystac.Collection:
+    bboxes = [i.bbox for i in items if i.bbox]
+    union = [
+        min(b[0] for b in bboxes),
+        min(b[1] for b in bboxes),
+        max(b[2] for b in bboxes),
+        max(b[3] for b in bboxes),
+    ]
+    starts = [i.common_metadata.start_datetime or i.datetime for i in items]
+    ends = [i.common_metadata.end_datetime or i.datetime for i in items]
+    extent = pystac.Extent(
+        pystac.SpatialExtent([union]),
+        pystac.TemporalExtent([[min(s for s in starts if s), max(e for e in ends if e)]]),
+    )
+    collection = pystac.Collection(
+        id=family.collection_id,
+        description=family.description,
+        extent=extent,
+        title=family.title,
+        license=family.license,
+        keywords=list(family.keywords),
+        extra_fields={
+            "sci:citation": ds.citation,
+            "ecocube:dataset": family.dataset,
+            "ecocube:source": ds.source,
+            "ecocube:license_note": ds.license,
+        },
+    )
+    summaries: dict[str, Any] = {}
+    clouds = [i.properties["eo:cloud_cover"] for i in items if "eo:cloud_cover" in i.properties]
+    if clouds:
+        summaries["eo:cloud_cover"] = {"minimum": min(clouds), "maximum": max(clouds)}
+    codes = sorted({i.properties["proj:code"] for i in items if "proj:code" in i.properties})
+    if codes:
+        summaries["proj:code"] = codes
+    platforms = sorted({i.properties["platform"] for i in items if "platform" in i.properties})
+    if platforms:
+        summaries["platform"] = platforms
+    collection.summaries = pystac.Summaries(summaries)
+    return collection
+
+
+def build_catalog(
+    out_dir: str | Path,
+    datasets: Iterable[str] | None = None,
+    *,
+    progress: Callable[[Iterable[Family]], Iterable[Family]] | None = None,
+) -> pystac.Catalog:
+    """Build a self-contained static STAC catalog of the registry datasets.
+
+    Every dataset is fetched and verified through :func:`ecocube.data.fetch`; its files are
+    hard-linked (or copied across file systems) next to their item JSON, so all hrefs are
+    relative and the folder can be moved. Output is deterministic: sorted collections and items,
+    stable ids, no build timestamps.
+
+    Parameters
+    ----------
+    out_dir
+        Folder to write; an existing catalog there is replaced.
+    datasets
+        Registry dataset names (or collection ids) to include; default: every catalogued one
+        (see :func:`catalog_datasets`).
+    progress
+        Optional wrapper around the iterable of families (e.g. a progress bar).
+
+    Returns
+    -------
+    pystac.Catalog
+        The written catalog (self href ``out_dir/catalog.json``).
+
+    Raises
+    ------
+    InvalidInputError
+        If a dataset name is not catalogued, or ``out_dir`` is a file.
+    """
+    from ecocube import data
+
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"out_dir={str(out)!r} is a file; pass a folder path")
+    families = _select(datasets)
+    # Replace only what this function writes, never other files of the folder.
+    (out / "catalog.json").unlink(missing_ok=True)
+    for family in FAMILIES:
+        if (out / family.collection_id).is_dir():
+            shutil.rmtree(out / family.collection_id)
+    out.mkdir(parents=True, exist_ok=True)
+    catalog = pystac.Catalog(
+        id=CATALOG_ID,
+        title="ecocube datasets",
+        description=(
+            "Static STAC catalog of the ecocube registry datasets (climate, land cover, "
+            "Sentinel-2, Landsat, ocean model output), built by `ecocube catalog build`."
+        ),
+        catalog_type=pystac.CatalogType.SELF_CONTAINED,
+    )
+    iterable: Iterable[Family] = progress(families) if progress else families
+    for family in iterable:
+        ds = data.dataset(family.dataset)
+        folder = data.fetch(family.dataset)
+        files = {
+            f.path: AssetFile(source=folder / f.path, sha256=f.sha256, size=f.size)
+            for f in ds.files
+        }
+        ctx = BuildContext(
+            dataset=family.dataset,
+            folder=folder,
+            files=files,
+            collection_dir=out / family.collection_id,
+        )
+        items = sorted(family.build_items(ctx), key=lambda i: i.id)
+        if not items:
+            raise CatalogError(f"{family.dataset}: the item builder returned no items")
+        collection = _collection(family, items, ds)
+        for item in items:
+            item.collection_id = family.collection_id
+            declare_extensions(item)
+            collection.add_item(item)
+        declare_extensions(collection)
+        catalog.add_child(collection)
+    catalog.normalize_hrefs(str(out))
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return catalog
+
+
+def item_epsg(obj: pystac.Item | pystac.Asset | dict[str, Any]) -> int | None:
+    """EPSG code of an item or asset, from ``proj:code`` (``"EPSG:n"``) or ``proj:epsg``.
+
+    Asset-level fields win over the item's (assets on their own grids). Returns ``None`` when
+    neither field is present or the code is not an EPSG code.
+    """
+    if isinstance(obj, pystac.Asset):
+        fields = obj.extra_fields
+        owner = obj.owner.properties if isinstance(obj.owner, pystac.Item) else {}
+    elif isinstance(obj, pystac.Item):
+        fields, owner = obj.properties, {}
+    elif isinstance(obj, dict):
+        fields = obj.get("properties", obj)
+        owner = {}
+    else:
+        raise InvalidInputError(
+            f"item_epsg() needs a pystac Item, Asset or dict, not {type(obj).__name__}"
+        )
+    for source in (fields, owner):
+        code = source.get("proj:code")
+        if isinstance(code, str) and code.upper().startswith("EPSG:"):
+            return int(code.split(":", 1)[1])
+        epsg = source.get("proj:epsg")
+        if epsg is not None:
+            return int(epsg)
+    return None

@@ -1,0 +1,302 @@
+"""Offline validation of a static STAC catalog folder.
+
+Core objects are checked with the stac-pydantic models (no network). Extension fields are
+checked by the rules below, written from the extension specifications (projection v2, raster
+v1.1, eo v1.1, classification v2, datacube v2.2, file v2.1); no JSON schema is downloaded.
+Every JSON file of the folder is read, so every invalid object is reported with its path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecocube.catalog._assets import EXT, sha256_of
+from ecocube.errors import InvalidInputError
+
+__all__ = ["ValidationProblem", "validate_catalog"]
+
+_DATA_TYPES = {
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "cint16", "cint32", "cfloat32", "cfloat64", "other",
+}  # fmt: skip
+_COMMON_NAMES = {
+    "pan", "coastal", "blue", "green", "green05", "yellow", "red", "rededge", "rededge071",
+    "rededge075", "rededge078", "nir", "nir08", "nir09", "cirrus", "swir16", "swir22", "lwir",
+    "lwir11", "lwir12",
+}  # fmt: skip
+_CLASS_NAME = re.compile(r"^[0-9A-Za-z_-]+$")
+_PREFIX_EXT = {
+    "proj": "proj", "raster": "raster", "eo": "eo", "classification": "classification",
+    "cube": "datacube", "file": "file", "sci": "sci", "view": "view",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ValidationProblem:
+    """One invalid object: the file, the object id (when readable) and what is wrong."""
+
+    path: Path
+    object_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        who = f" ({self.object_id})" if self.object_id else ""
+        return f"{self.path}{who}: {self.message}"
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _walk_keys(x: Any) -> Iterator[str]:
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield k
+            yield from _walk_keys(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _walk_keys(v)
+
+
+def _check_core(obj: dict[str, Any]) -> list[str]:
+    from pydantic import ValidationError
+    from stac_pydantic import Catalog, Collection, Item
+
+    models: dict[Any, Any] = {"Feature": Item, "Collection": Collection, "Catalog": Catalog}
+    model = models.get(obj.get("type"))
+    if model is None:
+        return [f"'type' is {obj.get('type')!r}; expected 'Feature', 'Collection' or 'Catalog'"]
+    try:
+        model.model_validate(obj)
+    except ValidationError as err:
+        return [
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors()
+        ]
+    return []
+
+
+def _check_declared(obj: dict[str, Any]) -> list[str]:
+    declared = set(obj.get("stac_extensions") or [])
+    body = {k: v for k, v in obj.items() if k != "links"}
+    used = {k.split(":", 1)[0] for k in _walk_keys(body) if isinstance(k, str) and ":" in k}
+    out = []
+    for prefix in sorted(used):
+        ext = _PREFIX_EXT.get(prefix)
+        if ext and EXT[ext] not in declared:
+            out.append(f"uses '{prefix}:' fields but does not declare {EXT[ext]}")
+    return out
+
+
+def _check_proj(fields: dict[str, Any], where: str) -> list[str]:
+    out = []
+    code, epsg = fields.get("proj:code"), fields.get("proj:epsg")
+    if code is not None and not isinstance(code, str):
+        out.append(f"{where} proj:code must be a string like 'EPSG:4326', got {code!r}")
+    if epsg is not None and not isinstance(epsg, int):
+        out.append(f"{where} proj:epsg must be an integer, got {epsg!r}")
+    if isinstance(code, str) and isinstance(epsg, int) and code.upper() != f"EPSG:{epsg}":
+        out.append(f"{where} proj:code {code!r} disagrees with proj:epsg {epsg}")
+    shape = fields.get("proj:shape")
+    if shape is not None and not (
+        isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape)
+    ):
+        out.append(f"{where} proj:shape must be [rows, cols] integers, got {shape!r}")
+    tr = fields.get("proj:transform")
+    if tr is not None and not (
+        isinstance(tr, list) and len(tr) in (6, 9) and all(_is_num(v) for v in tr)
+    ):
+        out.append(f"{where} proj:transform must be 6 or 9 numbers, got {tr!r}")
+    return out
+
+
+def _check_bands(fields: dict[str, Any], where: str) -> list[str]:
+    out = []
+    rb = fields.get("raster:bands")
+    if rb is not None:
+        if not isinstance(rb, list):
+            return [f"{where} raster:bands must be a list"]
+        for i, b in enumerate(rb):
+            w = f"{where} raster:bands[{i}]"
+            if not isinstance(b, dict):
+                out.append(f"{w} must be an object")
+                continue
+            if "data_type" in b and b["data_type"] not in _DATA_TYPES:
+                out.append(f"{w} data_type {b['data_type']!r} not one of {sorted(_DATA_TYPES)}")
+            nd = b.get("nodata")
+            if nd is not None and not (_is_num(nd) or nd in ("nan", "inf", "-inf")):
+                out.append(f"{w} nodata must be a number or 'nan'/'inf'/'-inf', got {nd!r}")
+            for key in ("scale", "offset", "spatial_resolution"):
+                if key in b and not (_is_num(b[key]) and math.isfinite(b[key])):
+                    out.append(f"{w} {key} must be a finite number, got {b[key]!r}")
+            out += _check_classes(b, w)
+    eb = fields.get("eo:bands")
+    if eb is not None:
+        if not isinstance(eb, list):
+            return [*out, f"{where} eo:bands must be a list"]
+        for i, b in enumerate(eb):
+            w = f"{where} eo:bands[{i}]"
+            if not isinstance(b, dict) or not isinstance(b.get("name", ""), str):
+                out.append(f"{w} must be an object with a string name")
+                continue
+            cn = b.get("common_name")
+            if cn is not None and cn not in _COMMON_NAMES:
+                out.append(f"{w} common_name {cn!r} is not an eo common name")
+        if isinstance(rb, list) and len(rb) != len(eb):
+            out.append(f"{where} has {len(rb)} raster:bands but {len(eb)} eo:bands")
+    return out
+
+
+def _check_classes(fields: dict[str, Any], where: str) -> list[str]:
+    classes = fields.get("classification:classes")
+    if classes is None:
+        return []
+    if not isinstance(classes, list) or not classes:
+        return [f"{where} classification:classes must be a non-empty list"]
+    out, seen = [], set()
+    for c in classes:
+        if not isinstance(c, dict) or not isinstance(c.get("value"), int):
+            out.append(f"{where} class {c!r} needs an integer value")
+            continue
+        if not _CLASS_NAME.match(str(c.get("name", ""))):
+            out.append(
+                f"{where} class {c['value']} name {c.get('name')!r} must match [0-9A-Za-z_-]+"
+            )
+        if c["value"] in seen:
+            out.append(f"{where} class value {c['value']} is listed twice")
+        seen.add(c["value"])
+    return out
+
+
+def _check_file(asset: dict[str, Any], where: str, local: Path | None, hashes: bool) -> list[str]:
+    out = []
+    cs, size = asset.get("file:checksum"), asset.get("file:size")
+    if cs is not None and not (isinstance(cs, str) and re.fullmatch(r"1220[0-9a-f]{64}", cs)):
+        out.append(f"{where} file:checksum must be a sha2-256 multihash ('1220' + 64 hex)")
+        cs = None
+    if size is not None and not (isinstance(size, int) and size >= 0):
+        out.append(f"{where} file:size must be a non-negative integer")
+        size = None
+    if local is not None and local.is_file():
+        if size is not None and local.stat().st_size != size:
+            out.append(f"{where} file:size {size} but the file has {local.stat().st_size} bytes")
+        elif hashes and cs is not None and "1220" + sha256_of(local) != cs:
+            out.append(f"{where} file:checksum does not match the file {local.name}")
+    return out
+
+
+def _check_cube(fields: dict[str, Any], where: str) -> list[str]:
+    dims, variables = fields.get("cube:dimensions"), fields.get("cube:variables")
+    if dims is None and variables is None:
+        return []
+    out = []
+    if not isinstance(dims, dict):
+        return [f"{where} cube:dimensions must be an object"]
+    for name, d in dims.items():
+        if not isinstance(d, dict) or not isinstance(d.get("type"), str):
+            out.append(f"{where} cube:dimensions.{name} needs a 'type'")
+        elif d["type"] == "spatial" and d.get("axis") not in ("x", "y", "z"):
+            out.append(f"{where} cube:dimensions.{name} spatial axis must be x, y or z")
+        elif d["type"] == "temporal" and "extent" not in d:
+            out.append(f"{where} cube:dimensions.{name} temporal dimension needs an extent")
+    for name, v in (variables or {}).items():
+        if not isinstance(v, dict) or not isinstance(v.get("dimensions"), list):
+            out.append(f"{where} cube:variables.{name} needs a dimensions list")
+            continue
+        missing = [d for d in v["dimensions"] if d not in dims]
+        if missing:
+            out.append(f"{where} cube:variables.{name} uses undeclared dimensions {missing}")
+        if v.get("type") not in ("data", "auxiliary"):
+            out.append(f"{where} cube:variables.{name} type must be 'data' or 'auxiliary'")
+    return out
+
+
+def _check_object(obj: dict[str, Any], path: Path, hashes: bool) -> list[str]:
+    out = _check_core(obj) + _check_declared(obj)
+    props = obj.get("properties", obj) if obj.get("type") == "Feature" else obj
+    cc = props.get("eo:cloud_cover")
+    if cc is not None and not (_is_num(cc) and 0 <= cc <= 100):
+        out.append(f"eo:cloud_cover must be within 0-100, got {cc!r}")
+    out += _check_proj(props, "properties") + _check_cube(props, "properties")
+    for key, asset in sorted((obj.get("assets") or {}).items()):
+        where = f"assets.{key}"
+        if not isinstance(asset, dict) or not isinstance(asset.get("href"), str):
+            out.append(f"{where} needs a string href")
+            continue
+        href = asset["href"]
+        local = None
+        if "://" in href or href.startswith("/"):
+            out.append(f"{where} href {href!r} is not relative: the catalog is not self-contained")
+        else:
+            local = (path.parent / href).resolve()
+            if not local.is_file():
+                out.append(f"{where} href {href!r} points to a missing file")
+        out += _check_proj(asset, where) + _check_bands(asset, where)
+        out += _check_classes(asset, where) + _check_file(asset, where, local, hashes)
+        out += _check_cube(asset, where)
+    for link in obj.get("links") or []:
+        if link.get("rel") in ("child", "item", "parent", "root", "collection"):
+            href = str(link.get("href", ""))
+            if "://" not in href and not (path.parent / href).resolve().is_file():
+                out.append(f"link rel={link['rel']!r} href {href!r} points to a missing file")
+    return out
+
+
+def validate_catalog(
+    catalog_dir: str | Path, *, check_checksums: bool = True
+) -> list[ValidationProblem]:
+    """Validate every STAC JSON file of a static catalog folder, offline.
+
+    Parameters
+    ----------
+    catalog_dir
+        Folder holding ``catalog.json`` (or the path of ``catalog.json`` itself).
+    check_checksums
+        Also recompute the SHA-256 of every local asset and compare with ``file:checksum``.
+
+    Returns
+    -------
+    list of ValidationProblem
+        Empty when the catalog is valid; otherwise one entry per problem, with the file path.
+
+    Raises
+    ------
+    InvalidInputError
+        If the folder does not exist or holds no ``catalog.json``.
+    """
+    root = Path(catalog_dir).expanduser()
+    if root.is_file() and root.name == "catalog.json":
+        root = root.parent
+    if not (root / "catalog.json").is_file():
+        raise InvalidInputError(
+            f"catalog_dir={str(root)!r} holds no catalog.json; build one with "
+            "`ecocube catalog build --out DIR`"
+        )
+    problems: list[ValidationProblem] = []
+    for path in sorted(root.rglob("*.json")):
+        if not _is_stac_object_file(path):
+            continue  # e.g. USGS metadata JSON stored as an asset
+        rel = path.relative_to(root)
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            problems.append(ValidationProblem(rel, None, f"malformed JSON: {err}"))
+            continue
+        if not isinstance(obj, dict):
+            problems.append(ValidationProblem(rel, None, "not a JSON object"))
+            continue
+        oid = obj.get("id") if isinstance(obj.get("id"), str) else None
+        problems += [
+            ValidationProblem(rel, oid, msg) for msg in _check_object(obj, path, check_checksums)
+        ]
+    return problems
+
+
+def _is_stac_object_file(path: Path) -> bool:
+    """Whether ``path`` is laid out as a catalog object (``<id>/<id>.json`` for items)."""
+    return path.stem == path.parent.name or path.name in ("catalog.json", "collection.json")

@@ -1,0 +1,350 @@
+"""The live STAC API (pgstac + rustac) searched with pystac-client; bad inputs and failures."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pystac
+import pytest
+
+from ecocube.catalog import (
+    RetryPolicy,
+    normalize_bbox,
+    normalize_datetime,
+    normalize_filter,
+    search,
+    serve_catalog,
+)
+from ecocube.cli import main
+from ecocube.errors import CatalogError, InvalidInputError, StacApiError
+
+pytestmark = pytest.mark.network
+
+NO_RETRY = RetryPolicy(max_retries=0, timeout=5)
+
+
+def _ids(items) -> list[str]:
+    return sorted(i.id for i in items)
+
+
+def test_collections_listed(stac_api: str) -> None:
+    from pystac_client import Client
+
+    client = Client.open(stac_api)
+    assert sorted(c.id for c in client.get_collections()) == [
+        "chelsa-costa-rica", "esa-worldcover", "gam-landuse-costa-rica",
+        "landsat-8-l1-new-york", "landsat-c2-l2-colombia", "ocean-global-cesm",
+        "ocean-north-atlantic", "sentinel-2-l2a-barbellino", "sentinel-2-l2a-emilia",
+        "sentinel-2-l2a-south-tyrol", "worldclim-dismo",
+    ]  # fmt: skip
+    assert client.conforms_to("FILTER")
+
+
+def test_bbox_search(stac_api: str) -> None:
+    # inside the GAM land-use map (Costa Rica): CHELSA, WorldClim, GAM and the global CESM grids
+    items = search(stac_api, bbox=[-84.2, 9.8, -84.0, 10.0])
+    assert _ids(items) == [
+        "cesm-marbl-bgc-climatology-global",
+        "cesm-marbl-surface-2012-global",
+        "chelsa-v2.1-bioclim-1981-2010-costa-rica",
+        "gam-landuse-2020-costa-rica",
+        "worldclim-dismo-bioclim-south-america",
+    ]
+    assert all(isinstance(i, pystac.Item) for i in items)
+
+
+def test_datetime_range_and_collections(stac_api: str) -> None:
+    items = search(stac_api, datetime="2020-03-01/2020-03-31", collections="sentinel-2-l2a-emilia")
+    assert _ids(items) == [f"s2-l2a-202003{d:02d}-emilia" for d in (4, 9, 14, 19, 24, 29)]
+    same = search(stac_api, datetime="2020-03", collections=["sentinel-2-l2a-emilia"])
+    assert _ids(same) == _ids(items)
+
+
+def test_ids_search(stac_api: str) -> None:
+    wanted = ["s2-l2a-20190723-barbellino", "LC08_L2SP_008059_20191201_20200825_02_T1"]
+    assert _ids(search(stac_api, ids=wanted)) == sorted(wanted)
+
+
+def test_api_assets_open_locally(stac_api: str, built_catalog: Path) -> None:
+    import rasterio
+
+    (item,) = search(stac_api, ids=["gam-landuse-2020-costa-rica"])
+    href = item.assets["landuse"].get_absolute_href()
+    assert href.startswith("file:///") and str(built_catalog) in href
+    with rasterio.open(href) as src:
+        assert (src.height, src.width) == (4714, 7899)
+    assert item.assets["landuse"].extra_fields["classification:classes"][0]["value"] == 1
+
+
+def test_cql2_filter_on_cloud_cover(stac_api: str, catalog_items: dict) -> None:
+    items = search(stac_api, collections=["landsat-8-l1-new-york"], filter="eo:cloud_cover < 5")
+    assert _ids(items) == [
+        "LC08_L1TP_013032_20180131_20180207_01_T1",
+        "LC08_L1TP_013032_20180710_20180717_01_T1",
+    ]
+    # the API agrees with the static catalog over every collection, text and JSON forms alike
+    expected = sorted(
+        i.id for i in catalog_items.values() if i.properties.get("eo:cloud_cover", 101) <= 20
+    )
+    as_json = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 20]}
+    assert _ids(search(stac_api, filter=as_json)) == expected
+    assert _ids(search(stac_api, filter="eo:cloud_cover <= 20")) == expected
+    assert len(expected) > 40
+
+
+def test_pagination_across_pages(stac_api: str, catalog_items: dict) -> None:
+    from pystac_client import Client
+
+    expected = sorted(
+        i.id for i in catalog_items.values() if i.collection_id == "sentinel-2-l2a-emilia"
+    )
+    pages = list(
+        Client.open(stac_api).search(collections=["sentinel-2-l2a-emilia"], limit=7).pages()
+    )
+    assert [len(p.items) for p in pages] == [7] * 8 + [4]
+    items = search(stac_api, collections=["sentinel-2-l2a-emilia"], limit=7)
+    assert len(items) == 60 and _ids(items) == expected
+    capped = search(stac_api, collections=["sentinel-2-l2a-emilia"], limit=7, max_items=10)
+    assert len(capped) == 10
+
+
+def test_combined_query(stac_api: str) -> None:
+    items = search(
+        stac_api,
+        collections="sentinel-2-l2a-emilia",
+        datetime=("2020-06-01", "2020-08-31"),
+        filter="eo:cloud_cover > 50",
+        bbox="11.9,44.8,12.1,44.9",
+    )
+    for item in items:
+        assert item.properties["eo:cloud_cover"] > 50
+        assert "2020-06-01" <= item.properties["datetime"][:10] <= "2020-08-31"
+    assert len(items) >= 1
+
+
+def test_cli_search_table_and_json(stac_api: str, capsys) -> None:
+    code = main(["catalog", "search", "--url", stac_api, "--collections", "landsat-8-l1-new-york",
+                 "--filter", "eo:cloud_cover < 5", "--limit", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "LC08_L1TP_013032_20180710_20180717_01_T1" in out and "2 item(s)" in out
+    code = main(["catalog", "search", "--url", stac_api, "--ids", "s2-l2a-20220612-south-tyrol",
+                 "--json"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and [f["id"] for f in doc["features"]] == ["s2-l2a-20220612-south-tyrol"]
+
+
+def test_unknown_collection_lists_valid_ones(stac_api: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"not served .*valid collections: chelsa-costa"):
+        search(stac_api, collections=["sentinel-2-l2a"])
+
+
+@pytest.mark.parametrize(
+    ("bbox", "match"),
+    [
+        ([1, 2, 3], "has 3 values; give 4"),
+        ("a,b,c,d", "must hold 4 numbers"),
+        ([10, 0, 5, 1], "minimum greater than maximum"),
+        ([0, 0, 1, 95], "outside the latitude range"),
+        ([-190, 0, 1, 1], "outside the longitude range"),
+    ],
+)
+def test_invalid_bbox(bbox, match) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        normalize_bbox(bbox)
+    with pytest.raises(InvalidInputError, match=match):
+        search("http://127.0.0.1:9", bbox=bbox)  # rejected before any request
+
+
+def test_datetime_normalisation_and_reversed_range() -> None:
+    assert normalize_datetime("2020-01-01") == "2020-01-01T00:00:00Z/2020-01-01T23:59:59Z"
+    assert normalize_datetime("../2019") == "../2019-12-31T23:59:59Z"
+    assert normalize_datetime("2020-02") == "2020-02-01T00:00:00Z/2020-02-29T23:59:59Z"
+    with pytest.raises(InvalidInputError, match=r"is after end .* swap them"):
+        normalize_datetime("2020-05-01/2020-01-01")
+    with pytest.raises(InvalidInputError, match="is after end"):
+        search("http://127.0.0.1:9", datetime=("2021-01-01", "2020-01-01"))
+    with pytest.raises(InvalidInputError, match="not ISO 8601"):
+        normalize_datetime("yesterday")
+    with pytest.raises(InvalidInputError, match="open at both ends"):
+        normalize_datetime("../..")
+
+
+def test_filter_and_limit_validation() -> None:
+    assert normalize_filter("eo:cloud_cover < 10") == {
+        "op": "<", "args": [{"property": "eo:cloud_cover"}, 10]
+    }  # fmt: skip
+    with pytest.raises(InvalidInputError, match="is not valid CQL2 text"):
+        normalize_filter("eo:cloud_cover <<< 10")
+    with pytest.raises(InvalidInputError, match="with an 'op' key"):
+        normalize_filter({"property": "x"})
+    with pytest.raises(InvalidInputError, match="limit=0 must be an integer within 1-10000"):
+        search("http://127.0.0.1:9", limit=0)
+    with pytest.raises(InvalidInputError, match="must be an http"):
+        search("ftp://example.org")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_server_down_is_a_clear_error() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(StacApiError, match=r"unreachable or failed.*ecocube catalog serve"):
+        search(url, retry=NO_RETRY)
+    code = main(["catalog", "search", "--url", url, "--max-retries", "0"])
+    assert code == 1
+
+
+LANDING = {
+    "type": "Catalog", "id": "fake", "stac_version": "1.1.0", "description": "fake API",
+    "conformsTo": ["https://api.stacspec.org/v1.0.0/core"], "links": [],
+}  # fmt: skip
+
+
+@contextmanager
+def _fake_api(responses: list[tuple[int, str]]) -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP server answering GETs with ``responses`` in turn (last one repeats)."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = responses[min(len(seen), len(responses) - 1)]
+            seen.append(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_retries_on_5xx_with_backoff() -> None:
+    from ecocube.catalog import open_client
+
+    answers = [(503, "busy"), (502, "bad gateway"), (200, json.dumps(LANDING))]
+    with _fake_api(answers) as (url, seen):
+        client = open_client(url, retry=RetryPolicy(max_retries=3, backoff_factor=0.01))
+        assert client.id == "fake" and len(seen) == 3
+    with _fake_api(answers) as (url, seen):
+        with pytest.raises(StacApiError, match="unreachable or failed"):
+            open_client(url, retry=NO_RETRY)
+        assert len(seen) == 1
+
+
+def test_malformed_api_json_is_a_clear_error() -> None:
+    with _fake_api([(200, "{not json")]) as (url, _):
+        with pytest.raises(StacApiError, match="did not return a STAC API landing page"):
+            search(url, retry=NO_RETRY)
+
+
+def test_malformed_catalog_json_cannot_be_served(built_catalog: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(
+        built_catalog / "sentinel-2-l2a-south-tyrol", broken / "sentinel-2-l2a-south-tyrol"
+    )
+    cat = json.loads((built_catalog / "catalog.json").read_text())
+    cat["links"] = [
+        link for link in cat["links"]
+        if link["rel"] != "child" or "south-tyrol" in link["href"]
+    ]  # fmt: skip
+    (broken / "catalog.json").write_text(json.dumps(cat))
+    item = broken / "sentinel-2-l2a-south-tyrol/s2-l2a-20220612-south-tyrol"
+    (item / "s2-l2a-20220612-south-tyrol.json").write_text('{"type": "Feature", ')
+    with pytest.raises(CatalogError, match=r"cannot read the catalog .*ecocube catalog validate"):
+        with serve_catalog(broken):
+            pass
+    with pytest.raises(InvalidInputError, match=r"holds no catalog.json"):
+        with serve_catalog(tmp_path / "nothing"):
+            pass
+    with pytest.raises(InvalidInputError, match="port=70000 must be within 0-65535"):
+        with serve_catalog(broken, port=70000):
+            pass
+
+
+def test_server_stops_and_database_is_dropped(stac_api: str, tmp_path: Path, mirror: Path) -> None:
+    import psycopg
+
+    from ecocube.catalog import build_catalog
+    from ecocube.catalog._server import _admin_dsn
+
+    small = tmp_path / "small"
+    build_catalog(small, ["landsat_c2l2_colombia"])
+
+    def databases() -> set[str]:
+        with psycopg.connect(_admin_dsn(None)) as conn:
+            rows = conn.execute("SELECT datname FROM pg_database").fetchall()
+        return {r[0] for r in rows if r[0].startswith("ecocube_stac_")}
+
+    before = databases()
+    with serve_catalog(small) as url:
+        assert _ids(search(url, filter="eo:cloud_cover > 80")) == [
+            "LC08_L2SP_008059_20191201_20200825_02_T1"
+        ]
+        assert len(databases() - before) == 1
+    assert databases() == before
+    with pytest.raises(StacApiError):
+        search(url, retry=NO_RETRY)
+
+
+def test_unreachable_postgres_is_a_clear_error(built_catalog: Path) -> None:
+    dsn = f"postgresql://nobody:x@127.0.0.1:{_free_port()}/postgres"
+    with pytest.raises(StacApiError, match=r"cannot reach PostgreSQL.*scripts/services.sh"):
+        with serve_catalog(built_catalog, dsn=dsn):
+            pass
+
+
+def test_cli_serve_until_sigterm(stac_api: str, tmp_path: Path, mirror: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ecocube.catalog import build_catalog
+
+    small = tmp_path / "small"
+    build_catalog(small, ["s2_south_tyrol"])
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecocube", "catalog", "serve", str(small), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                items = search(url, retry=NO_RETRY)
+                break
+            except StacApiError:
+                time.sleep(0.3)
+        assert _ids(items) == ["s2-l2a-20220612-south-tyrol"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert f"STAC API at {url}" in out and "database dropped" in out
+    with pytest.raises(StacApiError):
+        search(url, retry=NO_RETRY)
