@@ -1,3 +1,78 @@
-"""ecocube.cube."""
+"""ecocube.cube: aligned data cubes (STAC -> xarray/Zarr) and PyTorch loaders.
 
-__all__: list[str] = []
+Importing this package registers the ``ds.ecocube`` xarray accessor. The PyTorch pieces
+(:class:`CubeGeoDataset`, :class:`PointPatchDataset`, loaders) and the spatial splitters
+(:mod:`ecocube.cube.splitters`) are imported on first use, so ``import ecocube.cube`` does not
+load torch.
+
+Examples
+--------
+>>> from ecocube.cube import build_cube, write_cube
+>>> ds = build_cube(items, bbox=(-86.0, 8.1, -82.5, 11.3), crs="EPSG:4326",
+...                 resolution=1 / 120)  # doctest: +SKIP
+>>> write_cube(ds, "cube.zarr", items=items)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ecocube.cube import accessor as _accessor  # noqa: F401  (registers ds.ecocube)
+from ecocube.cube._build import build_cube
+from ecocube.cube._items import load_items
+from ecocube.cube._masking import (
+    composite,
+    landsat_c1_mask,
+    landsat_c2_mask,
+    ndvi,
+    scl_mask,
+)
+from ecocube.cube._spec import CubeSpec, anchor_of
+from ecocube.cube._zarr import cube_item, file_checksum, open_cube, register_cube, write_cube
+
+__all__ = [
+    "CubeGeoDataset",
+    "CubeSpec",
+    "PointBatchSampler",
+    "PointPatchDataset",
+    "SpatialBlockKFold",
+    "SplitIndices",
+    "anchor_of",
+    "background_points",
+    "block_train_val_test_split",
+    "build_cube",
+    "collate_points",
+    "composite",
+    "cube_item",
+    "file_checksum",
+    "landsat_c1_mask",
+    "landsat_c2_mask",
+    "leakage_report",
+    "load_items",
+    "ndvi",
+    "open_cube",
+    "point_loader",
+    "register_cube",
+    "scl_mask",
+    "write_cube",
+]
+
+_LAZY = {
+    "CubeGeoDataset": "ecocube.cube.datasets",
+    "PointPatchDataset": "ecocube.cube.datasets",
+    "collate_points": "ecocube.cube.datasets",
+    "PointBatchSampler": "ecocube.cube.samplers",
+    "background_points": "ecocube.cube.samplers",
+    "point_loader": "ecocube.cube.samplers",
+    "SpatialBlockKFold": "ecocube.cube.splitters",
+    "SplitIndices": "ecocube.cube.splitters",
+    "block_train_val_test_split": "ecocube.cube.splitters",
+    "leakage_report": "ecocube.cube.splitters",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ecocube.cube' has no attribute {name!r}")

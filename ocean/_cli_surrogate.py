@@ -1,9 +1,80 @@
-"""Commands of ``ecocube ocean`` (registered onto the group by ``register``)."""
+"""Commands of ``ecocube ocean`` (registered onto the group by ``register``): surrogates."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from ecocube.errors import InvalidInputError
+
+_ARCHS = ("pod_mlp", "fno")
+
+
+def train(
+    ensemble: Path = typer.Option(
+        ..., "--ensemble", help="Ensemble Zarr store (ecocube ocean ensemble)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Folder to write the trained surrogate to."),
+    arch: str = typer.Option("pod_mlp", "--arch", help=f"Architecture: {', '.join(_ARCHS)}."),
+    device: str = typer.Option(
+        "auto", "--device", help="Torch device: auto, cpu, cuda, cuda:1, mps."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and the initialisation."),
+    epochs: int = typer.Option(600, "--epochs", help="Maximum training epochs."),
+    members: int = typer.Option(4, "--members", help="Deep-ensemble members (pod_mlp)."),
+) -> None:
+    """Train a surrogate of the full ocean model on an ensemble and save it to OUT."""
+    import torch
+
+    from ecocube.ocean.surrogate import Surrogate
+
+    if arch not in _ARCHS:
+        raise InvalidInputError(f"--arch {arch!r} is unknown; choose one of {', '.join(_ARCHS)}")
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    sur = Surrogate.create(arch, max_epochs=epochs, members=members, device=device, seed=seed,
+                           progress=True)  # fmt: skip
+    sur.fit(ensemble)
+    sur.save(out)
+    typer.echo(
+        f"trained {arch} on {sur.meta['n_scenarios']} scenarios in "
+        f"{sur.meta['train_seconds']:.1f} s; saved to {out}"
+    )
+
+
+def validate(
+    surrogate: Path = typer.Option(
+        ..., "--surrogate", help="Surrogate folder (ecocube ocean train)."
+    ),
+    n: int = typer.Option(50, "--n", help="Number of fresh scenarios."),
+    json_out: Path = typer.Option(None, "--json", help="Write the report as JSON here."),
+    seed: int = typer.Option(
+        20261122, "--seed", help="Seed of the fresh scenarios (not the ensemble's)."
+    ),
+    device: str = typer.Option("cpu", "--device", help="Torch device of the full model."),
+) -> None:
+    """Run the full model and the surrogate on fresh scenarios; report accuracy and speed-up."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ecocube.ocean.validate import validate_surrogate
+
+    with Console().status("running the full model and the surrogate..."):
+        report = validate_surrogate(surrogate, n=n, seed=seed, device=device, json_path=json_out)
+    table = Table(title=f"surrogate {report['setup']['arch']} vs full model ({n} scenarios)")
+    for col in ("metric", "value", "target", "passed"):
+        table.add_column(col)
+    for name, value in report["metrics"].items():
+        t = report["targets"].get(name)
+        target = "" if t is None else ("≥ " if t["kind"] == "min" else "≤ ") + f"{t['threshold']:g}"
+        passed = "" if t is None else ("yes" if t["passed"] else "NO")
+        table.add_row(name, f"{value:.4g}", target, passed)
+    Console().print(table)
+    if json_out is not None:
+        typer.echo(f"report written to {json_out}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``ecocube ocean`` group."""
+    app.command("train")(train)
+    app.command("validate")(validate)
