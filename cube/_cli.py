@@ -68,7 +68,9 @@ def build(
     if workers > 0:
         from dask.distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=False, dashboard_address=None
+        )
         client = Client(cluster)
     start = _time.perf_counter()
     try:
@@ -120,3 +122,54 @@ def info(path: str = typer.Argument(..., help="Path of a cube Zarr store.")) -> 
     console.print(ds)
     sources = json.loads(ds.attrs.get("ecocube:sources", "[]"))
     console.print(f"{len(sources)} source assets; CRS {ds.ecocube.crs}")
+
+
+@app.command("sample")
+def sample(
+    cube: str = typer.Argument(..., help="Path of a cube Zarr store."),
+    points: str = typer.Option(
+        ..., "--points", help="Points table (.parquet or .csv) with coordinate columns."
+    ),
+    out: str = typer.Option(..., "--out", help="Output table (.parquet or .csv)."),
+    x_col: str = typer.Option("decimalLongitude", "--x-col", help="Column of x / longitude."),
+    y_col: str = typer.Option("decimalLatitude", "--y-col", help="Column of y / latitude."),
+    crs: str = typer.Option("EPSG:4326", "--crs", help="CRS of the point coordinates."),
+    variables: str = typer.Option(
+        None, "--variables", help="Comma-separated variables (default: all (y, x) variables)."
+    ),
+) -> None:
+    """Sample cube variables at points; write the points with one column per variable."""
+    from pathlib import Path
+
+    import pandas as pd
+    from rich.console import Console
+
+    from ecocube.cube import open_cube
+    from ecocube.errors import InvalidInputError
+
+    src, dst = Path(points), Path(out)
+    for path, arg in ((src, "--points"), (dst, "--out")):
+        if path.suffix not in (".parquet", ".csv"):
+            raise InvalidInputError(f"{arg}={str(path)!r} must end in .parquet or .csv")
+    table = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_csv(src)
+    missing = [c for c in (x_col, y_col) if c not in table.columns]
+    if missing:
+        raise InvalidInputError(
+            f"--points {src}: no column(s) {missing}; columns are {list(table.columns)}; "
+            "pass --x-col/--y-col"
+        )
+    ds = open_cube(cube)
+    names = [v for v in variables.split(",") if v] if variables else None
+    values = ds.ecocube.sample_points(
+        table[x_col].to_numpy(), table[y_col].to_numpy(), crs=crs, variables=names
+    )
+    result = pd.concat([table.reset_index(drop=True), values.drop(columns=["x", "y"])], axis=1)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.suffix == ".parquet":
+        result.to_parquet(dst, index=False)
+    else:
+        result.to_csv(dst, index=False)
+    Console().print(
+        f"{int(values['inside'].sum())} of {len(values)} points inside the cube; "
+        f"written to [bold]{dst}[/bold]"
+    )

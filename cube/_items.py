@@ -1,0 +1,453 @@
+"""Select STAC items and read the raster metadata of their assets (proj, raster, classification).
+
+Everything the builder needs from an item is gathered once into :class:`AssetRef` records, so
+the rest of the code never looks at STAC dictionaries again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+from ecocube.errors import (
+    CatalogError,
+    DataIntegrityError,
+    DatasetNotFoundError,
+    InvalidInputError,
+)
+
+__all__ = ["AssetRef", "collect_assets", "load_items"]
+
+_RASTER_TYPES = ("image/tiff", "image/x.geotiff", "image/vnd.stac.geotiff", "image/jp2")
+_SKIP_ROLES = {"thumbnail", "overview", "metadata", "visual"}
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """One raster asset of one item, with what the builder needs to read it.
+
+    Attributes
+    ----------
+    item_id, collection, key
+        Where the asset comes from.
+    href
+        Absolute local path or URL.
+    datetime
+        Nominal time (``datetime`` or ``start_datetime`` of the item), naive UTC.
+    epsg
+        ``proj:code``/``proj:epsg`` of the asset (or item), ``None`` when absent.
+    nodata, scale, offset
+        From the ``raster`` extension (first band); value = raw * scale + offset.
+    classes
+        ``(value, description)`` pairs from the ``classification`` extension (``None`` for
+        continuous layers); classes flagged ``nodata`` are left out.
+    common_name
+        ``eo:bands`` common name (``red``, ``nir``...) when given.
+    checksum
+        ``file:checksum`` (multihash hex) when given.
+    variable
+        Name of the cube variable this asset feeds.
+    item_bbox
+        Item footprint in lon/lat.
+    """
+
+    item_id: str
+    collection: str
+    key: str
+    href: str
+    datetime: pd.Timestamp | None
+    epsg: int | None
+    nodata: float | None
+    scale: float
+    offset: float
+    classes: tuple[tuple[int, str], ...] | None
+    common_name: str | None
+    checksum: str | None
+    item_bbox: tuple[float, float, float, float] | None
+    variable: str = ""
+    item: Any = None
+
+    @property
+    def categorical(self) -> bool:
+        """True when the classification extension describes the asset."""
+        return self.classes is not None
+
+    @property
+    def is_local(self) -> bool:
+        """True for a local file (no URL scheme)."""
+        return urlparse(self.href).scheme in ("", "file")
+
+    @property
+    def path(self) -> Path:
+        """Local path of the asset."""
+        href = self.href[7:] if self.href.startswith("file://") else self.href
+        return Path(href)
+
+    def describe(self) -> str:
+        """Short ``asset 'k' of item 'i' (href)`` text for error messages."""
+        return f"asset {self.key!r} of item {self.item_id!r} ({self.href})"
+
+
+def load_items(
+    source: Any,
+    *,
+    bbox: Sequence[float] | None = None,
+    time: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
+    collections: Sequence[str] | None = None,
+) -> list[Any]:
+    """Return a list of ``pystac.Item`` from items, an ItemCollection, a catalog or an API URL.
+
+    Parameters
+    ----------
+    source
+        An iterable of ``pystac.Item`` (e.g. ``ItemSearch.items()``), a ``pystac`` catalog or
+        collection, a path to a static catalog (folder or ``catalog.json``) or a STAC API URL
+        (searched with pystac-client, filtered by ``bbox``/``time``/``collections``).
+    """
+    import pystac
+
+    if isinstance(source, (str, Path)):
+        text = str(source)
+        if text.startswith(("http://", "https://")) and not text.endswith(".json"):
+            return _search_api(text, bbox=bbox, time=time, collections=collections)
+        path = Path(text[7:] if text.startswith("file://") else text)
+        if path.is_dir():
+            path = path / "catalog.json"
+        if not path.is_file():
+            raise CatalogError(
+                f"catalog={source!r}: no STAC catalog found (expected a folder with catalog.json, "
+                "a catalog.json file or a STAC API URL); build one with `ecocube catalog build`"
+            )
+        try:
+            cat = pystac.read_file(str(path))
+        except Exception as err:  # pystac raises several unrelated types
+            raise CatalogError(f"catalog={source!r} cannot be read as STAC: {err}") from err
+        source = cat
+    if isinstance(source, pystac.Item):
+        return [source]
+    if isinstance(source, (pystac.Catalog, pystac.Collection)):
+        return list(source.get_items(recursive=True))
+    if isinstance(source, pystac.ItemCollection):
+        return list(source.items)
+    try:
+        items = list(source)
+    except TypeError as err:
+        raise InvalidInputError(
+            f"items={type(source).__name__} is not a STAC source; pass pystac Items, a catalog "
+            "path or a STAC API URL"
+        ) from err
+    bad = [type(i).__name__ for i in items if not isinstance(i, pystac.Item)]
+    if bad:
+        raise InvalidInputError(
+            f"items contains {sorted(set(bad))} objects; every element must be a pystac.Item "
+            "(use pystac.Item.from_dict for JSON dictionaries)"
+        )
+    return items
+
+
+def _search_api(
+    url: str,
+    *,
+    bbox: Sequence[float] | None,
+    time: tuple[pd.Timestamp | None, pd.Timestamp | None] | None,
+    collections: Sequence[str] | None,
+) -> list[Any]:
+    from ecocube._lazy import lazy_import
+    from ecocube.errors import StacApiError
+
+    client_mod = lazy_import("pystac_client")
+    dt = None
+    if time is not None:
+        dt = "/".join(".." if t is None else t.isoformat() + "Z" for t in time)
+    try:
+        client = client_mod.Client.open(url)
+        if collections:
+            known = {c.id for c in client.get_collections()}
+            missing = [c for c in collections if c not in known]
+            if missing:
+                raise CatalogError(
+                    f"collections={list(collections)!r}: {missing} not in the catalog at {url}; "
+                    f"available: {sorted(known)}"
+                )
+        search = client.search(
+            bbox=list(bbox) if bbox is not None else None,
+            datetime=dt,
+            collections=list(collections) if collections else None,
+        )
+        return list(search.items())
+    except CatalogError:
+        raise
+    except Exception as err:
+        raise StacApiError(
+            f"STAC API search at {url} failed: {err}; is the server running?"
+        ) from err
+
+
+def _epsg_of(fields: dict[str, Any]) -> int | None:
+    code = fields.get("proj:code")
+    if isinstance(code, str) and code.upper().startswith("EPSG:"):
+        return int(code.split(":")[1])
+    epsg = fields.get("proj:epsg")
+    return int(epsg) if epsg is not None else None
+
+
+def _asset_ref(item: Any, key: str, asset: Any) -> AssetRef:
+    fields = asset.extra_fields
+    epsg = _epsg_of(fields)
+    if epsg is None:
+        epsg = _epsg_of(item.properties)
+    bands = fields.get("raster:bands") or [{}]
+    band = bands[0] if bands else {}
+    classes_raw = fields.get("classification:classes") or band.get("classification:classes")
+    classes = None
+    if classes_raw:
+        classes = tuple(
+            (int(c["value"]), str(c.get("description") or c.get("name") or c["value"]))
+            for c in classes_raw
+            if not c.get("nodata", False)
+        )
+    eo = fields.get("eo:bands") or [{}]
+    common = (eo[0] or {}).get("common_name") if eo else None
+    when = item.datetime or item.common_metadata.start_datetime
+    if when is not None:
+        when = pd.Timestamp(when)
+        when = when.tz_convert("UTC").tz_localize(None) if when.tzinfo else when
+    href = asset.get_absolute_href() or asset.href
+    return AssetRef(
+        item_id=item.id,
+        collection=item.collection_id or "",
+        key=key,
+        href=href,
+        datetime=when,
+        epsg=epsg,
+        nodata=None if band.get("nodata") is None else float(band["nodata"]),
+        scale=float(band.get("scale", 1.0)),
+        offset=float(band.get("offset", 0.0)),
+        classes=classes,
+        common_name=common,
+        checksum=fields.get("file:checksum"),
+        item_bbox=tuple(item.bbox) if item.bbox else None,  # type: ignore[arg-type]
+        item=item,
+    )
+
+
+def _is_raster(asset: Any) -> bool:
+    roles = set(asset.roles or [])
+    if roles & _SKIP_ROLES and "data" not in roles:
+        return False
+    mt = (asset.media_type or "").split(";")[0].strip()
+    if mt:
+        return mt in _RASTER_TYPES
+    return asset.href.lower().endswith((".tif", ".tiff", ".jp2"))
+
+
+def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in re.split(r"[^0-9A-Za-z]+", text) if t]
+
+
+def _distinct_names(ids: list[str]) -> list[str]:
+    """Names that tell items apart: their ids without the shared leading/trailing tokens."""
+    toks = [_tokens(i) for i in ids]
+    pre = 0
+    while all(len(t) > pre for t in toks) and len({t[pre] for t in toks}) == 1:
+        pre += 1
+    suf = 0
+    while all(len(t) > pre + suf for t in toks) and len({t[-1 - suf] for t in toks}) == 1:
+        suf += 1
+    names = ["_".join(t[pre : len(t) - suf]) or "_".join(t) for t in toks]
+    return names if len(set(names)) == len(names) else ["_".join(t) for t in toks]
+
+
+def sanitize(name: str) -> str:
+    """A variable name usable in Zarr, netCDF and Python (``[A-Za-z_][A-Za-z0-9_]*``)."""
+    out = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_")
+    return out if out and not out[0].isdigit() else f"v_{out}"
+
+
+def _assign_variables(
+    refs: list[AssetRef], name_fn: Callable[[Any, str], str] | None
+) -> list[AssetRef]:
+    if name_fn is not None:
+        return [replace(r, variable=sanitize(name_fn(r.item, r.key))) for r in refs]
+    by_key: dict[tuple[str, str], list[AssetRef]] = defaultdict(list)
+    for r in refs:
+        by_key[(r.collection, r.key)].append(r)
+    keys_per_coll: dict[str, set[str]] = defaultdict(set)
+    colls_per_key: dict[str, set[str]] = defaultdict(set)
+    for coll, key in by_key:
+        keys_per_coll[coll].add(key)
+        colls_per_key[key].add(coll)
+    out: list[AssetRef] = []
+    for (coll, key), group in by_key.items():
+        base = key if len(colls_per_key[key]) == 1 else f"{coll}_{key}"
+        # Items sharing one datetime and one footprint are different layers (e.g. one file per
+        # bioclim variable), not tiles of a mosaic or dates of a series: name them apart.
+        sig = defaultdict(list)
+        for r in group:
+            sig[(r.datetime, r.item_bbox)].append(r)
+        if any(len(v) > 1 for v in sig.values()):
+            names = _distinct_names([r.item_id for r in group])
+            for r, n in zip(group, names, strict=True):
+                var = n if len(keys_per_coll[coll]) == 1 else f"{n}_{key}"
+                out.append(replace(r, variable=sanitize(var)))
+        else:
+            out.extend(replace(r, variable=sanitize(base)) for r in group)
+    return out
+
+
+def collect_assets(
+    items: list[Any],
+    *,
+    bbox: Sequence[float],
+    time: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
+    collections: Sequence[str] | None = None,
+    assets: Sequence[str] | None = None,
+    name_fn: Callable[[Any, str], str] | None = None,
+    verify: bool = True,
+) -> list[AssetRef]:
+    """Filter items by collection, time and bbox; return their raster assets as AssetRefs.
+
+    Raises
+    ------
+    CatalogError
+        Unknown collection or asset key (the valid ones are listed).
+    InvalidInputError
+        No item overlaps ``bbox``, or none falls in ``time``.
+    DatasetNotFoundError
+        An asset file is missing.
+    DataIntegrityError
+        An asset file cannot be decoded (corrupt or truncated).
+    """
+    if not items:
+        raise InvalidInputError("items is empty: the STAC search returned nothing to build from")
+    present = sorted({i.collection_id or "" for i in items})
+    if collections:
+        missing = [c for c in collections if c not in present]
+        if missing:
+            raise CatalogError(
+                f"collections={list(collections)!r}: unknown collection(s) {missing}; "
+                f"the items come from {present}"
+            )
+        items = [i for i in items if (i.collection_id or "") in collections]
+    if time is not None:
+        start, end = time
+        kept = []
+        spans = []
+        for it in items:
+            cm = it.common_metadata
+            t0 = it.datetime or cm.start_datetime
+            t1 = it.datetime or cm.end_datetime or t0
+            if t0 is None:
+                kept.append(it)
+                continue
+            t0 = pd.Timestamp(t0).tz_convert("UTC").tz_localize(None)
+            t1 = pd.Timestamp(t1).tz_convert("UTC").tz_localize(None)
+            spans.append((t0, t1))
+            if (end is None or t0 <= end) and (start is None or t1 >= start):
+                kept.append(it)
+        if not kept:
+            lo = min(s[0] for s in spans).date() if spans else None
+            hi = max(s[1] for s in spans).date() if spans else None
+            raise InvalidInputError(
+                f"time={'/'.join(str(t) for t in time)}: no item falls in this range; the "
+                f"{len(items)} item(s) span {lo} to {hi}. Widen the time range or drop --time"
+            )
+        items = kept
+    box = tuple(float(v) for v in bbox)
+    overlapping = [i for i in items if i.bbox is None or _overlaps(i.bbox, box)]
+    if not overlapping:
+        shown = ", ".join(f"{i.id} {tuple(round(v, 3) for v in i.bbox)}" for i in items[:5])
+        raise InvalidInputError(
+            f"bbox={box}: no item overlaps it (items and their lon/lat bboxes: {shown}"
+            f"{', ...' if len(items) > 5 else ''}); pass a bbox inside the items' extent"
+        )
+    refs: list[AssetRef] = []
+    seen_keys: set[str] = set()
+    for it in overlapping:
+        for key, asset in it.assets.items():
+            if not _is_raster(asset):
+                continue
+            seen_keys.add(key)
+            if assets and key not in assets:
+                continue
+            refs.append(_asset_ref(it, key, asset))
+    if assets:
+        missing = [a for a in assets if a not in seen_keys]
+        if missing:
+            raise CatalogError(
+                f"assets={list(assets)!r}: {missing} not found in the selected items; "
+                f"available raster assets: {sorted(seen_keys)}"
+            )
+    if not refs:
+        raise CatalogError(
+            "the selected items have no raster (GeoTIFF/JP2) assets to build a cube from"
+        )
+    if verify:
+        for r in refs:
+            check_asset(r)
+    return _assign_variables(refs, name_fn)
+
+
+def check_asset(ref: AssetRef) -> None:
+    """Open a local asset and decode a decimated read of every block; raise a clear error."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    if not ref.is_local:
+        return
+    if not ref.path.is_file():
+        raise DatasetNotFoundError(
+            f"{ref.describe()}: file not found; fetch the data again (ecocube data fetch "
+            "<dataset>) or rebuild the catalog so that its hrefs point to existing files"
+        )
+    try:
+        with rasterio.open(ref.path) as src:
+            h, w, count = src.height, src.width, src.count
+            src.read(1, out_shape=(min(h, 1024), min(w, 1024)))
+    except (RasterioError, OSError) as err:
+        raise DataIntegrityError(
+            f"{ref.describe()}: the file is corrupt or truncated ({err}); "
+            "delete it and fetch it again (ecocube data fetch <dataset>), or leave the item out"
+        ) from err
+    if count != 1:
+        raise InvalidInputError(
+            f"{ref.describe()}: the file has {count} bands; cube layers are single-band assets "
+            "(one STAC asset per band). Leave this asset out with assets=[...] or split the file"
+        )
+
+
+def source_resolution(ref: AssetRef, crs: Any) -> float:
+    """Approximate source pixel size of ``ref`` in units of ``crs`` (geometric mean of x, y)."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(ref.path if ref.is_local else ref.href) as src:
+        b = transform_bounds(src.crs, crs, *src.bounds)
+        return float(np.sqrt(((b[2] - b[0]) / src.width) * ((b[3] - b[1]) / src.height)))
+
+
+def sources_table(refs: Iterable[AssetRef]) -> list[dict[str, Any]]:
+    """JSON-serialisable provenance rows (item, collection, asset, href, variable)."""
+    return [
+        {
+            "item": r.item_id,
+            "collection": r.collection,
+            "asset": r.key,
+            "href": r.href,
+            "variable": r.variable,
+            "checksum": r.checksum,
+        }
+        for r in refs
+    ]

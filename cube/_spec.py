@@ -1,0 +1,309 @@
+"""The target grid of a cube: a frozen :class:`CubeSpec` and the normalisation of its inputs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ecocube.errors import InvalidInputError
+
+__all__ = ["Composite", "CubeSpec", "anchor_of"]
+
+Composite = Literal["month", "season"]
+_COMPOSITES = ("month", "season")
+_MASKS = ("auto", "none")
+
+
+def _parse_crs(crs: Any) -> Any:
+    """Return a ``rasterio.crs.CRS`` or raise naming the argument."""
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError
+
+    try:
+        out = CRS.from_user_input(crs)
+    except (CRSError, TypeError, ValueError) as err:
+        raise InvalidInputError(
+            f"crs={crs!r} is not a coordinate reference system rasterio/PROJ understands; "
+            "pass an EPSG code such as 'EPSG:4326' or 'EPSG:32632', a WKT string or a PROJ string"
+        ) from err
+    return out
+
+
+def _parse_time(time: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
+    if time is None:
+        return None
+    if isinstance(time, str):
+        parts = time.split("/") if "/" in time else [time, time]
+    elif isinstance(time, Sequence) and len(time) == 2:
+        parts = list(time)
+    else:
+        raise InvalidInputError(
+            f"time={time!r} is not a time range; pass 'START/END' (ISO 8601, '..' for open), "
+            "a single date, or a (start, end) pair"
+        )
+    out: list[pd.Timestamp | None] = []
+    for i, part in enumerate(parts):
+        if part in (None, "", ".."):
+            out.append(None)
+            continue
+        try:
+            ts = pd.Timestamp(part)
+        except (ValueError, TypeError) as err:
+            raise InvalidInputError(
+                f"time={time!r}: {part!r} is not an ISO 8601 date or datetime (e.g. '2020-01-31')"
+            ) from err
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        if i == 1 and len(str(part)) <= 10:
+            # a bare end date means the whole day
+            ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        out.append(ts)
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        raise InvalidInputError(f"time={time!r}: start is after end; swap them")
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class CubeSpec:
+    """Where and how a cube is built: one grid for every layer.
+
+    Parameters
+    ----------
+    bbox
+        ``(west, south, east, north)`` of the area in longitude/latitude degrees (EPSG:4326).
+    crs
+        Target CRS of the grid (anything ``rasterio.crs.CRS.from_user_input`` takes).
+    resolution
+        Pixel size in units of ``crs`` (degrees for EPSG:4326, metres for UTM), > 0.
+    time
+        Optional ``(start, end)`` range (inclusive); items outside are left out.
+    collections
+        Optional collection ids to keep; items of other collections are left out.
+    assets
+        Optional asset keys to keep (default: every raster asset).
+    composite
+        ``None`` keeps every date; ``"month"`` or ``"season"`` makes median composites.
+    mask
+        ``"auto"`` applies cloud masks when a quality asset is present (Sentinel-2 SCL,
+        Landsat C2 ``QA_PIXEL``, Landsat C1 ``BQA``); ``"none"`` keeps every pixel.
+    mask_optional_scl
+        Also mask SCL classes 1 (saturated/defective) and 11 (snow/ice).
+    indices
+        Spectral indices to add (``"ndvi"``).
+    fractions
+        Add per-class fraction layers for categorical assets when the grid is coarser than
+        the source (by at least ``fraction_min_ratio``).
+    fraction_min_ratio
+        Ratio target/source pixel size above which fractions are added.
+    chunksize
+        Dask chunk size (pixels) along ``y`` and ``x``.
+    anchor
+        ``(x0, y0)`` in the target CRS that pixel edges line up with (default ``(0, 0)``).
+        Pass a source raster's origin to keep its pixels unresampled (see :func:`anchor_of`).
+    """
+
+    bbox: tuple[float, float, float, float]
+    crs: str
+    resolution: float
+    time: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None
+    collections: tuple[str, ...] | None = None
+    assets: tuple[str, ...] | None = None
+    composite: Composite | None = None
+    mask: Literal["auto", "none"] = "auto"
+    mask_optional_scl: bool = False
+    indices: tuple[str, ...] = ()
+    fractions: bool = True
+    fraction_min_ratio: float = 2.0
+    chunksize: int = 512
+    anchor: tuple[float, float] = (0.0, 0.0)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        bbox: Sequence[float],
+        crs: Any = "EPSG:4326",
+        resolution: float,
+        time: Any = None,
+        collections: Sequence[str] | str | None = None,
+        assets: Sequence[str] | str | None = None,
+        composite: str | None = None,
+        mask: str = "auto",
+        mask_optional_scl: bool = False,
+        indices: Sequence[str] = (),
+        fractions: bool = True,
+        fraction_min_ratio: float = 2.0,
+        chunksize: int = 512,
+        anchor: Sequence[float] | None = None,
+    ) -> CubeSpec:
+        """Normalise user input ("-Like" values) once and validate it.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the argument, the bad value and what to pass instead.
+        """
+        try:
+            box = tuple(float(v) for v in bbox)
+        except (TypeError, ValueError) as err:
+            raise InvalidInputError(
+                f"bbox={bbox!r} must be 4 numbers (west, south, east, north) in degrees"
+            ) from err
+        if len(box) != 4:
+            raise InvalidInputError(
+                f"bbox={bbox!r} must be 4 numbers (west, south, east, north) in degrees"
+            )
+        w, s, e, n = box
+        if not (w < e and s < n and -180 <= w and e <= 180 and -90 <= s and n <= 90):
+            raise InvalidInputError(
+                f"bbox={bbox!r} is not (west, south, east, north) in degrees with west < east "
+                "and south < north inside [-180, 180] x [-90, 90]"
+            )
+        try:
+            res = float(resolution)
+        except (TypeError, ValueError) as err:
+            raise InvalidInputError(f"resolution={resolution!r} must be a number > 0") from err
+        if not math.isfinite(res) or res <= 0:
+            raise InvalidInputError(
+                f"resolution={resolution!r} must be > 0 (pixel size in units of the target CRS, "
+                "e.g. 0.00833 degrees for EPSG:4326 or 30 metres for UTM)"
+            )
+        parsed = _parse_crs(crs)
+        crs_str = parsed.to_string()
+        _check_transformable(parsed, box, crs)
+        if composite is not None and composite not in _COMPOSITES:
+            raise InvalidInputError(
+                f"composite={composite!r} is not one of {_COMPOSITES} (or None for every date)"
+            )
+        if mask not in _MASKS:
+            raise InvalidInputError(f"mask={mask!r} is not one of {_MASKS}")
+        bad = [i for i in indices if i.lower() != "ndvi"]
+        if bad:
+            raise InvalidInputError(f"indices={list(indices)!r}: {bad} unknown; valid: ['ndvi']")
+        if int(chunksize) < 16:
+            raise InvalidInputError(f"chunksize={chunksize!r} must be >= 16 pixels")
+        if isinstance(collections, str):
+            collections = [c for c in collections.split(",") if c]
+        if isinstance(assets, str):
+            assets = [a for a in assets.split(",") if a]
+        return cls(
+            bbox=(w, s, e, n),
+            crs=crs_str,
+            resolution=res,
+            time=_parse_time(time),
+            collections=tuple(collections) if collections else None,
+            assets=tuple(assets) if assets else None,
+            composite=composite,  # type: ignore[arg-type]
+            mask=mask,  # type: ignore[arg-type]
+            mask_optional_scl=bool(mask_optional_scl),
+            indices=tuple(i.lower() for i in indices),
+            fractions=bool(fractions),
+            fraction_min_ratio=float(fraction_min_ratio),
+            chunksize=int(chunksize),
+            anchor=(0.0, 0.0) if anchor is None else (float(anchor[0]), float(anchor[1])),
+        )
+
+    @property
+    def epsg(self) -> int | None:
+        """EPSG code of the target CRS (``None`` when it has none)."""
+        return _parse_crs(self.crs).to_epsg()
+
+    def grid(self) -> tuple[Any, int, int, tuple[float, float, float, float]]:
+        """Return ``(affine transform, width, height, bounds)`` of the target grid.
+
+        Bounds are the bbox transformed to the target CRS and snapped outwards to multiples of
+        the resolution, so two cubes with the same CRS and resolution share pixel edges.
+        """
+        from affine import Affine
+        from rasterio.warp import transform_bounds
+
+        left, bottom, right, top = transform_bounds("EPSG:4326", self.crs, *self.bbox)
+        r = self.resolution
+        ax, ay = self.anchor
+        left = ax + math.floor((left - ax) / r + 1e-3) * r
+        bottom = ay + math.floor((bottom - ay) / r + 1e-3) * r
+        right = ax + math.ceil((right - ax) / r - 1e-3) * r
+        top = ay + math.ceil((top - ay) / r - 1e-3) * r
+        width = max(1, round((right - left) / r))
+        height = max(1, round((top - bottom) / r))
+        transform = Affine.translation(left, top) @ Affine.scale(r, -r)
+        return transform, width, height, (left, bottom, right, top)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (stored in the cube's provenance attributes)."""
+        t = None
+        if self.time is not None:
+            t = [None if v is None else v.isoformat() for v in self.time]
+        return {
+            "bbox": list(self.bbox),
+            "crs": self.crs,
+            "resolution": self.resolution,
+            "time": t,
+            "collections": list(self.collections) if self.collections else None,
+            "assets": list(self.assets) if self.assets else None,
+            "composite": self.composite,
+            "mask": self.mask,
+            "mask_optional_scl": self.mask_optional_scl,
+            "indices": list(self.indices),
+            "fractions": self.fractions,
+            "fraction_min_ratio": self.fraction_min_ratio,
+            "chunksize": self.chunksize,
+            "anchor": list(self.anchor),
+        }
+
+
+def _check_transformable(crs: Any, bbox: tuple[float, ...], user: Any) -> None:
+    """Raise when the bbox cannot be transformed to ``crs`` (finite coordinates expected)."""
+    from rasterio.errors import CRSError
+    from rasterio.warp import transform_bounds
+
+    try:
+        out = transform_bounds("EPSG:4326", crs, *bbox)
+    except (CRSError, ValueError, RuntimeError) as err:
+        raise InvalidInputError(
+            f"crs={user!r}: the bbox {bbox} cannot be transformed from EPSG:4326 to this CRS "
+            f"({err}); pick a CRS defined over the area (e.g. the local UTM zone or EPSG:4326)"
+        ) from err
+    # PROJ answers far outside a projection's domain with huge finite numbers, not errors
+    if (
+        not all(np.isfinite(out))
+        or max(abs(v) for v in out) > 1e9
+        or out[0] >= out[2]
+        or out[1] >= out[3]
+    ):
+        raise InvalidInputError(
+            f"crs={user!r}: the bbox {bbox} cannot be transformed from EPSG:4326 to this CRS "
+            f"(got {out}); pick a CRS defined over the area (e.g. the local UTM zone or EPSG:4326)"
+        )
+
+
+def _as_timestamp(value: str | datetime | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def anchor_of(raster: Any) -> tuple[tuple[float, float], float]:
+    """Origin ``(x0, y0)`` and pixel size of a GeoTIFF path (or a pystac Item's first asset).
+
+    Use them as ``CubeSpec.create(anchor=..., resolution=...)`` to build a cube on the exact
+    pixel grid of a source raster (no resampling of that source).
+    """
+    import rasterio
+
+    href = raster
+    if hasattr(raster, "assets"):
+        href = next(iter(raster.assets.values())).get_absolute_href()
+    with rasterio.open(href) as src:
+        t = src.transform
+        return (float(t.c), float(t.f)), float(t.a)
