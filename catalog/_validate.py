@@ -173,6 +173,10 @@ def _check_classes(fields: dict[str, Any], where: str) -> list[str]:
     return out
 
 
+def _is_zarr_asset(asset: dict[str, Any], href: str) -> bool:
+    return "zarr" in str(asset.get("type", "")) or href.rstrip("/").endswith(".zarr")
+
+
 def _check_file(asset: dict[str, Any], where: str, local: Path | None, hashes: bool) -> list[str]:
     out = []
     cs, size = asset.get("file:checksum"), asset.get("file:size")
@@ -234,7 +238,12 @@ def _check_object(obj: dict[str, Any], path: Path, hashes: bool) -> list[str]:
             out.append(f"{where} href {href!r} is not relative: the catalog is not self-contained")
         else:
             local = (path.parent / href).resolve()
-            if not local.is_file():
+            if _is_zarr_asset(asset, href):
+                # a Zarr store is a folder; it is complete once its metadata is written
+                if not any((local / m).is_file() for m in (".zmetadata", ".zgroup", "zarr.json")):
+                    out.append(f"{where} href {href!r} is not a readable Zarr store")
+                local = None
+            elif not local.is_file():
                 out.append(f"{where} href {href!r} points to a missing file")
         out += _check_proj(asset, where) + _check_bands(asset, where)
         out += _check_classes(asset, where) + _check_file(asset, where, local, hashes)

@@ -104,3 +104,24 @@ def test_cli_build_subset(tmp_path: Path, mirror: Path, capsys) -> None:
     assert validate_catalog(out) == []
     assert main(["catalog", "build", "--out", str(out), "--dataset", "nope"]) == 1
     assert "not catalogued; valid dataset names" in capsys.readouterr().err
+
+
+def test_registered_zarr_cube_folder_is_valid(small_catalog: Path, tmp_path: Path) -> None:
+    """A cube registered back into the catalog is a Zarr folder, not a file."""
+    import numpy as np
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
+    from ecocube.cube import register_cube, write_cube
+
+    ds = xr.Dataset(
+        {"t": (("y", "x"), np.arange(12, dtype="float32").reshape(3, 4))},
+        coords={"y": [2.5, 1.5, 0.5], "x": [0.5, 1.5, 2.5, 3.5]},
+    ).rio.write_crs("EPSG:4326")
+    cube = write_cube(ds, small_catalog / "cubes" / "tiny.zarr")
+    register_cube(cube, small_catalog)
+    assert validate_catalog(small_catalog) == []
+    for meta in (".zmetadata", ".zgroup"):
+        (Path(cube) / meta).unlink(missing_ok=True)
+    problems = validate_catalog(small_catalog)
+    assert any("is not a readable Zarr store" in str(p) for p in problems), problems
