@@ -54,13 +54,17 @@ def simulate_cmd(
     n: int = typer.Option(1, "--n", help="Scenarios (1: the reference scenario)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the scenario sampler."),
     device: str = typer.Option("cpu", "--device", help="Torch device of the model."),
+    dt: float = typer.Option(10800.0, "--dt", help="Model time step (s), divides 86400."),
+    n_layers: int = typer.Option(20, "--layers", help="Layers of the water column."),
 ) -> None:
     """Run the full model for the reference (or N sampled) scenario(s) and write netCDF."""
     from ecocube.ocean.scenarios import default_scenario, sample_scenarios
     from ecocube.ocean.simulate import simulate
 
     table = default_scenario() if n == 1 else sample_scenarios(n, seed=seed)
-    ds = simulate(table, years=years, device=device, seed=seed, progress=True)
+    ds = simulate(
+        table, years=years, dt=dt, n_layers=n_layers, device=device, seed=seed, progress=True
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(out)
     typer.echo(f"wrote {out}: {len(table)} scenario(s) x {years} yr")

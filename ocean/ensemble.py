@@ -1,0 +1,283 @@
+"""Scenario ensembles of the full model on Dask, stored as a CF Zarr cube with a STAC item.
+
+The scenario table is cut into batches; each batch is one Dask task running the batched model
+(:func:`~ecocube.ocean.simulate`). Results are concatenated along ``scenario``, the per-scenario
+indices (:func:`~ecocube.ocean.compute_indices`) are added as variables, and the dataset is
+written atomically (temporary store renamed at the end) with
+:func:`ecocube.cube.write_cube`. A STAC Item (datacube extension) describing the store is saved
+next to it as ``<name>.item.json``.
+
+By default a ``distributed.LocalCluster`` with threads (``processes=False``; torch releases the
+GIL in its kernels) is started; pass ``scheduler="tcp://host:8786"`` to use a running cluster
+(e.g. a dask-jobqueue ``SLURMCluster``, see ``docs/ocean.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ecocube.errors import DatasetNotFoundError, InvalidInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+__all__ = ["ensemble_item", "open_ensemble", "run_ensemble"]
+
+INDEX_ATTRS = {
+    "co2_uptake": ("Annual CO2 uptake (positive into the ocean)", "mol m-2 yr-1"),
+    "primary_production": ("Annual net primary production", "mol m-2 yr-1"),
+    "bloom_day": ("Day of year of the surface chlorophyll maximum", "1"),
+    "shannon": ("Shannon index of the phytoplankton types", "1"),
+    "gini_simpson": ("Gini-Simpson index of the phytoplankton types", "1"),
+    "rao_q": ("Rao's quadratic entropy over T_opt", "degC"),
+}
+
+
+def _run_batch(table: pd.DataFrame, options: dict[str, Any]) -> xr.Dataset:
+    from ecocube.ocean.simulate import simulate
+
+    return simulate(table, **options)
+
+
+def run_ensemble(
+    scenarios: pd.DataFrame | int,
+    out: Path | str,
+    *,
+    years: int = 1,
+    seed: int = 0,
+    batch_size: int = 16,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    device: str = "cpu",
+    dt: float = 10800.0,
+    n_layers: int = 20,
+    overwrite: bool = False,
+    progress: bool = True,
+    scheduler_timeout: float = 10.0,
+) -> Path:
+    """Simulate an ensemble on Dask and write it as a Zarr cube plus a STAC item.
+
+    Parameters
+    ----------
+    scenarios
+        A scenario table, or a number of scenarios to draw with
+        :func:`~ecocube.ocean.sample_scenarios` (``seed``).
+    out
+        Target ``*.zarr`` store; the STAC item is written to ``<stem>.item.json`` beside it.
+    years, dt, n_layers, device
+        Passed to :func:`~ecocube.ocean.simulate` (``seed`` too).
+    batch_size
+        Scenarios per Dask task (one batched model run).
+    scheduler
+        Address of a running Dask scheduler; ``None`` starts a threaded ``LocalCluster``.
+    n_workers
+        Workers of the local cluster.
+    overwrite
+        Replace an existing store.
+    progress
+        Show a progress bar over batches.
+    scheduler_timeout
+        Seconds to wait for the ``scheduler`` to answer.
+
+    Returns
+    -------
+    pathlib.Path
+        The store path.
+
+    Raises
+    ------
+    InvalidInputError
+        ``out`` exists (without ``overwrite``), bad ``batch_size`` or ``n_workers``.
+    """
+    import pandas as pd
+    import xarray as xr
+
+    from ecocube.ocean.indices import compute_indices
+    from ecocube.ocean.scenarios import sample_scenarios, validate_scenarios
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InvalidInputError(
+            f"out={str(out)!r} already exists; pass overwrite=True (--overwrite) or another path"
+        )
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise InvalidInputError(f"batch_size={batch_size!r} must be a positive integer")
+    if int(n_workers) != n_workers or n_workers < 1:
+        raise InvalidInputError(f"n_workers={n_workers!r} must be a positive integer")
+    if isinstance(scenarios, int | np.integer):
+        table = sample_scenarios(int(scenarios), seed=seed)
+    else:
+        table = validate_scenarios(scenarios)
+    options = {"years": years, "dt": dt, "n_layers": n_layers, "device": device, "seed": seed}
+    # fail fast on bad options before starting a cluster
+    from ecocube.ocean.simulate import _validate_options
+
+    _validate_options(options)
+    batches = [table.iloc[i : i + batch_size] for i in range(0, len(table), batch_size)]
+    start = datetime.now(UTC)
+    parts = _compute(batches, options, scheduler, n_workers, progress, scheduler_timeout)
+    ds = xr.concat(parts, dim="scenario", data_vars="all", coords="different", compat="equals")
+    indices = compute_indices(ds)
+    for name, (long_name, units) in INDEX_ATTRS.items():
+        ds[name] = ("scenario", indices[name].to_numpy(), {"long_name": long_name, "units": units})
+    wall = (datetime.now(UTC) - start).total_seconds()
+    attrs = {
+        "ecocube:ensemble_size": len(table),
+        "ecocube:ensemble_years": int(years),
+        "ecocube:ensemble_seed": int(seed),
+        "ecocube:ensemble_wall_s": float(wall),
+        "ecocube:scenarios": pd.DataFrame(table).to_json(orient="split"),
+    }
+    _write(ds, out, overwrite=overwrite, attrs=attrs)
+    return out
+
+
+def _compute(
+    batches: list[pd.DataFrame],
+    options: dict[str, Any],
+    scheduler: str | None,
+    n_workers: int,
+    progress: bool,
+    timeout: float,
+) -> list[xr.Dataset]:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=f"{timeout}s")
+        except OSError as err:
+            raise InvalidInputError(
+                f"scheduler={scheduler!r} could not be reached ({err}); start a scheduler "
+                "there or leave --scheduler out to use a local cluster"
+            ) from err
+    else:
+        cluster = LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=False,
+            dashboard_address=":0",  # a free port: no clash with a running dashboard
+        )  # fmt: skip
+        client = Client(cluster)
+    try:
+        futures = [client.submit(_run_batch, b, options, pure=False) for b in batches]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(futures), desc="ensemble batches", unit="batch")
+        for _ in as_completed(futures):
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return client.gather(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _write(ds: xr.Dataset, out: Path, *, overwrite: bool, attrs: dict[str, Any]) -> None:
+    chunks = {"scenario": min(256, ds.sizes["scenario"]), "time": ds.sizes["time"]}
+    try:
+        from ecocube.cube import write_cube
+    except ImportError:  # pragma: no cover - the cube package ships with ecocube
+        write_cube = None
+    if write_cube is not None:
+        write_cube(ds, out, chunks=chunks, overwrite=overwrite, attrs=attrs)
+    else:  # pragma: no cover
+        tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+        ds.assign_attrs(attrs).to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    item = ensemble_item(out, ds)
+    item_path = out.with_name(out.stem + ".item.json")
+    tmp_item = item_path.with_name(f".{item_path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp_item.write_text(json.dumps(item.to_dict(), indent=1))
+    tmp_item.replace(item_path)
+
+
+def ensemble_item(out: Path | str, ds: xr.Dataset) -> Any:
+    """A ``pystac.Item`` (datacube extension) describing an ensemble store.
+
+    The model is a 1-D column with no geographic location, so the item has no geometry; the
+    temporal extent is the simulated period (365-day calendar starting 2000-01-01).
+    """
+    import pystac
+
+    out = Path(out)
+    t0 = str(ds["time"].values[0])[:10]
+    t1 = str(ds["time"].values[-1])[:10]
+    dims: dict[str, Any] = {
+        "time": {"type": "temporal", "extent": [f"{t0}T00:00:00Z", f"{t1}T00:00:00Z"],
+                 "step": "P1D"},
+        "scenario": {"type": "other", "extent": [0, int(ds.sizes["scenario"]) - 1],
+                     "description": "scenario index (parameters are coordinates)"},
+        "phyto_type": {"type": "other", "values": [str(v) for v in ds["phyto_type"].values]},
+        "depth": {"type": "spatial", "axis": "z", "unit": "m",
+                  "extent": [float(ds["depth"].min()), float(ds["depth"].max())]},
+    }  # fmt: skip
+    variables = {
+        str(name): {
+            "type": "data",
+            "dimensions": list(ds[name].dims),
+            **({"unit": ds[name].attrs["units"]} if "units" in ds[name].attrs else {}),
+            **({"description": ds[name].attrs["long_name"]} if "long_name" in ds[name].attrs
+               else {}),
+        }
+        for name in ds.data_vars
+    }  # fmt: skip
+    item = pystac.Item(
+        id=out.stem,
+        geometry=None,
+        bbox=None,
+        datetime=None,
+        properties={
+            "start_datetime": f"{t0}T00:00:00Z",
+            "end_datetime": f"{t1}T00:00:00Z",
+            "cube:dimensions": dims,
+            "cube:variables": variables,
+            "description": "Ensemble of the ecocube full ocean model (1-D water column)",
+            "ecocube:ensemble_size": int(ds.sizes["scenario"]),
+        },
+        stac_extensions=["https://stac-extensions.github.io/datacube/v2.2.0/schema.json"],
+    )
+    item.add_asset(
+        "zarr",
+        pystac.Asset(href=f"./{out.name}", media_type="application/vnd+zarr", roles=["data"],
+                     title="Ensemble cube (Zarr v2, consolidated, CF-1.10)"),
+    )  # fmt: skip
+    return item
+
+
+def open_ensemble(path: Path | str) -> xr.Dataset:
+    """Open an ensemble store written by :func:`run_ensemble` (loaded into memory).
+
+    Raises
+    ------
+    DatasetNotFoundError
+        When ``path`` does not exist.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise DatasetNotFoundError(
+            f"ensemble={str(path)!r} does not exist; create it with "
+            f"`ecocube ocean ensemble --n 32 --years 1 --out {path}`"
+        )
+    try:
+        from ecocube.cube import open_cube
+
+        ds = open_cube(path)
+    except ImportError:  # pragma: no cover
+        ds = xr.open_zarr(path, consolidated=True)
+    return ds.load()

@@ -1,0 +1,636 @@
+"""The full ocean model: a batch of scenarios run through the coupled water column.
+
+:func:`simulate` integrates, for every scenario of a table at once (batched PyTorch, float64,
+any device), the KPP-lite water column of :mod:`ecocube.ocean.physics`, the phytoplankton and
+detritus model of :mod:`ecocube.ocean.biology` and the carbonate chemistry and air-sea CO2 flux
+of :mod:`ecocube.ocean.carbonate`, and returns daily means as a CF-annotated
+:class:`xarray.Dataset`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ecocube.errors import InvalidInputError
+from ecocube.ocean._errors import StabilityError
+from ecocube.ocean.parameters import DEFAULT_PARAMETERS, ModelParameters
+from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, validate_scenarios
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+    from torch import Tensor
+
+__all__ = ["FORCING_NAMES", "OUTPUT_VARIABLES", "check_stability", "simulate"]
+
+SECONDS_PER_DAY = 86400.0
+DAYS_PER_YEAR = 365
+
+#: Forcing series that ``simulate(forcing=...)`` may override (daily values).
+FORCING_NAMES: dict[str, str] = {
+    "temperature": "surface restoring temperature, degC",
+    "wind": "10-m wind speed, m s-1",
+    "shortwave": "surface downwelling shortwave, W m-2",
+    "co2": "atmospheric CO2 mole fraction, ppm",
+}
+
+#: Output variables: name -> (dims after (scenario, time), attrs).
+OUTPUT_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "phyc": (("phyto_type",), {
+        "standard_name": "mole_concentration_of_phytoplankton_expressed_as_carbon_in_sea_water",
+        "long_name": "Surface phytoplankton carbon per type", "units": "mmol m-3"}),
+    "intphyc": (("phyto_type",), {
+        "long_name": "Depth-integrated phytoplankton carbon per type", "units": "mmol m-2",
+        "comment": "integral over the water column of phyc"}),
+    "chl": ((), {
+        "standard_name":
+            "mass_concentration_of_phytoplankton_expressed_as_chlorophyll_in_sea_water",
+        "long_name": "Surface total chlorophyll", "units": "mg m-3"}),
+    "intchl": ((), {"long_name": "Depth-integrated total chlorophyll", "units": "mg m-2"}),
+    "dissic": ((), {
+        "standard_name": "mole_concentration_of_dissolved_inorganic_carbon_in_sea_water",
+        "long_name": "Surface dissolved inorganic carbon", "units": "mmol m-3"}),
+    "intdic": ((), {"long_name": "Depth-integrated dissolved inorganic carbon",
+                    "units": "mmol m-2"}),
+    "talk": ((), {"standard_name": "sea_water_alkalinity_expressed_as_mole_equivalent",
+                  "long_name": "Surface total alkalinity", "units": "mmol m-3"}),
+    "no3": ((), {"standard_name": "mole_concentration_of_nitrate_in_sea_water",
+                 "long_name": "Surface nitrate", "units": "mmol m-3"}),
+    "spco2": ((), {"standard_name": "surface_partial_pressure_of_carbon_dioxide_in_sea_water",
+                   "long_name": "Surface ocean pCO2", "units": "uatm"}),
+    "ph": ((), {"standard_name": "sea_water_ph_reported_on_total_scale",
+                "long_name": "Surface pH (total scale)", "units": "1"}),
+    "fgco2": ((), {
+        "standard_name": "surface_downward_mass_flux_of_carbon_dioxide_expressed_as_carbon",
+        "long_name": "Air-sea CO2 flux (positive into the ocean)", "units": "mmol m-2 d-1",
+        "comment": "CF sign convention: positive downward (ocean uptake); 1 mmol C = 12.011 mg"}),
+    "intpp": ((), {
+        "standard_name": "net_primary_mole_productivity_of_biomass_expressed_as_carbon_by_"
+        "phytoplankton",
+        "long_name": "Depth-integrated net primary production", "units": "mmol m-2 d-1"}),
+    "tos": ((), {"standard_name": "sea_surface_temperature",
+                 "long_name": "Sea surface temperature", "units": "degC"}),
+    "thetao": (("depth",), {"standard_name": "sea_water_potential_temperature",
+                            "long_name": "Sea water temperature", "units": "degC"}),
+    "mlotst": ((), {"standard_name": "ocean_mixed_layer_thickness_defined_by_mixing_scheme",
+                    "long_name": "Boundary-layer depth (KPP-lite)", "units": "m"}),
+    "pco2atm": ((), {"long_name": "Atmospheric CO2 mole fraction", "units": "ppm"}),
+    "total_nitrogen": ((), {"long_name": "Column total nitrogen (end of day)",
+                            "units": "mmol m-2"}),
+    "total_carbon": ((), {"long_name": "Column total carbon (end of day)", "units": "mmol m-2"}),
+}  # fmt: skip
+
+
+def check_stability(
+    dt: float, dz: float, params: ModelParameters = DEFAULT_PARAMETERS, max_wind: float = 25.0
+) -> None:
+    """Raise :class:`StabilityError` if ``dt`` (s) violates a limit of an explicit model part.
+
+    Diffusion and sinking are implicit (unconditionally stable). The explicit parts are the
+    phytoplankton growth (``mu_max dt <= 1`` keeps the quota above ``Q_min``), nitrate uptake
+    (``rho_max dt <= Q_max - Q_min``), the surface heat restoring
+    (``gamma dt / (rho c_p dz) <= 1``) and the air-sea gas transfer (``k dt / dz <= 1``, the
+    CFL-like number of the surface exchange, at ``max_wind`` and 30 degC).
+    """
+    import torch
+
+    from ecocube.ocean.carbonate import transfer_velocity
+
+    if not (math.isfinite(dt) and dt > 0):
+        raise StabilityError(f"dt={dt!r} s must be a positive finite number of seconds")
+    phys = params.physics
+    limits: list[tuple[str, float]] = []
+    for p in params.phyto:
+        limits.append((f"growth of {p.name!r} (mu_max dt <= 1)", SECONDS_PER_DAY / p.mu_max))
+        limits.append(
+            (f"nitrate uptake of {p.name!r} (rho_max dt <= Q_max - Q_min)",
+             SECONDS_PER_DAY * (p.q_max - p.q_min) / p.rho_max)
+        )  # fmt: skip
+    limits.append(
+        ("surface heat restoring (gamma dt / (rho c_p dz) <= 1)",
+         phys.rho_water * phys.cp_water * dz / phys.heat_exchange)
+    )  # fmt: skip
+    k = float(transfer_velocity(torch.tensor(float(max_wind)), torch.tensor(30.0)))
+    limits.append((f"air-sea gas transfer at {max_wind:g} m s-1 (k dt / dz <= 1)", dz / k))
+    part, limit = min(limits, key=lambda item: item[1])
+    if dt > limit:
+        raise StabilityError(
+            f"dt={dt:g} s violates the stability limit of the explicit {part}: dt must be "
+            f"<= {limit:.0f} s with dz={dz:g} m; use a smaller dt (e.g. 3600 or 10800 s)"
+        )
+
+
+def simulate(
+    scenarios: pd.DataFrame | Mapping[str, Any],
+    *,
+    years: int = 1,
+    dt: float = 10800.0,
+    n_layers: int = 20,
+    device: str = "cpu",
+    seed: int = 0,
+    parameters: ModelParameters = DEFAULT_PARAMETERS,
+    forcing: Mapping[str, Any] | None = None,
+    initial: Mapping[str, Any] | None = None,
+    closed: bool = False,
+    weather_noise: float = 0.0,
+    progress: bool = False,
+    num_threads: int | None = 1,
+) -> xr.Dataset:
+    """Run the full model for a batch of scenarios and return daily means.
+
+    Parameters
+    ----------
+    scenarios
+        Table with one row per scenario and the columns of
+        :data:`~ecocube.ocean.scenarios.SCENARIO_PARAMETERS` (e.g. from
+        :func:`~ecocube.ocean.sample_scenarios`); extra columns are ignored.
+    years
+        Simulated years (365-day years, starting on 1 January).
+    dt
+        Time step (s); must divide one day and satisfy :func:`check_stability`.
+    n_layers
+        Number of equal layers over ``parameters.physics.depth`` (>= 3).
+    device
+        Torch device (``"cpu"``, ``"cuda"``...). The model runs in float64 so that mass is
+        conserved to round-off.
+    seed
+        Seed of the daily weather noise (only used when ``weather_noise > 0``).
+    parameters
+        Model parameters (:data:`~ecocube.ocean.parameters.DEFAULT_PARAMETERS`).
+    forcing
+        Optional daily series overriding the scenario-built forcing, keys in
+        :data:`FORCING_NAMES`; each of shape ``(days,)``, ``(365,)`` (a climatology repeated every
+        year) or ``(n_scenarios, days)``.
+    initial
+        Optional initial values (scalar or one value per layer): ``"no3"``, ``"dic"``,
+        ``"talk"`` (mmol m-3), ``"phyc"`` (mmol C m-3 per type), ``"temperature"`` (degC).
+    closed
+        Switch off the air-sea CO2 flux and the deep nutrient/DIC restoring, so that total
+        nitrogen and total carbon of the column are conserved (used to test conservation).
+    weather_noise
+        Relative standard deviation of a seeded daily AR(1) anomaly of wind and shortwave.
+    progress
+        Show a progress bar over simulated days.
+    num_threads
+        Torch CPU threads during the run (restored afterwards). The default 1 is the fastest
+        for these small per-step kernels on a shared machine (2 threads were 8x slower on the
+        loaded 2-core test machine); ``None`` leaves torch's setting.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(scenario, time)`` plus ``phyto_type`` or ``depth`` (see
+        :data:`OUTPUT_VARIABLES`); the scenario parameters are coordinates along ``scenario``
+        and the thermal traits ``t_opt``, ``t_min``, ``t_max`` along ``phyto_type``.
+
+    Raises
+    ------
+    ScenarioError
+        Missing columns, NaN or out-of-range scenario values.
+    StabilityError
+        A time step beyond the stability limit of an explicit part.
+    InvalidInputError
+        Bad ``years``, ``n_layers``, ``dt``, ``forcing`` (NaN, negative, wrong shape) or
+        ``initial`` (negative concentrations).
+    """
+    import torch
+
+    table = validate_scenarios(scenarios)
+    _validate_options(
+        {"years": years, "dt": dt, "n_layers": n_layers}, parameters, _max_wind(table, forcing)
+    )
+    phys = parameters.physics
+    dz = phys.depth / n_layers
+    steps_per_day = SECONDS_PER_DAY / dt
+    n_days = DAYS_PER_YEAR * int(years)
+    dev = torch.device(device)
+    drivers = _build_forcing(table, n_days, phys, forcing, seed, weather_noise, dev)
+    state = _initial_state(table, n_layers, dz, parameters, initial, drivers, dev)
+    previous_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(int(num_threads))
+    try:
+        with torch.inference_mode():
+            series = _integrate(
+                state, drivers, table, parameters, dz, float(dt), round(steps_per_day),
+                n_days, closed=closed, progress=progress,
+            )  # fmt: skip
+    finally:
+        if num_threads is not None:
+            torch.set_num_threads(previous_threads)
+    return _to_dataset(series, table, parameters, n_layers, dz, n_days, dt, closed)
+
+
+def _validate_options(
+    options: Mapping[str, Any],
+    parameters: ModelParameters = DEFAULT_PARAMETERS,
+    max_wind: float = 25.0,
+) -> None:
+    """Check ``years``, ``n_layers`` and ``dt`` (stability, divides a day) of a run."""
+    years, n_layers, dt = options["years"], options["n_layers"], options["dt"]
+    if int(years) != years or years < 1:
+        raise InvalidInputError(f"years={years!r} must be a positive integer")
+    if int(n_layers) != n_layers or n_layers < 3:
+        raise InvalidInputError(f"n_layers={n_layers!r} must be an integer >= 3")
+    check_stability(dt, parameters.physics.depth / n_layers, parameters, max_wind=max_wind)
+    steps_per_day = SECONDS_PER_DAY / dt
+    if abs(steps_per_day - round(steps_per_day)) > 1e-9:
+        raise InvalidInputError(
+            f"dt={dt:g} s must divide one day (86400 s) exactly, e.g. 900, 1800, 3600, 10800"
+        )
+
+
+def _max_wind(table: pd.DataFrame, forcing: Mapping[str, Any] | None) -> float:
+    wind = float(table["wind"].max()) * (1.0 + DEFAULT_PARAMETERS.physics.wind_amplitude)
+    if forcing is not None and "wind" in forcing:
+        values = np.asarray(forcing["wind"], dtype=float)
+        if values.size and np.isfinite(values).all():
+            wind = max(wind, float(values.max()))
+    return wind
+
+
+def _build_forcing(
+    table: pd.DataFrame,
+    n_days: int,
+    phys: Any,
+    forcing: Mapping[str, Any] | None,
+    seed: int,
+    weather_noise: float,
+    dev: Any,
+) -> dict[str, Tensor]:
+    """Daily forcing tensors ``(B, days)`` built from the scenarios, then user overrides."""
+    import torch
+
+    n = len(table)
+    day = np.arange(n_days, dtype=float) + 0.5
+    doy = day % DAYS_PER_YEAR
+    frac = day / n_days  # fraction of the horizon elapsed
+    col = {c: table[c].to_numpy()[:, None] for c in table.columns}
+    warming_now = col["warming"] * frac[None, :]
+    temp = (
+        phys.t_mean
+        + col["seasonal_amplitude"] * np.cos(2 * np.pi * (doy - 227.0) / DAYS_PER_YEAR)[None, :]
+        + warming_now
+    )
+    sw_clim = phys.sw_mean + phys.sw_amplitude * np.cos(2 * np.pi * (doy - 172.0) / DAYS_PER_YEAR)
+    shortwave = col["light"] * sw_clim[None, :]
+    wind_clim = 1.0 + phys.wind_amplitude * np.cos(2 * np.pi * (doy - 15.0) / DAYS_PER_YEAR)
+    wind = col["wind"] * wind_clim[None, :]
+    co2 = col["co2_start"] + col["co2_trend"] * (day / DAYS_PER_YEAR)[None, :]
+    if weather_noise < 0 or not math.isfinite(weather_noise):
+        raise InvalidInputError(f"weather_noise={weather_noise!r} must be a finite value >= 0")
+    if weather_noise > 0:
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((2, n, n_days))
+        ar = np.empty_like(eps)
+        ar[..., 0] = eps[..., 0]
+        for t in range(1, n_days):  # AR(1) with a 5-day memory
+            ar[..., t] = 0.8 * ar[..., t - 1] + 0.6 * eps[..., t]
+        wind = wind * np.clip(1.0 + weather_noise * ar[0], 0.1, None)
+        shortwave = shortwave * np.clip(1.0 + weather_noise * ar[1], 0.0, None)
+    out = {"temperature": temp, "wind": wind, "shortwave": shortwave, "co2": co2}
+    for name, values in (forcing or {}).items():
+        if name not in FORCING_NAMES:
+            raise InvalidInputError(
+                f"forcing has unknown series {name!r}; valid names: {sorted(FORCING_NAMES)}"
+            )
+        out[name] = _forcing_array(name, values, n, n_days)
+    result = {k: torch.tensor(np.array(v), dtype=torch.float64, device=dev)
+              for k, v in out.items()}  # fmt: skip
+    result["warming_now"] = torch.as_tensor(warming_now, dtype=torch.float64, device=dev)
+    return result
+
+
+def _forcing_array(name: str, values: Any, n: int, n_days: int) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 1 and arr.shape[0] == DAYS_PER_YEAR and n_days % DAYS_PER_YEAR == 0:
+        arr = np.tile(arr, n_days // DAYS_PER_YEAR)
+    if arr.ndim == 1 and arr.shape[0] == n_days:
+        arr = np.broadcast_to(arr, (n, n_days))
+    if arr.shape != (n, n_days):
+        raise InvalidInputError(
+            f"forcing[{name!r}] has shape {np.shape(values)}; expected ({n_days},), (365,) or "
+            f"({n}, {n_days}) daily values ({FORCING_NAMES[name]})"
+        )
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise InvalidInputError(
+            f"forcing[{name!r}] has NaN/inf (first at scenario {bad[0]}, day {bad[1]}); "
+            "fill the gaps before simulating"
+        )
+    if name != "temperature" and (arr < 0).any():
+        raise InvalidInputError(
+            f"forcing[{name!r}] has negative values (min {arr.min():g}); {FORCING_NAMES[name]} "
+            "must be >= 0"
+        )
+    if name == "temperature" and ((arr < -2.5) | (arr > 40)).any():
+        raise InvalidInputError(
+            f"forcing['temperature'] has values in [{arr.min():g}, {arr.max():g}] outside "
+            "[-2.5, 40] degC; is it in Kelvin? Convert to degC"
+        )
+    return arr
+
+
+def _deep_temperature(table: pd.DataFrame, phys: Any) -> np.ndarray:
+    """Temperature of the deep water (degC), ``(B, 1)``: formed by the winter convection."""
+    return phys.t_mean - table["seasonal_amplitude"].to_numpy()[:, None] - phys.deep_offset
+
+
+def _initial_state(
+    table: pd.DataFrame,
+    n_layers: int,
+    dz: float,
+    params: ModelParameters,
+    initial: Mapping[str, Any] | None,
+    drivers: dict[str, Tensor],
+    dev: Any,
+) -> dict[str, Tensor]:
+    import torch
+
+    phys = params.physics
+    n, n_types = len(table), len(params.phyto)
+    z = (np.arange(n_layers) + 0.5) * dz
+    shape = np.exp(-z / 50.0)
+    t_surf = drivers["temperature"][:, 0].cpu().numpy()[:, None]
+    t_deep = _deep_temperature(table, phys)
+    temp = t_deep + (np.maximum(t_surf, t_deep) - t_deep) * shape[None, :]
+    n_deep = table["nutrient_supply"].to_numpy()[:, None]
+    no3 = n_deep * (1.0 - 0.5 * shape[None, :])
+    dic = phys.dic_deep + (phys.dic_surface - phys.dic_deep) * shape[None, :]
+    dic = np.broadcast_to(dic, (n, n_layers))
+    talk = np.full((n, n_layers), phys.talk)
+    phyc = np.broadcast_to(0.2 * np.exp(-z / 30.0), (n, n_types, n_layers))
+    values = {"temperature": temp, "no3": no3, "dic": dic, "talk": talk, "phyc": phyc}
+    allowed = sorted(values)
+    for name, given in (initial or {}).items():
+        if name not in values:
+            raise InvalidInputError(f"initial has unknown field {name!r}; valid: {allowed}")
+        arr = np.asarray(given, dtype=float)
+        if not np.isfinite(arr).all():
+            raise InvalidInputError(f"initial[{name!r}] has NaN/inf values")
+        if name != "temperature" and (arr < 0).any():
+            raise InvalidInputError(
+                f"initial[{name!r}] has negative concentrations (min {arr.min():g}); "
+                "concentrations must be >= 0"
+            )
+        try:
+            values[name] = np.broadcast_to(arr, values[name].shape)
+        except ValueError as err:
+            raise InvalidInputError(
+                f"initial[{name!r}] has shape {arr.shape}; give a scalar or {n_layers} values "
+                "(one per layer, surface first)"
+            ) from err
+    q0 = np.array([(p.q_min + p.q_max) / 2 for p in params.phyto])[None, :, None]
+    phyc = np.maximum(values["phyc"], 1e-6)  # seed population: a type never goes extinct
+    t = lambda a: torch.tensor(np.array(a), dtype=torch.float64, device=dev)  # noqa: E731
+    return {
+        "temperature": t(values["temperature"]),
+        "no3": t(values["no3"]),
+        "dic": t(values["dic"]),
+        "talk": t(values["talk"]),
+        "detn": t(np.zeros((n, n_layers))),
+        "detc": t(np.zeros((n, n_layers))),
+        "phyc": t(phyc),
+        "phyn": t(phyc * q0),
+    }
+
+
+def _integrate(
+    state: dict[str, Tensor],
+    drivers: dict[str, Tensor],
+    table: pd.DataFrame,
+    params: ModelParameters,
+    dz: float,
+    dt: float,
+    steps_per_day: int,
+    n_days: int,
+    *,
+    closed: bool,
+    progress: bool,
+) -> dict[str, Tensor]:
+    import torch
+
+    from ecocube.ocean import biology, carbonate, physics
+
+    phys = params.physics
+    dev = state["no3"].device
+    f64 = torch.float64
+    n, n_types, n_layers = state["phyc"].shape
+
+    def trait(name: str) -> Tensor:
+        return torch.tensor([getattr(p, name) for p in params.phyto], dtype=f64, device=dev)[
+            None, :, None
+        ]
+
+    mu_max = trait("mu_max") / SECONDS_PER_DAY
+    alpha = trait("alpha") / SECONDS_PER_DAY
+    i_opt, q_min, q_max, k_n = trait("i_opt"), trait("q_min"), trait("q_max"), trait("k_n")
+    rho_max = trait("rho_max") / SECONDS_PER_DAY
+    chl_n, mort = trait("chl_n"), trait("mortality") / SECONDS_PER_DAY
+    graz = trait("grazing") / SECONDS_PER_DAY
+    t_min0, t_opt0, t_max0 = trait("t_min"), trait("t_opt"), trait("t_max")
+    adaptation = torch.as_tensor(table["adaptation"].to_numpy(), dtype=f64, device=dev)
+    n_deep = torch.as_tensor(table["nutrient_supply"].to_numpy(), dtype=f64, device=dev)
+    t_deep = torch.as_tensor(_deep_temperature(table, phys)[:, 0], dtype=f64, device=dev)
+    relax = -math.expm1(-dt / (phys.relax_deep_days * SECONDS_PER_DAY))
+    # layers below the seasonal thermocline restored to the deep water (at least the bottom one)
+    centres = (np.arange(n_layers) + 0.5) * dz
+    first_deep = min(int(np.searchsorted(centres, phys.deep_restore_depth)), n_layers - 1)
+    deep = slice(first_deep, n_layers)
+    remin = -math.expm1(-phys.remineralisation / SECONDS_PER_DAY * dt)
+    w_sink = phys.sinking / SECONDS_PER_DAY
+    heat_rate = phys.heat_exchange * dt / (phys.rho_water * phys.cp_water * dz)
+    sal = phys.salinity
+    rho_kg = carbonate.RHO_SW / 1000.0  # mmol m-3 -> umol kg-1
+
+    # tracer stack order for the implicit mixing solve
+    n_fixed = 6  # temperature, no3, dic, talk, detn, detc
+    sinking = torch.zeros(n_fixed + 2 * n_types, dtype=f64, device=dev)
+    sinking[4:6] = w_sink
+    groups = physics.sinking_groups(sinking.tolist(), len(sinking), dev)
+    y = torch.cat(
+        [torch.stack([state[k] for k in ("temperature", "no3", "dic", "talk", "detn", "detc")], 1),
+         state["phyc"], state["phyn"]], dim=1,
+    )  # fmt: skip
+
+    out: dict[str, Tensor] = {}
+
+    def alloc(name: str, *extra: int) -> Tensor:
+        out[name] = torch.empty(n, n_days, *extra, dtype=f64, device=dev)
+        return out[name]
+
+    for name, (dims, _) in OUTPUT_VARIABLES.items():
+        extra = {"phyto_type": n_types, "depth": n_layers}
+        alloc(name, *[extra[d] for d in dims])
+    h_ion = torch.full((n,), 1e-8, dtype=f64, device=dev)
+    days = range(n_days)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_days, desc="simulate", unit="day")
+    for day in days:
+        t_air = drivers["temperature"][:, day]
+        wind = drivers["wind"][:, day]
+        par0 = drivers["shortwave"][:, day] * phys.par_fraction
+        co2_air = drivers["co2"][:, day]
+        shift = (adaptation * drivers["warming_now"][:, day])[:, None, None]
+        t_min, t_opt, t_max = t_min0 + shift, t_opt0 + shift, t_max0 + shift
+        ustar = physics.friction_velocity(wind, phys)
+        acc: dict[str, Tensor] = {}
+        consts = None
+
+        def add(name: str, value: Tensor, acc: dict[str, Tensor] = acc) -> None:
+            acc[name] = acc[name] + value if name in acc else value
+
+        for _ in range(steps_per_day):
+            temp = y[:, 0]
+            # surface heat restoring (explicit, checked by check_stability)
+            y[:, 0, 0] += heat_rate * (t_air - temp[:, 0])
+            # biology (explicit exchanges between pools)
+            no3, dic, talk, detn, detc = (y[:, i] for i in range(1, 6))
+            x = y[:, n_fixed : n_fixed + n_types]
+            pn = y[:, n_fixed + n_types :]
+            chl = (chl_n * pn).sum(1)
+            light = biology.layer_mean_light(par0, chl, dz, phys.k_water, phys.k_chl)
+            phi = biology.ctmi(temp[:, None, :], t_min, t_opt, t_max)
+            mu_bar = biology.light_response(light[:, None, :], mu_max * phi, alpha, i_opt)
+            quota = pn / x
+            growth = mu_bar * (1.0 - q_min / quota).clamp_min(0.0) * x * dt
+            fill = ((q_max - quota) / (q_max - q_min)).clamp(0.0, 1.0)
+            uptake = rho_max * no3[:, None] / (no3[:, None] + k_n) * fill * x * dt
+            total_up = uptake.sum(1)
+            uptake = uptake * (0.9 * no3 / total_up.clamp_min(1e-300)).clamp(max=1.0)[:, None]
+            total_up = uptake.sum(1)
+            x_new = x + growth
+            pn_new = pn + uptake
+            loss = -torch.expm1(-(mort + graz * x_new) * dt)
+            loss_c, loss_n = loss * x_new, loss * pn_new
+            rem_n, rem_c = remin * detn, remin * detc
+            pp = growth.sum(1)
+            y[:, n_fixed : n_fixed + n_types] = x_new - loss_c
+            y[:, n_fixed + n_types :] = pn_new - loss_n
+            y[:, 1] = no3 - total_up + rem_n
+            y[:, 2] = dic - pp + rem_c
+            y[:, 3] = talk + total_up - rem_n
+            y[:, 4] = detn + loss_n.sum(1) - rem_n
+            y[:, 5] = detc + loss_c.sum(1) - rem_c
+            # air-sea CO2 at the surface
+            t_s = y[:, 0, 0]
+            if consts is None:  # constants follow the SST once per day (|dT| < 0.3 K a day)
+                consts = carbonate.equilibrium_constants(t_s, sal)
+                # m s-1 * mol kg-1 atm-1 * kg m-3 * 1e3 mmol/mol: mmol m-2 s-1 atm-1
+                k_gas = (
+                    carbonate.transfer_velocity(wind, t_s) * consts["k0"] * carbonate.RHO_SW * 1e3
+                )
+            h_ion = carbonate.ph_total(
+                y[:, 2, 0] / rho_kg, y[:, 3, 0] / rho_kg, t_s, sal, h_guess=h_ion,
+                iterations=3, constants=consts,
+            )  # fmt: skip
+            k1, k2 = consts["k1"], consts["k2"]
+            co2_star = (y[:, 2, 0] / rho_kg) * h_ion**2 / (h_ion**2 + k1 * h_ion + k1 * k2)
+            pco2_sea = co2_star / consts["k0"]
+            if closed:
+                flux = torch.zeros_like(pco2_sea)
+            else:
+                flux = k_gas * (co2_air - pco2_sea) * 1e-6  # uatm -> atm; mmol m-2 s-1
+                y[:, 2, 0] += flux * dt / dz
+                # lateral/upwelling supply: restore the bottom layer to deep values
+                y[:, 0, deep] += relax * (t_deep[:, None] - y[:, 0, deep])
+                y[:, 1, deep] += relax * (n_deep[:, None] - y[:, 1, deep])
+                y[:, 2, deep] += relax * (phys.dic_deep - y[:, 2, deep])
+            # mixing (implicit)
+            h_bl = physics.boundary_layer_depth(y[:, 0], ustar, dz, phys)
+            k_if = physics.diffusivity(y[:, 0], ustar, h_bl, dz, phys)
+            y = physics.implicit_column_step(y, k_if, dt, dz, groups)
+            add("fgco2", flux)
+            add("spco2", pco2_sea)
+            add("ph", -torch.log10(h_ion))
+            add("intpp", pp.sum(-1))
+            add("mlotst", h_bl)
+            add("thetao", y[:, 0])
+            add("phyc", y[:, n_fixed : n_fixed + n_types, 0])
+            add("intphyc", y[:, n_fixed : n_fixed + n_types].sum(-1))
+            add("chl_profile", (chl_n * y[:, n_fixed + n_types :]).sum(1))
+            add("dic_profile", y[:, 2])
+            add("talk0", y[:, 3, 0])
+            add("no30", y[:, 1, 0])
+        s = float(steps_per_day)
+        out["fgco2"][:, day] = acc["fgco2"] / s * SECONDS_PER_DAY
+        out["spco2"][:, day] = acc["spco2"] / s
+        out["ph"][:, day] = acc["ph"] / s
+        out["intpp"][:, day] = acc["intpp"] * dz / dt * SECONDS_PER_DAY / s
+        out["mlotst"][:, day] = acc["mlotst"] / s
+        out["thetao"][:, day] = acc["thetao"] / s
+        out["tos"][:, day] = acc["thetao"][:, 0] / s
+        out["phyc"][:, day] = acc["phyc"] / s
+        out["intphyc"][:, day] = acc["intphyc"] * dz / s
+        out["chl"][:, day] = acc["chl_profile"][:, 0] / s
+        out["intchl"][:, day] = acc["chl_profile"].sum(-1) * dz / s
+        out["dissic"][:, day] = acc["dic_profile"][:, 0] / s
+        out["intdic"][:, day] = acc["dic_profile"].sum(-1) * dz / s
+        out["talk"][:, day] = acc["talk0"] / s
+        out["no3"][:, day] = acc["no30"] / s
+        out["pco2atm"][:, day] = co2_air
+        out["total_nitrogen"][:, day] = (y[:, 1] + y[:, 4] + y[:, n_fixed + n_types :].sum(1)).sum(
+            -1
+        ) * dz
+        out["total_carbon"][:, day] = (
+            y[:, 2] + y[:, 5] + y[:, n_fixed : n_fixed + n_types].sum(1)
+        ).sum(-1) * dz
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    out["_final"] = y
+    return out
+
+
+def _to_dataset(
+    series: dict[str, Tensor],
+    table: pd.DataFrame,
+    params: ModelParameters,
+    n_layers: int,
+    dz: float,
+    n_days: int,
+    dt: float,
+    closed: bool,
+) -> xr.Dataset:
+    import xarray as xr
+
+    time = xr.date_range("2000-01-01", periods=n_days, freq="D", calendar="noleap",
+                         use_cftime=True)  # fmt: skip
+    data_vars = {}
+    for name, (dims, attrs) in OUTPUT_VARIABLES.items():
+        data_vars[name] = (("scenario", "time", *dims), series[name].cpu().numpy(), dict(attrs))
+    coords: dict[str, Any] = {
+        "scenario": ("scenario", table.index.to_numpy()),
+        "time": ("time", time, {"standard_name": "time", "long_name": "day (daily mean)"}),
+        "phyto_type": ("phyto_type", np.array(params.type_names)),
+        "depth": ("depth", (np.arange(n_layers) + 0.5) * dz,
+                  {"standard_name": "depth", "units": "m", "positive": "down",
+                   "long_name": "depth of layer centre"}),
+    }  # fmt: skip
+    for trait in ("t_min", "t_opt", "t_max", "mu_max"):
+        units = "d-1" if trait == "mu_max" else "degC"
+        coords[trait] = ("phyto_type", np.array([getattr(p, trait) for p in params.phyto]),
+                         {"long_name": f"{trait} of each phytoplankton type", "units": units})  # fmt: skip
+    for p in SCENARIO_PARAMETERS:
+        coords[p.name] = ("scenario", table[p.name].to_numpy(),
+                          {"long_name": p.description, "units": p.units})  # fmt: skip
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.attrs = {
+        "Conventions": "CF-1.10",
+        "title": "ecocube full ocean model: 1-D water column with phytoplankton and carbonate",
+        "source": "ecocube.ocean.simulate",
+        "time_step_s": float(dt),
+        "n_layers": int(n_layers),
+        "layer_thickness_m": float(dz),
+        "closed": int(closed),
+        "references": "see ecocube ocean/README.md",
+    }
+    return ds

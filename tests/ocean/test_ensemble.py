@@ -1,0 +1,100 @@
+"""Ensembles on Dask: Zarr cube + STAC item, equality with a direct run, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pystac
+import pytest
+
+from ecocube.cli import main
+from ecocube.errors import DatasetNotFoundError, InvalidInputError
+from ecocube.ocean import open_ensemble, run_ensemble, sample_scenarios, simulate
+
+SMALL = {"years": 1, "n_layers": 6, "dt": 21600.0}
+
+
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ens") / "ens.zarr"
+    run_ensemble(5, out, seed=3, batch_size=2, progress=False, **SMALL)
+    return out
+
+
+def test_store_holds_every_scenario_with_cf_attributes_and_indices(ensemble) -> None:
+    ds = open_ensemble(ensemble)
+    assert ds.sizes["scenario"] == 5 and ds.sizes["time"] == 365
+    assert ds.attrs["Conventions"].startswith("CF-") and ds.attrs["ecocube:complete"]
+    assert ds["fgco2"].attrs["standard_name"].startswith("surface_downward_mass_flux")
+    for name in ("co2_uptake", "primary_production", "bloom_day", "shannon", "gini_simpson",
+                 "rao_q"):  # fmt: skip
+        assert ds[name].dims == ("scenario",)
+    # batches were reassembled in scenario order: the stored parameters are the sampled ones
+    table = sample_scenarios(5, seed=3)
+    np.testing.assert_allclose(ds["warming"].values, table["warming"].values)
+    # and the stored series equal a direct (non-Dask) run, up to float32 storage
+    direct = simulate(table.iloc[[3]], **SMALL)
+    np.testing.assert_allclose(ds["dissic"].values[3], direct["dissic"].values[0], rtol=1e-6)
+    np.testing.assert_allclose(ds["phyc"].values[3], direct["phyc"].values[0], rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+
+
+def test_stac_item_describes_the_cube(ensemble) -> None:
+    path = ensemble.with_name("ens.item.json")
+    item = pystac.Item.from_dict(json.loads(path.read_text()))
+    assert item.assets["zarr"].href == "./ens.zarr"
+    assert item.properties["start_datetime"].startswith("2000-01-01")
+    dims = item.properties["cube:dimensions"]
+    assert set(dims) == {"time", "scenario", "phyto_type", "depth"}
+    assert item.properties["cube:variables"]["fgco2"]["unit"] == "mmol m-2 d-1"
+    assert any("datacube" in ext for ext in item.stac_extensions)
+
+
+def test_existing_output_is_not_overwritten(ensemble) -> None:
+    with pytest.raises(InvalidInputError, match="already exists; pass overwrite=True"):
+        run_ensemble(2, ensemble, progress=False, **SMALL)
+
+
+def test_missing_ensemble_and_bad_options(tmp_path) -> None:
+    with pytest.raises(DatasetNotFoundError, match="does not exist; create it"):
+        open_ensemble(tmp_path / "none.zarr")
+    with pytest.raises(InvalidInputError, match="batch_size=0 must be a positive integer"):
+        run_ensemble(2, tmp_path / "a.zarr", batch_size=0, progress=False, **SMALL)
+    with pytest.raises(InvalidInputError, match="n_workers=0"):
+        run_ensemble(2, tmp_path / "a.zarr", n_workers=0, progress=False, **SMALL)
+    with pytest.raises(InvalidInputError, match=r"dt=7000 s must divide one day"):
+        run_ensemble(2, tmp_path / "a.zarr", years=1, n_layers=6, dt=7000.0, progress=False)
+
+
+def test_unreachable_scheduler(tmp_path) -> None:
+    with pytest.raises(InvalidInputError, match="could not be reached"):
+        run_ensemble(2, tmp_path / "a.zarr", scheduler="tcp://127.0.0.1:9", progress=False,
+                     scheduler_timeout=1.0,
+                     **SMALL)  # fmt: skip
+    assert not (tmp_path / "a.zarr").exists()
+
+
+@pytest.mark.slow
+def test_cli_ensemble(tmp_path, capsys) -> None:
+    out = tmp_path / "cli.zarr"
+    code = main(["ocean", "ensemble", "--n", "2", "--years", "1", "--out", str(out),
+                 "--layers", "6", "--dt", "21600", "--batch-size", "1"])  # fmt: skip
+    assert code == 0
+    assert "2 scenarios x 1 yr" in capsys.readouterr().out
+    assert open_ensemble(out).sizes["scenario"] == 2
+    assert (tmp_path / "cli.item.json").is_file()
+    # errors are one line, exit 1
+    assert main(["ocean", "ensemble", "--n", "2", "--out", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_simulate_writes_netcdf(tmp_path, capsys) -> None:
+    import xarray as xr
+
+    out = tmp_path / "run.nc"
+    assert main(["ocean", "simulate", "--out", str(out), "--layers", "6", "--dt", "21600"]) == 0
+    with xr.open_dataset(out) as ds:
+        assert ds.sizes["scenario"] == 1 and ds["fgco2"].sizes["time"] == 365
+    assert main(["ocean", "simulate", "--out", str(out), "--dt", "7000"]) == 1
+    assert "must divide one day" in capsys.readouterr().err

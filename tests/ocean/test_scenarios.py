@@ -1,0 +1,118 @@
+"""Scenario table: Latin-hypercube sampling, overrides and validation errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecocube.ocean import (
+    SCENARIO_PARAMETERS,
+    ScenarioError,
+    default_scenario,
+    sample_scenarios,
+    validate_scenarios,
+)
+
+NAMES = [p.name for p in SCENARIO_PARAMETERS]
+
+
+def test_required_parameters_are_present() -> None:
+    for name in ("warming", "seasonal_amplitude", "co2_start", "co2_trend", "light",
+                 "nutrient_supply", "wind", "adaptation"):  # fmt: skip
+        assert name in NAMES
+    for p in SCENARIO_PARAMETERS:
+        assert p.valid_low <= p.low <= p.default <= p.high <= p.valid_high
+
+
+def test_latin_hypercube_is_stratified_and_seeded() -> None:
+    n = 20
+    df = sample_scenarios(n, seed=3)
+    assert list(df.columns) == NAMES and len(df) == n and df.index.name == "scenario"
+    for p in SCENARIO_PARAMETERS:
+        u = (df[p.name].to_numpy() - p.low) / (p.high - p.low)
+        bins = np.floor(u * n).astype(int)
+        assert sorted(bins) == list(range(n)), p.name  # one sample per stratum
+    pd.testing.assert_frame_equal(df, sample_scenarios(n, seed=3))
+    assert not df.equals(sample_scenarios(n, seed=4))
+
+
+def test_ranges_override_allows_extrapolation_and_fixing() -> None:
+    df = sample_scenarios(8, seed=0, ranges={"warming": (3.0, 4.0), "wind": 6.0})
+    assert df["warming"].between(3.0, 4.0).all() and df["warming"].max() > 3.0
+    assert (df["wind"] == 6.0).all()
+    validate_scenarios(df)
+
+
+def test_default_scenario_is_valid() -> None:
+    df = validate_scenarios(default_scenario())
+    assert len(df) == 1 and float(df["wind"].iloc[0]) == 7.0
+
+
+def test_validate_drops_extra_columns_and_accepts_a_mapping() -> None:
+    df = sample_scenarios(2, seed=0).assign(note="x")
+    assert list(validate_scenarios(df).columns) == NAMES
+    mapping = {p.name: [p.default] for p in SCENARIO_PARAMETERS}
+    assert len(validate_scenarios(mapping)) == 1
+
+
+def test_missing_column_is_rejected() -> None:
+    df = sample_scenarios(2, seed=0).drop(columns=["wind", "light"])
+    with pytest.raises(ScenarioError, match=r"missing column\(s\) \['light', 'wind'\]"):
+        validate_scenarios(df)
+
+
+def test_nan_value_is_rejected() -> None:
+    df = sample_scenarios(3, seed=0)
+    df.loc[1, "co2_start"] = np.nan
+    with pytest.raises(
+        ScenarioError, match=r"scenarios\['co2_start'\] has NaN/inf at row\(s\) \[1\]"
+    ):
+        validate_scenarios(df)
+
+
+def test_out_of_range_value_is_rejected() -> None:
+    df = sample_scenarios(3, seed=0)
+    df.loc[2, "warming"] = 12.0
+    with pytest.raises(
+        ScenarioError, match=r"scenarios\['warming'\]=12.0 .*out of range.*-3.0, 8.0"
+    ):
+        validate_scenarios(df)
+
+
+def test_non_numeric_and_empty_tables_are_rejected() -> None:
+    df = sample_scenarios(2, seed=0).astype(object)
+    df.loc[0, "wind"] = "windy"
+    with pytest.raises(ScenarioError, match="non-numeric"):
+        validate_scenarios(df)
+    with pytest.raises(ScenarioError, match="no rows"):
+        validate_scenarios(sample_scenarios(2, seed=0).iloc[:0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n": 0}, "positive integer"),
+        (
+            {"n": 2, "ranges": {"sunshine": (0, 1)}},
+            r"unknown scenario parameter\(s\) \['sunshine'\]",
+        ),
+        ({"n": 2, "ranges": {"warming": (2.0, 1.0)}}, "low > high"),
+        ({"n": 2, "ranges": {"warming": (0.0, 9.0)}}, r"leaves the valid range \[-3.0, 8.0\]"),
+    ],
+)
+def test_sampler_errors(kwargs, match) -> None:
+    n = kwargs.pop("n")
+    with pytest.raises(ScenarioError, match=match):
+        sample_scenarios(n, seed=0, **kwargs)
+
+
+def test_parameter_registry_has_units_and_sources_for_every_value() -> None:
+    from ecocube.ocean.parameters import DEFAULT_PARAMETERS, parameter_table
+
+    table = parameter_table()
+    assert len(table) > 40
+    assert (table["units"] != "").sum() >= len(table) - 3  # dimensionless ones use "1"
+    assert (table["source"] != "").all() and (table["description"] != "").all()
+    row = table[(table["group"] == "diatom") & (table["name"] == "t_opt")].iloc[0]
+    assert row["value"] == DEFAULT_PARAMETERS.phyto[0].t_opt and row["units"] == "degC"

@@ -1,0 +1,175 @@
+"""simulate(): output contract (dims, CF attributes), determinism and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecocube.errors import InvalidInputError
+from ecocube.ocean import (
+    ScenarioError,
+    StabilityError,
+    default_scenario,
+    sample_scenarios,
+    simulate,
+)
+from ecocube.ocean.simulate import check_stability
+
+FAST = {"years": 1, "n_layers": 6, "dt": 21600.0}
+
+
+@pytest.fixture(scope="module")
+def run():
+    return simulate(sample_scenarios(3, seed=1), **FAST)
+
+
+def test_dims_coords_and_cf_attributes(run) -> None:
+    assert run.sizes["scenario"] == 3 and run.sizes["time"] == 365
+    assert run["phyc"].dims == ("scenario", "time", "phyto_type")
+    assert run["intphyc"].dims == ("scenario", "time", "phyto_type")
+    assert run["thetao"].dims == ("scenario", "time", "depth")
+    for name in ("chl", "dissic", "spco2", "fgco2", "tos"):
+        assert run[name].dims == ("scenario", "time")
+    assert list(run["phyto_type"].values) == ["diatom", "nano", "pico"]
+    assert run["fgco2"].attrs["standard_name"] == (
+        "surface_downward_mass_flux_of_carbon_dioxide_expressed_as_carbon"
+    )
+    assert "positive" in run["fgco2"].attrs["long_name"]
+    assert run["tos"].attrs["units"] == "degC"
+    assert run.attrs["Conventions"].startswith("CF-")
+    for name in ("warming", "wind", "adaptation"):
+        assert name in run.coords and run[name].dims == ("scenario",)
+    assert run["t_opt"].dims == ("phyto_type",)
+    assert run["time"].dt.dayofyear.values[-1] == 365
+
+
+def test_integrated_carbon_exceeds_surface_times_nothing(run) -> None:
+    # the depth integral is at least the surface layer's share and at most depth * max conc
+    dz = run.attrs["layer_thickness_m"]
+    assert bool((run["intphyc"] >= run["phyc"] * dz * 0.999).all())
+    assert bool((run["intphyc"] <= run["phyc"].max() * 150.0 * 1.001).all())
+
+
+def test_deterministic_and_batch_independent(run) -> None:
+    table = sample_scenarios(3, seed=1)
+    single = simulate(table.iloc[[1]], **FAST)
+    np.testing.assert_allclose(single["dissic"].values[0], run["dissic"].values[1], rtol=1e-10)
+    np.testing.assert_allclose(single["phyc"].values[0], run["phyc"].values[1], rtol=1e-8,
+                               atol=1e-12)  # fmt: skip
+
+
+def test_higher_atmospheric_co2_increases_uptake() -> None:
+    table = default_scenario()
+    low = table.assign(co2_start=380.0)
+    high = table.assign(co2_start=440.0)
+    import pandas as pd
+
+    ds = simulate(pd.concat([low, high], ignore_index=True), **FAST)
+    uptake = ds["fgco2"].sum("time").values
+    assert uptake[1] > uptake[0] + 50.0  # mmol m-2 yr-1
+
+
+def test_forcing_override_and_weather_noise() -> None:
+    table = default_scenario()
+    import pandas as pd
+
+    two = pd.concat([table, table], ignore_index=True)
+    winds = np.stack([np.full(365, 3.0), np.full(365, 12.0)])  # one series per scenario
+    ds = simulate(two, forcing={"wind": winds}, **FAST)
+    calm, windy = ds.isel(scenario=0), ds.isel(scenario=1)
+    assert float(windy["mlotst"].mean()) > float(calm["mlotst"].mean())
+    noisy = simulate(table, weather_noise=0.3, seed=1, **FAST)
+    again = simulate(table, weather_noise=0.3, seed=1, **FAST)
+    other = simulate(table, weather_noise=0.3, seed=2, **FAST)
+    np.testing.assert_array_equal(noisy["chl"].values, again["chl"].values)
+    assert not np.allclose(noisy["chl"].values, other["chl"].values)
+
+
+def test_missing_scenario_column() -> None:
+    with pytest.raises(ScenarioError, match=r"missing column\(s\) \['adaptation'\]"):
+        simulate(default_scenario().drop(columns="adaptation"), **FAST)
+
+
+def test_out_of_range_scenario() -> None:
+    with pytest.raises(ScenarioError, match=r"scenarios\['wind'\]=40.0 .*out of range"):
+        simulate(default_scenario().assign(wind=40.0), **FAST)
+
+
+def test_nan_scenario_value() -> None:
+    with pytest.raises(ScenarioError, match=r"scenarios\['light'\] has NaN"):
+        simulate(default_scenario().assign(light=np.nan), **FAST)
+
+
+def test_unstable_time_step() -> None:
+    with pytest.raises(StabilityError, match=r"dt=172800 s violates the stability limit"):
+        simulate(default_scenario(), years=1, n_layers=6, dt=172800.0)
+    with pytest.raises(StabilityError, match=r"growth of 'diatom'"):
+        check_stability(86400.0, 7.5, max_wind=5.0)
+    with pytest.raises(StabilityError, match="air-sea gas transfer"):
+        check_stability(21600.0, 0.5)
+    with pytest.raises(StabilityError, match="positive finite"):
+        check_stability(-5.0, 7.5)
+
+
+def test_time_step_must_divide_a_day() -> None:
+    with pytest.raises(InvalidInputError, match=r"dt=7000 s must divide one day"):
+        simulate(default_scenario(), years=1, n_layers=6, dt=7000.0)
+
+
+@pytest.mark.parametrize(
+    ("forcing", "match"),
+    [
+        ({"wind": np.r_[np.full(100, 5.0), np.nan, np.full(264, 5.0)]},
+         r"forcing\['wind'\] has NaN/inf \(first at scenario 0, day 100\)"),
+        ({"shortwave": np.full(365, -1.0)}, r"forcing\['shortwave'\] has negative values"),
+        ({"temperature": np.full(365, 288.0)}, "is it in Kelvin"),
+        ({"wind": np.ones(10)}, r"forcing\['wind'\] has shape \(10,\)"),
+        ({"rain": np.ones(365)}, "unknown series 'rain'"),
+    ],
+)  # fmt: skip
+def test_bad_forcing(forcing, match) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        simulate(default_scenario(), forcing=forcing, **FAST)
+
+
+@pytest.mark.parametrize(
+    ("initial", "match"),
+    [
+        ({"no3": -1.0}, r"initial\['no3'\] has negative concentrations"),
+        ({"dic": [2000.0] * 5 + [-3.0]}, r"initial\['dic'\] has negative concentrations"),
+        ({"phyc": np.nan}, "NaN"),
+        ({"no3": [1.0, 2.0]}, r"give a scalar or 6 values"),
+        ({"silicate": 1.0}, "unknown field 'silicate'"),
+    ],
+)
+def test_bad_initial_conditions(initial, match) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        simulate(default_scenario(), initial=initial, **FAST)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"years": 0}, "years=0 must be a positive integer"),
+        ({"n_layers": 2}, "n_layers=2 must be an integer >= 3"),
+        ({"weather_noise": -0.1}, "weather_noise=-0.1"),
+    ],
+)
+def test_bad_options(kwargs, match) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        simulate(default_scenario(), **{**FAST, **kwargs})
+
+
+def test_initial_conditions_are_used() -> None:
+    ds = simulate(default_scenario(), initial={"no3": 0.0}, closed=True, **FAST)
+    # no nitrate anywhere and a closed column: phytoplankton cannot grow beyond the seed stock
+    assert float(ds["no3"].max()) < 0.5
+
+
+def test_every_public_name_resolves() -> None:
+    import ecocube.ocean as ocean
+
+    for name in ocean.__all__:
+        assert getattr(ocean, name) is not None, name
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        ocean.nope  # noqa: B018
