@@ -48,7 +48,10 @@ def fit(
         bool, typer.Option("--drop-na", help="Drop records with NaN covariates instead of failing.")
     ] = False,
     steps: Annotated[
-        int | None, typer.Option("--steps", help="SVI steps (default: the model's default).")
+        int | None,
+        typer.Option(
+            "--steps", help="SVI steps (integrated) or epochs (maxent-net); default: the model's."
+        ),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
 ) -> None:
@@ -57,7 +60,7 @@ def fit(
 
     from ecocube.models.estimator import SDM
 
-    options = {} if steps is None else {"steps": steps}
+    options = {} if steps is None else {"epochs" if model == "maxent-net" else "steps": steps}
     sdm = SDM(
         model=model,
         covariates=_split(covariates),

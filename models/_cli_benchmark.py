@@ -18,7 +18,12 @@ def nceas(
         "AWT,CAN,NSW,NZ,SA,SWI", "--regions", help="Comma-separated subset of the regions."
     ),
     device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, auto."),
-    threads: int = typer.Option(2, "--threads", help="CPU threads for torch."),
+    threads: int = typer.Option(
+        1, "--threads", help="CPU threads for torch (1 is fastest for these small networks)."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", help="Processes fitting survey groups in parallel (2 on 2 cores)."
+    ),
     summary: Path | None = typer.Option(
         None, "--summary", help="Also write the per-region AUC table to this CSV."
     ),
@@ -52,6 +57,8 @@ def nceas(
             f"--regions {regions!r} holds unknown regions {bad}; choose from "
             f"{', '.join(NCEAS_REGIONS)}"
         )
+    if workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1, got {workers}")
     if threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {threads}")
     console = Console()
@@ -66,7 +73,7 @@ def nceas(
                 bar.update(task, advance=1, description=f"NCEAS {name}")
 
             result = run_nceas_benchmark(
-                model, seed=seed, regions=regs, device=device, progress=step
+                model, seed=seed, regions=regs, device=device, progress=step, workers=workers
             )
     finally:
         torch.set_num_threads(previous)
