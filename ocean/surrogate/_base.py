@@ -1,0 +1,413 @@
+"""The :class:`Surrogate` workflow: data preparation, training, persistence and prediction.
+
+The base class owns the workflow (encode the ensemble, split scenarios into training and
+validation sets, train with the shared loop :mod:`ecocube.training`, save/load, decode
+predictions into the same Dataset layout as :func:`ecocube.ocean.simulate`). Architectures
+fill three hooks: ``_train`` (build and train the network on encoded arrays), ``_forward``
+(standardised mean and, where the model provides it, standard deviation) and
+``_extra_state``/``_load_extra``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ecocube.errors import InvalidInputError
+from ecocube.ocean.surrogate._data import (
+    EMULATED,
+    FieldCodec,
+    ensemble_table,
+    load_ensemble,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "Surrogate",
+    "SurrogateConfig",
+    "SurrogateNotFittedError",
+    "model_fingerprint",
+]
+
+#: Architectures by name (filled by the architecture modules).
+ARCHITECTURES: dict[str, type[Surrogate]] = {}
+
+_FORMAT_VERSION = 1
+
+
+class SurrogateNotFittedError(InvalidInputError):
+    """``predict``/``save`` was called before ``fit``, or a surrogate folder is incomplete."""
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """Hyper-parameters of a surrogate (the same fields serve every architecture).
+
+    Attributes
+    ----------
+    max_epochs, lr, batch_size, patience, weight_decay
+        Training loop settings (:class:`ecocube.training.TrainConfig`).
+    width, depth
+        Hidden width and number of hidden layers (MLP) or Fourier layers (FNO).
+    members
+        Deep-ensemble members of the POD-MLP (their spread is the predictive sd).
+    modes
+        POD modes kept per variable at most (POD-MLP) or Fourier modes (FNO).
+    energy
+        Fraction of the variance the POD modes of a variable must capture.
+    log_transform
+        Log-transform the positive, skewed variables (phytoplankton carbon, chlorophyll,
+        nitrate, production) before standardising; ``False`` fits them on their linear scale,
+        which weights the bloom peaks as the R² of the daily series does.
+    val_fraction
+        Fraction of the scenarios held out for early stopping.
+    seed
+        Seed of the split and of the network initialisation.
+    device
+        Torch device of training (``"auto"``, ``"cpu"``, ``"cuda"``...).
+    progress
+        Show the training loop's progress bar.
+    """
+
+    max_epochs: int = 600
+    lr: float = 2e-3
+    batch_size: int = 32
+    patience: int = 60
+    weight_decay: float = 0.0
+    width: int = 256
+    depth: int = 3
+    members: int = 4
+    modes: int = 48
+    energy: float = 0.999999
+    val_fraction: float = 0.15
+    log_transform: bool = False
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_epochs", "batch_size", "width", "depth", "members", "modes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"SurrogateConfig.{name}={value!r} must be an integer >= 1")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise InvalidInputError(
+                f"SurrogateConfig.val_fraction={self.val_fraction!r} must be in [0, 0.9)"
+            )
+        if not 0.0 < self.energy <= 1.0:
+            raise InvalidInputError(f"SurrogateConfig.energy={self.energy!r} must be in (0, 1]")
+
+
+class Surrogate:
+    """A reduced model of :func:`ecocube.ocean.simulate` trained on a scenario ensemble.
+
+    Use an architecture subclass (``Surrogate.create("pod_mlp")`` or ``"fno"``), then
+    :meth:`fit` on an ensemble, :meth:`save` to a folder and :meth:`load` it back;
+    :meth:`predict` accepts the same scenario tables as ``simulate``.
+
+    Examples
+    --------
+    >>> from ecocube.ocean.surrogate import Surrogate
+    >>> sur = Surrogate.create("pod_mlp", max_epochs=50)  # doctest: +SKIP
+    >>> sur.fit("ens.zarr").save("surrogate/")  # doctest: +SKIP
+    >>> Surrogate.load("surrogate/").predict(scenarios)  # doctest: +SKIP
+    """
+
+    arch: ClassVar[str] = ""
+
+    def __init__(self, config: SurrogateConfig | None = None, **overrides: Any) -> None:
+        config = config or SurrogateConfig()
+        self.config = replace(config, **overrides) if overrides else config
+        self.codec: FieldCodec | None = None
+        self.meta: dict[str, Any] = {}
+        self.history: list[dict[str, float]] = []
+        self._device = "cpu"
+        self._time_index: Any = None
+
+    # ------------------------------------------------------------------ construction
+    @staticmethod
+    def create(arch: str, config: SurrogateConfig | None = None, **overrides: Any) -> Surrogate:
+        """Instantiate the architecture called ``arch`` (see :data:`ARCHITECTURES`)."""
+        if arch not in ARCHITECTURES:
+            raise InvalidInputError(
+                f"unknown surrogate architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}"
+            )
+        return ARCHITECTURES[arch](config, **overrides)
+
+    # ------------------------------------------------------------------ hooks
+    def _train(
+        self, table: pd.DataFrame, z: np.ndarray, train: np.ndarray, val: np.ndarray
+    ) -> None:
+        raise NotImplementedError
+
+    def _forward(
+        self, table: pd.DataFrame, uncertainty: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {}
+
+    def _load_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        return None
+
+    def _modules(self) -> Any:
+        raise NotImplementedError
+
+    def _build_from_state(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ workflow
+    def fit(self, ensemble: xr.Dataset | str | os.PathLike[str]) -> Surrogate:
+        """Train on an ensemble (Dataset or Zarr path written by ``ecocube ocean ensemble``).
+
+        Returns ``self``; ``self.history`` holds the per-epoch losses and ``self.meta`` the
+        ensemble description (size, days, model settings) and training time.
+        """
+        from ecocube.training import resolve_device
+
+        ds = load_ensemble(ensemble)
+        variables = [v for v in EMULATED if v in ds]
+        table = ensemble_table(ds)
+        self.codec = FieldCodec.fit(ds, variables, log=self.config.log_transform)
+        z = self.codec.encode(ds)
+        n = len(table)
+        rng = np.random.default_rng(self.config.seed)
+        order = rng.permutation(n)
+        n_val = round(self.config.val_fraction * n) if n >= 8 else 0
+        val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+        self._device = str(resolve_device(self.config.device))
+        start = time.perf_counter()
+        self._train(table, z, train, val)
+        self.meta = _template_meta(ds, table)
+        self.meta.update(
+            {
+                "arch": self.arch,
+                "train_seconds": time.perf_counter() - start,
+                "n_train": len(train),
+                "n_val": len(val),
+                "train_device": self._device,
+            }
+        )
+        return self
+
+    def _check_fitted(self) -> FieldCodec:
+        if self.codec is None or not self.meta:
+            raise SurrogateNotFittedError(
+                "this surrogate is not trained: call fit(ensemble) or Surrogate.load(DIR)"
+            )
+        return self.codec
+
+    def predict(self, scenarios: pd.DataFrame | Any, *, uncertainty: bool = True) -> xr.Dataset:
+        """Emulate :func:`ecocube.ocean.simulate` for a batch of scenarios.
+
+        Parameters
+        ----------
+        scenarios
+            Scenario table (``sample_scenarios``, ``default_scenario`` or a mapping).
+        uncertainty
+            Add ``<name>_sd`` variables (predictive standard deviation) where the architecture
+            provides them (the POD-MLP deep ensemble).
+
+        Returns
+        -------
+        xarray.Dataset
+            Dims ``(scenario, time[, phyto_type])`` with the emulated variables (``phyc``,
+            ``intphyc``, ``chl``, ``dissic``, ``talk``, ``no3``, ``spco2``, ``fgco2``, ``intpp``,
+            ``tos``) plus the exact ``pco2atm``, the same attributes, coordinates and time axis
+            as the ensemble the surrogate was trained on.
+        """
+        from ecocube.ocean.scenarios import validate_scenarios
+
+        codec = self._check_fitted()
+        table = validate_scenarios(scenarios)
+        mean, sd = self._forward(table, uncertainty)
+        fields_ = codec.decode(mean)
+        sds = codec.decode_sd(mean, sd) if (sd is not None and uncertainty) else {}
+        if self._time_index is None:
+            self._time_index = _time_index(self.meta)
+        return _to_dataset(fields_, sds, table, self.meta, self._time_index)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``config.json``, ``weights.pt`` and ``arrays.npz`` to ``directory`` atomically."""
+        import torch
+
+        codec = self._check_fitted()
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            extra, arrays = self._extra_state()
+            state = {
+                "format_version": _FORMAT_VERSION,
+                "arch": self.arch,
+                "config": asdict(self.config),
+                "codec": codec.state(),
+                "meta": self.meta,
+                "extra": extra,
+                "history": self.history,
+            }
+            (tmp / "config.json").write_text(json.dumps(state, indent=1, default=_json_default))
+            cpu_state = {k: v.detach().cpu() for k, v in self._modules().state_dict().items()}
+            torch.save(cpu_state, tmp / "weights.pt")
+            np.savez(tmp / "arrays.npz", **arrays)
+            if directory.exists():
+                shutil.rmtree(directory)
+            tmp.rename(directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], *, device: str = "cpu") -> Surrogate:
+        """Load a surrogate written by :meth:`save` (the architecture is read from the folder)."""
+        import torch
+
+        directory = Path(directory)
+        cfg_path = directory / "config.json"
+        if not cfg_path.is_file() or not (directory / "weights.pt").is_file():
+            raise SurrogateNotFittedError(
+                f"{str(directory)!r} is not a surrogate folder (config.json and weights.pt "
+                "expected); train one with `ecocube ocean train --ensemble ens.zarr --out DIR`"
+            )
+        state = json.loads(cfg_path.read_text())
+        arch = state.get("arch")
+        if arch not in ARCHITECTURES:
+            raise InvalidInputError(
+                f"{cfg_path}: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}"
+            )
+        known = {f.name for f in fields(SurrogateConfig)}
+        config = SurrogateConfig(**{k: v for k, v in state["config"].items() if k in known})
+        sur = ARCHITECTURES[arch](config)
+        sur.codec = FieldCodec.from_state(state["codec"])
+        sur.meta = state["meta"]
+        sur.history = state.get("history", [])
+        sur._device = device
+        with np.load(directory / "arrays.npz") as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        sur._build_from_state({**state["extra"], "n_channels": len(sur.codec.channels)})
+        sur._load_extra(state["extra"], arrays)
+        weights = torch.load(directory / "weights.pt", map_location=device, weights_only=True)
+        sur._modules().load_state_dict(weights)
+        sur._modules().to(device).eval()
+        return sur
+
+
+def model_fingerprint() -> str:
+    """Short hash of the full model's parameter registry and source (changes when it changes).
+
+    A surrogate records it at training; :func:`ecocube.ocean.validate.validate_surrogate` warns
+    when the full model it is compared with is not the one it was trained on.
+    """
+    import hashlib
+    import inspect
+
+    from ecocube.ocean import biology, carbonate, physics, simulate
+    from ecocube.ocean.parameters import DEFAULT_PARAMETERS
+
+    h = hashlib.sha256(repr(DEFAULT_PARAMETERS).encode())
+    for module in (simulate, physics, biology, carbonate):
+        try:
+            h.update(inspect.getsource(module).encode())
+        except (OSError, TypeError):  # pragma: no cover - frozen installs
+            h.update(module.__name__.encode())
+    return h.hexdigest()[:16]
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj)}")
+
+
+def _template_meta(ds: xr.Dataset, table: pd.DataFrame) -> dict[str, Any]:
+    """What predict needs to rebuild a simulate-shaped Dataset, and validate to rerun it."""
+    time_attrs = dict(ds["time"].attrs)
+    first = ds["time"].values[0]
+    calendar = getattr(first, "calendar", None) or "standard"
+    traits = {}
+    for name in ("t_min", "t_opt", "t_max", "mu_max"):
+        if name in ds.coords:
+            traits[name] = {"values": np.asarray(ds[name].values, dtype=float).tolist(),
+                            "attrs": dict(ds[name].attrs)}  # fmt: skip
+    return {
+        "n_days": int(ds.sizes["time"]),
+        "time_start": str(first)[:10],
+        "calendar": str(calendar),
+        "time_attrs": time_attrs,
+        "phyto_type": [str(v) for v in ds["phyto_type"].values] if "phyto_type" in ds else [],
+        "traits": traits,
+        "var_attrs": {v: dict(ds[v].attrs) for v in [*EMULATED, "pco2atm"] if v in ds},
+        "scenario_attrs": {c: dict(ds[c].attrs) for c in table.columns},
+        "simulate": {
+            "years": int(ds.sizes["time"]) // 365,
+            "dt": float(ds.attrs.get("time_step_s", 10800.0)),
+            "n_layers": int(ds.attrs.get("n_layers", 20)),
+        },
+        "n_scenarios": len(table),
+        "ensemble_seed": ds.attrs.get("ecocube:ensemble_seed"),
+        "training_ranges": {c: [float(table[c].min()), float(table[c].max())] for c in table},
+    }
+
+
+def _time_index(meta: dict) -> Any:
+    return xr.date_range(
+        meta["time_start"], periods=int(meta["n_days"]), freq="D", calendar=meta["calendar"],
+        use_cftime=meta["calendar"] not in ("standard", "gregorian", "proleptic_gregorian"),
+    )  # fmt: skip
+
+
+def _to_dataset(
+    values: dict[str, np.ndarray],
+    sds: dict[str, np.ndarray],
+    table: pd.DataFrame,
+    meta: dict,
+    time_index: Any,
+) -> xr.Dataset:
+    n_days = int(meta["n_days"])
+    data: dict[str, Any] = {}
+    for name, arr in values.items():
+        dims = ("scenario", "time") + (("phyto_type",) if arr.ndim == 3 else ())
+        attrs = dict(meta["var_attrs"].get(name, {}))
+        data[name] = (dims, arr, attrs)
+        if name in sds:
+            sd_attrs = {"long_name": f"Predictive standard deviation of {name} (deep ensemble)",
+                        "units": attrs.get("units", "")}  # fmt: skip
+            data[f"{name}_sd"] = (dims, sds[name], sd_attrs)
+    day = np.arange(n_days, dtype=float) + 0.5
+    co2 = table["co2_start"].to_numpy()[:, None] + table["co2_trend"].to_numpy()[:, None] * (
+        day / 365.0
+    )
+    data["pco2atm"] = (("scenario", "time"), co2, dict(meta["var_attrs"].get("pco2atm", {})))
+    coords: dict[str, Any] = {
+        "scenario": ("scenario", table.index.to_numpy()),
+        "time": ("time", time_index, meta.get("time_attrs", {})),
+    }
+    if meta.get("phyto_type"):
+        coords["phyto_type"] = ("phyto_type", np.array(meta["phyto_type"]))
+        for name, spec in meta.get("traits", {}).items():
+            coords[name] = ("phyto_type", np.array(spec["values"]), spec["attrs"])
+    for c in table.columns:
+        coords[c] = ("scenario", table[c].to_numpy(), meta["scenario_attrs"].get(c, {}))
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs = {
+        "Conventions": "CF-1.10",
+        "title": f"ecocube ocean surrogate ({meta['arch']}) emulating ecocube.ocean.simulate",
+        "source": f"ecocube.ocean.surrogate.{meta['arch']}",
+    }
+    return ds

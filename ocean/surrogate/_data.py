@@ -1,0 +1,218 @@
+"""Training data of the surrogates: scenario features, forcing channels and field encoding."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ecocube.errors import InvalidInputError
+
+__all__ = ["EMULATED", "FieldCodec", "forcing_channels", "load_ensemble", "scenario_features"]
+
+#: Variables the surrogates emulate: name -> log-transformed? (positive, skewed quantities).
+EMULATED: dict[str, bool] = {
+    "phyc": True,
+    "intphyc": True,
+    "chl": True,
+    "dissic": False,
+    "talk": False,
+    "no3": True,
+    "spco2": False,
+    "fgco2": False,
+    "intpp": True,
+    "tos": False,
+}
+
+
+def load_ensemble(ensemble: xr.Dataset | str | os.PathLike[str]) -> xr.Dataset:
+    """Open an ensemble (a Zarr store written by ``ecocube ocean ensemble`` or a Dataset).
+
+    Raises
+    ------
+    InvalidInputError
+        The store is missing, or lacks the emulated variables or scenario coordinates.
+    """
+    from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
+
+    if isinstance(ensemble, xr.Dataset):
+        ds = ensemble
+    else:
+        path = Path(ensemble)
+        if not path.exists():
+            raise InvalidInputError(
+                f"ensemble {str(path)!r} does not exist; create it with "
+                "`ecocube ocean ensemble --n N --years Y --out ens.zarr`"
+            )
+        ds = (
+            xr.open_zarr(path) if path.suffix == ".zarr" or path.is_dir() else xr.open_dataset(path)
+        )
+    missing = [v for v in EMULATED if v not in ds]
+    missing += [p.name for p in SCENARIO_PARAMETERS if p.name not in ds.coords and p.name not in ds]
+    if missing:
+        raise InvalidInputError(
+            f"the ensemble lacks {missing}; expected the output of ecocube.ocean.simulate "
+            "(variables and per-scenario parameter coordinates)"
+        )
+    if "scenario" not in ds.dims or ds.sizes["scenario"] < 4:
+        raise InvalidInputError(
+            f"the ensemble needs at least 4 scenarios to train a surrogate; it has "
+            f"{ds.sizes.get('scenario', 0)}"
+        )
+    return ds
+
+
+def ensemble_table(ds: xr.Dataset) -> pd.DataFrame:
+    """Scenario parameter table of an ensemble (one row per scenario)."""
+    from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
+
+    frame = pd.DataFrame({p.name: np.asarray(ds[p.name].values, dtype=float)
+                          for p in SCENARIO_PARAMETERS})  # fmt: skip
+    frame.index.name = "scenario"
+    return frame
+
+
+def scenario_features(table: pd.DataFrame) -> np.ndarray:
+    """Scale scenario parameters to [-1, 1] over their sampling (training) range, float32.
+
+    Values beyond the training range (e.g. +4 °C more warming) map linearly beyond ±1.
+    """
+    from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
+
+    cols = []
+    for p in SCENARIO_PARAMETERS:
+        span = (p.high - p.low) or 1.0
+        cols.append(2.0 * (table[p.name].to_numpy(dtype=float) - p.low) / span - 1.0)
+    return np.stack(cols, axis=1).astype("float32")
+
+
+def forcing_channels(table: pd.DataFrame, n_days: int) -> np.ndarray:
+    """Daily forcing seen by the full model, as input channels ``(n, C, days)`` (float32).
+
+    Channels: surface restoring temperature anomaly (°C), its warming part (°C), shortwave
+    (W m-2 / 100), wind (m s-1 / 10), atmospheric CO2 (ppm / 100 - 4), sine and cosine of the day
+    of year, elapsed fraction of the horizon, and the scaled scenario parameters repeated in time.
+    The formulas mirror the forcing built by :func:`ecocube.ocean.simulate` from a scenario.
+    """
+    from ecocube.ocean.parameters import DEFAULT_PARAMETERS
+
+    phys = DEFAULT_PARAMETERS.physics
+    day = np.arange(n_days, dtype=float) + 0.5
+    doy = day % 365.0
+    frac = day / n_days
+    col = {c: table[c].to_numpy(dtype=float)[:, None] for c in table.columns}
+    warm = col["warming"] * frac[None, :]
+    seas = col["seasonal_amplitude"] * np.cos(2 * np.pi * (doy - 227.0) / 365.0)[None, :]
+    sw = col["light"] * (phys.sw_mean + phys.sw_amplitude
+                         * np.cos(2 * np.pi * (doy - 172.0) / 365.0))[None, :]  # fmt: skip
+    wind = col["wind"] * (1.0 + phys.wind_amplitude * np.cos(2 * np.pi * (doy - 15.0) / 365.0))
+    co2 = col["co2_start"] + col["co2_trend"] * (day / 365.0)[None, :]
+    n = len(table)
+    rep = lambda a: np.broadcast_to(a[None, :], (n, n_days))  # noqa: E731
+    dyn = [seas / 5.0, warm / 3.0, sw / 100.0, wind / 10.0, co2 / 100.0 - 4.0,
+           rep(np.sin(2 * np.pi * doy / 365.0)), rep(np.cos(2 * np.pi * doy / 365.0)),
+           rep(frac)]  # fmt: skip
+    static = scenario_features(table)
+    stat = np.broadcast_to(static[:, :, None], (n, static.shape[1], n_days))
+    return np.concatenate([np.stack(dyn, 1), stat], axis=1).astype("float32")
+
+
+@dataclass
+class FieldCodec:
+    """Map emulated variables to standardised channels ``(n, days, C)`` and back.
+
+    Each channel is one variable (or one phytoplankton type of a per-type variable); skewed
+    positive variables are log-transformed with an offset of 1 % of their mean, then every
+    channel is standardised by its mean and standard deviation over scenarios and days.
+    """
+
+    variables: list[str]
+    channels: list[tuple[str, int]]  # (variable, type index or -1)
+    log: list[bool]
+    offset: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, ds: xr.Dataset, variables: list[str], *, log: bool = True) -> FieldCodec:
+        """Fit the transform on an ensemble (``log=False`` keeps every variable linear)."""
+        use_log = log
+        channels: list[tuple[str, int]] = []
+        logs: list[bool] = []
+        raws = []
+        for v in variables:
+            arr = _as_array(ds[v])
+            if arr.ndim == 2:
+                channels.append((v, -1))
+                raws.append(arr)
+                logs.append(EMULATED[v] and use_log)
+            else:
+                for k in range(arr.shape[2]):
+                    channels.append((v, k))
+                    raws.append(arr[:, :, k])
+                    logs.append(EMULATED[v] and use_log)
+        offset = np.array([0.01 * max(float(np.mean(np.abs(r))), 1e-12) if lg else 0.0
+                           for r, lg in zip(raws, logs, strict=True)])  # fmt: skip
+        z = [np.log(np.clip(r, 0, None) + o) if lg else r
+             for r, lg, o in zip(raws, logs, offset, strict=True)]  # fmt: skip
+        mean = np.array([float(a.mean()) for a in z])
+        std = np.array([max(float(a.std()), 1e-12) for a in z])
+        return cls(list(variables), channels, logs, offset, mean, std)
+
+    def encode(self, ds: xr.Dataset) -> np.ndarray:
+        """Standardised channels ``(n, days, C)`` (float32) of the emulated variables of ``ds``."""
+        out = []
+        for c, (v, k) in enumerate(self.channels):
+            arr = _as_array(ds[v])
+            a = arr if k < 0 else arr[:, :, k]
+            if self.log[c]:
+                a = np.log(np.clip(a, 0, None) + self.offset[c])
+            out.append((a - self.mean[c]) / self.std[c])
+        return np.stack(out, axis=-1).astype("float32")
+
+    def decode(self, z: np.ndarray) -> dict[str, np.ndarray]:
+        """Physical arrays from standardised channels ``(n, days, C)``."""
+        parts: dict[str, list[np.ndarray]] = {}
+        for c, (v, _k) in enumerate(self.channels):
+            a = z[..., c].astype("float64") * self.std[c] + self.mean[c]
+            if self.log[c]:
+                a = np.clip(np.exp(a) - self.offset[c], 0.0, None)
+            parts.setdefault(v, []).append(a)
+        return {v: (p[0] if len(p) == 1 and self._scalar(v) else np.stack(p, -1))
+                for v, p in parts.items()}  # fmt: skip
+
+    def decode_sd(self, z: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
+        """Approximate physical standard deviation from a standardised mean and sd (delta method)."""
+        parts: dict[str, list[np.ndarray]] = {}
+        for c, (v, _k) in enumerate(self.channels):
+            s = sd[..., c].astype("float64") * self.std[c]
+            if self.log[c]:
+                s = s * np.exp(z[..., c].astype("float64") * self.std[c] + self.mean[c])
+            parts.setdefault(v, []).append(s)
+        return {v: (p[0] if len(p) == 1 and self._scalar(v) else np.stack(p, -1))
+                for v, p in parts.items()}  # fmt: skip
+
+    def _scalar(self, v: str) -> bool:
+        return any(var == v and k < 0 for var, k in self.channels)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state."""
+        return {"variables": self.variables, "channels": self.channels, "log": self.log,
+                "offset": self.offset.tolist(), "mean": self.mean.tolist(),
+                "std": self.std.tolist()}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> FieldCodec:
+        """Inverse of :meth:`state`."""
+        return cls(list(s["variables"]), [tuple(c) for c in s["channels"]], list(s["log"]),
+                   np.array(s["offset"]), np.array(s["mean"]), np.array(s["std"]))  # fmt: skip
+
+
+def _as_array(da: xr.DataArray) -> np.ndarray:
+    dims = ["scenario", "time"] + [d for d in da.dims if d not in ("scenario", "time")]
+    return np.asarray(da.transpose(*dims).values, dtype="float64")

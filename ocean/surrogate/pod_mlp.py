@@ -1,0 +1,182 @@
+"""POD + MLP surrogate: proper orthogonal decomposition of each daily series, an MLP ensemble.
+
+Each emulated variable's standardised daily series (all phytoplankton types of a per-type
+variable together) is decomposed by SVD over the training scenarios; the leading modes that
+capture ``energy`` of the variance (at most ``modes``) form a reduced basis. A deep ensemble of
+``members`` MLPs maps the 8 scaled scenario parameters to the POD coefficients of every
+variable at once; the loss is the mean squared error of the *reconstructed* standardised fields
+(the basis is orthonormal, so it is a weighted MSE of the coefficients). The ensemble mean is
+the prediction and the ensemble spread its uncertainty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecocube.ocean.surrogate._base import ARCHITECTURES, Surrogate
+from ecocube.ocean.surrogate._data import scenario_features
+from ecocube.ocean.surrogate._train import train_module
+
+__all__ = ["PODMLPSurrogate"]
+
+
+def _mlp(n_in: int, n_out: int, width: int, depth: int) -> Any:
+    import torch
+
+    layers: list[torch.nn.Module] = []
+    d = n_in
+    for _ in range(depth):
+        layers += [torch.nn.Linear(d, width), torch.nn.SiLU()]
+        d = width
+    layers.append(torch.nn.Linear(d, n_out))
+    return torch.nn.Sequential(*layers)
+
+
+class PODMLPSurrogate(Surrogate):
+    """POD basis per variable + deep ensemble of MLPs (scenario parameters -> coefficients)."""
+
+    arch = "pod_mlp"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.blocks: list[tuple[int, int]] = []  # channel ranges of each variable
+        self.bases: list[np.ndarray] = []  # (r, days*channels) per variable
+        self.means: list[np.ndarray] = []  # (days*channels,) per variable
+        self.coef_scale: list[np.ndarray] = []  # (r,) per variable
+        self.n_days = 0
+        self.nets: Any = None
+
+    # ---- basis ---------------------------------------------------------------------------
+    def _variable_blocks(self) -> list[tuple[int, int]]:
+        assert self.codec is not None
+        blocks: list[tuple[int, int]] = []
+        for v in self.codec.variables:
+            idx = [i for i, (var, _) in enumerate(self.codec.channels) if var == v]
+            blocks.append((idx[0], idx[-1] + 1))
+        return blocks
+
+    def _train(
+        self, table: pd.DataFrame, z: np.ndarray, train: np.ndarray, val: np.ndarray
+    ) -> None:
+        import torch
+
+        cfg = self.config
+        self.n_days = z.shape[1]
+        self.blocks = self._variable_blocks()
+        self.bases, self.means, self.coef_scale = [], [], []
+        coefs_all = []
+        for a, b in self.blocks:
+            flat = z[:, :, a:b].reshape(len(z), -1).astype("float64")
+            mean = flat[train].mean(0)
+            _, s, vt = np.linalg.svd(flat[train] - mean, full_matrices=False)
+            energy = np.cumsum(s**2) / max(float((s**2).sum()), 1e-30)
+            r = int(min(cfg.modes, np.searchsorted(energy, cfg.energy) + 1, len(s)))
+            basis = vt[:r]
+            coefs = (flat - mean) @ basis.T
+            scale = np.maximum(coefs[train].std(0), 1e-8)
+            self.bases.append(basis.astype("float32"))
+            self.means.append(mean.astype("float32"))
+            self.coef_scale.append(scale.astype("float32"))
+            coefs_all.append(coefs / scale)
+        y = np.concatenate(coefs_all, axis=1).astype("float32")
+        # weight of each coefficient in the reconstructed-field MSE, per variable block
+        w = np.concatenate([(sc**2) / (bb.shape[1]) for sc, bb in zip(self.coef_scale, self.bases,
+                                                                     strict=True)])  # fmt: skip
+        w = w / w.sum() * len(self.blocks)
+        x = scenario_features(table)
+        n_out = y.shape[1]
+        self.nets = torch.nn.ModuleList(
+            [_mlp(x.shape[1], n_out, cfg.width, cfg.depth) for _ in range(cfg.members)]
+        )
+        weight = torch.as_tensor(w)
+        self.history = []
+        for m, net in enumerate(self.nets):
+            gen = torch.Generator().manual_seed(cfg.seed + 1000 * m)
+            tr = torch.utils.data.TensorDataset(
+                torch.as_tensor(x[train]), torch.as_tensor(y[train])
+            )
+            loader = torch.utils.data.DataLoader(
+                tr, batch_size=min(cfg.batch_size, len(train)), shuffle=True, generator=gen
+            )
+            val_b = [(torch.as_tensor(x[val]), torch.as_tensor(y[val]))] if len(val) else None
+
+            def loss_fn(model: Any, batch: Any, weight: Any = weight) -> Any:
+                xb, yb = batch
+                return (((model(xb) - yb) ** 2) * weight.to(yb.device)).mean()
+
+            result = train_module(
+                net, loader, val_b, loss_fn, max_epochs=cfg.max_epochs, lr=cfg.lr,
+                patience=cfg.patience, weight_decay=cfg.weight_decay, device=self._device,
+                seed=cfg.seed + m, progress=cfg.progress,
+            )  # fmt: skip
+            self.history.extend({"member": m, **h} for h in result.history)
+        self.nets.to("cpu").eval()
+        self._device = "cpu"
+
+    # ---- prediction -----------------------------------------------------------------------
+    def _forward(
+        self, table: pd.DataFrame, uncertainty: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        import torch
+
+        x = torch.as_tensor(scenario_features(table), device=self._device)
+        with torch.inference_mode():
+            preds = torch.stack([net(x) for net in self.nets]).cpu().numpy()  # (M, n, K)
+        n = len(table)
+        mean_c = preds.mean(0)
+        means, sds = [], []
+        k0 = 0
+        for (a, b), basis, mean, scale in zip(self.blocks, self.bases, self.means,
+                                               self.coef_scale, strict=True):  # fmt: skip
+            r = basis.shape[0]
+            # the basis is linear: the mean field is the field of the mean coefficients
+            means.append(((mean_c[:, k0 : k0 + r] * scale) @ basis + mean)
+                         .reshape(n, self.n_days, b - a))  # fmt: skip
+            if uncertainty and len(self.nets) > 1:
+                dev = (preds[:, :, k0 : k0 + r] - mean_c[None, :, k0 : k0 + r]) * scale
+                var = ((dev @ basis) ** 2).mean(0)
+                sds.append(np.sqrt(var).reshape(n, self.n_days, b - a))
+            k0 += r
+        z = np.concatenate(means, axis=-1)
+        return z, (np.concatenate(sds, axis=-1) if sds else None)
+
+    # ---- persistence ------------------------------------------------------------------------
+    def _modules(self) -> Any:
+        return self.nets
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays: dict[str, np.ndarray] = {}
+        for i, (basis, mean, scale) in enumerate(zip(self.bases, self.means, self.coef_scale,
+                                                     strict=True)):  # fmt: skip
+            arrays[f"basis_{i}"], arrays[f"mean_{i}"], arrays[f"scale_{i}"] = basis, mean, scale
+        extra = {"blocks": self.blocks, "n_days": self.n_days,
+                 "ranks": [int(b.shape[0]) for b in self.bases]}  # fmt: skip
+        return extra, arrays
+
+    def _build_from_state(self, state: dict[str, Any]) -> None:
+        import torch
+
+        from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
+
+        cfg = self.config
+        n_out = int(sum(state["ranks"]))
+        self.nets = torch.nn.ModuleList(
+            [
+                _mlp(len(SCENARIO_PARAMETERS), n_out, cfg.width, cfg.depth)
+                for _ in range(cfg.members)
+            ]
+        )
+
+    def _load_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.blocks = [tuple(b) for b in state["blocks"]]  # type: ignore[misc]
+        self.n_days = int(state["n_days"])
+        n = len(self.blocks)
+        self.bases = [arrays[f"basis_{i}"] for i in range(n)]
+        self.means = [arrays[f"mean_{i}"] for i in range(n)]
+        self.coef_scale = [arrays[f"scale_{i}"] for i in range(n)]
+
+
+ARCHITECTURES[PODMLPSurrogate.arch] = PODMLPSurrogate

@@ -1,0 +1,274 @@
+"""Validate a surrogate against the full model on fresh scenarios, in one run.
+
+:func:`validate_surrogate` draws ``n`` new scenarios (a seed distinct from the ensemble's),
+runs :func:`ecocube.ocean.simulate` and ``Surrogate.predict`` on them, and reports
+
+* R² and NRMSE of the daily series (surface and depth-integrated phytoplankton carbon per
+  type, DIC, chlorophyll, pCO2, fgco2, production, temperature), pooled over scenarios and days;
+  NRMSE is the RMSE divided by the range (max − min) of the full model's values;
+* errors of the per-scenario indices of :func:`ecocube.ocean.indices.compute_indices`: annual CO2
+  uptake and primary production (relative), bloom day (days), Shannon index (nats);
+* the measured speed-up, batched (``n`` scenarios in one call, per scenario) and single-call,
+  timing ``Surrogate.predict`` end to end (it returns a Dataset; the best of several calls,
+  with and without the ensemble standard deviation) against one run of the full model, and
+  the surrogate's per-scenario cost on a large batch (``large_batch`` scenarios, mean only);
+* R² under warming beyond the training range (+2 and +4 °C above its upper bound);
+
+and compares each figure with the targets of :data:`TARGETS`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ecocube.errors import EcocubeWarning, InvalidInputError
+
+__all__ = ["SERIES", "TARGETS", "series_scores", "validate_surrogate"]
+
+#: Daily series scored, in report order.
+SERIES: tuple[str, ...] = ("phyc", "intphyc", "dissic", "chl", "spco2", "fgco2", "intpp", "tos")
+
+#: Targets of issue 5 (name -> (threshold, "min" or "max")).
+TARGETS: dict[str, tuple[float, str]] = {
+    "phyc_r2": (0.98, "min"),
+    "phyc_nrmse": (0.05, "max"),
+    "intphyc_r2": (0.98, "min"),
+    "intphyc_nrmse": (0.05, "max"),
+    "dissic_r2": (0.98, "min"),
+    "dissic_nrmse": (0.05, "max"),
+    "co2_uptake_median_rel_error": (0.02, "max"),
+    "bloom_day_max_abs_error": (3.0, "max"),
+    "shannon_max_abs_error": (0.05, "max"),
+    "speedup_batched": (1e4, "min"),
+    "speedup_single": (1e3, "min"),
+    "extrapolation_plus2_phyc_r2": (0.9, "min"),
+    "extrapolation_plus4_phyc_r2": (0.9, "min"),
+    "extrapolation_plus2_dissic_r2": (0.9, "min"),
+    "extrapolation_plus4_dissic_r2": (0.9, "min"),
+}
+
+
+def series_scores(truth: xr.Dataset, pred: xr.Dataset, names: Sequence[str] = SERIES) -> dict:
+    """R² and NRMSE (RMSE / range of ``truth``) of each daily series, pooled over all values."""
+    out: dict[str, float] = {}
+    for name in names:
+        if name not in truth or name not in pred:
+            continue
+        a = truth[name].transpose(*pred[name].dims).values.astype("float64").ravel()
+        b = pred[name].values.astype("float64").ravel()
+        ss = float(((a - a.mean()) ** 2).sum())
+        out[f"{name}_r2"] = 1.0 - float(((a - b) ** 2).sum()) / ss if ss > 0 else math.nan
+        span = float(a.max() - a.min())
+        rmse = float(np.sqrt(((a - b) ** 2).mean()))
+        out[f"{name}_nrmse"] = rmse / span if span > 0 else math.nan
+    return out
+
+
+def _index_errors(truth: xr.Dataset, pred: xr.Dataset) -> tuple[dict[str, float], pd.DataFrame]:
+    from ecocube.ocean.indices import compute_indices
+
+    it, ip = compute_indices(truth), compute_indices(pred)
+    rel = lambda c: (ip[c] - it[c]).abs() / it[c].abs().clip(lower=1e-9)  # noqa: E731
+    bloom = (ip["bloom_day"] - it["bloom_day"]).abs()
+    sh = (ip["shannon"] - it["shannon"]).abs()
+    out = {
+        "co2_uptake_median_rel_error": float(rel("co2_uptake").median()),
+        "co2_uptake_p90_rel_error": float(rel("co2_uptake").quantile(0.9)),
+        "co2_uptake_mae_mol_m2_yr": float((ip["co2_uptake"] - it["co2_uptake"]).abs().mean()),
+        "production_median_rel_error": float(rel("primary_production").median()),
+        "bloom_day_median_abs_error": float(bloom.median()),
+        "bloom_day_max_abs_error": float(bloom.max()),
+        "bloom_day_within_3d_fraction": float((bloom <= 3).mean()),
+        "shannon_median_abs_error": float(sh.median()),
+        "shannon_max_abs_error": float(sh.max()),
+    }
+    table = pd.concat({"full": it, "surrogate": ip}, axis=1)
+    return out, table
+
+
+def _timeit(fn: Any, repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def validate_surrogate(
+    surrogate: Any,
+    *,
+    n: int = 50,
+    seed: int = 20261122,
+    extrapolation: Sequence[float] = (2.0, 4.0),
+    n_extrapolation: int | None = None,
+    device: str = "cpu",
+    json_path: str | os.PathLike[str] | None = None,
+    keep_datasets: bool = False,
+    single_call: bool = True,
+    large_batch: int = 1024,
+) -> dict[str, Any]:
+    """Run the full model and the surrogate on fresh scenarios and score the surrogate.
+
+    Parameters
+    ----------
+    surrogate
+        A fitted :class:`~ecocube.ocean.surrogate.Surrogate` or the folder it was saved to.
+    n
+        Number of fresh scenarios (>= 2), drawn by ``sample_scenarios(n, seed=seed)``.
+    seed
+        Seed of the fresh scenarios; keep it distinct from the training ensemble's seed.
+    extrapolation
+        Warming beyond the upper bound of the training range (°C) for the extrapolation test;
+        empty to skip.
+    n_extrapolation
+        Scenarios per extrapolation level (default ``max(4, n // 5)``).
+    device
+        Torch device of the full model.
+    json_path
+        Write the report there as JSON.
+    keep_datasets
+        Return the full-model and surrogate Datasets and the index table under ``"_data"``
+        (not written to JSON).
+    large_batch
+        Also time the surrogate on this many scenarios in one call (mean only) and report
+        ``speedup_batched_large``: its cost per scenario against the full model's per-scenario
+        cost in the ``n``-scenario batch (0 to skip).
+    single_call
+        Also time one full-model run of a single scenario (the single-call speed-up); its cost
+        is that of a whole batch, so tests switch it off.
+
+    Returns
+    -------
+    dict
+        ``metrics`` (flat name -> value), ``targets`` (name -> {value, threshold, passed}),
+        ``timing`` (seconds), ``setup`` (sizes, seeds, settings).
+    """
+    from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, sample_scenarios
+    from ecocube.ocean.simulate import simulate
+    from ecocube.ocean.surrogate import Surrogate
+
+    if int(n) != n or n < 2:
+        raise InvalidInputError(f"n={n!r} must be an integer >= 2 scenarios")
+    sur = surrogate if isinstance(surrogate, Surrogate) else Surrogate.load(surrogate)
+    settings = dict(sur.meta["simulate"])
+    from ecocube.ocean.surrogate._base import model_fingerprint
+
+    trained_on = sur.meta.get("model_fingerprint")
+    if trained_on is not None and trained_on != model_fingerprint():
+        warnings.warn(
+            "the full model changed since this surrogate was trained (parameter registry or "
+            "source differ); retrain it on a new ensemble for a meaningful validation",
+            EcocubeWarning,
+            stacklevel=2,
+        )
+    if sur.meta.get("ensemble_seed") is not None and int(sur.meta["ensemble_seed"]) == int(seed):
+        raise InvalidInputError(
+            f"seed={seed} is the seed of the training ensemble; validation needs fresh "
+            "scenarios: pass another seed"
+        )
+    scen = sample_scenarios(int(n), seed=seed)
+
+    t0 = time.perf_counter()
+    truth = simulate(scen, device=device, **settings)
+    t_full_batch = time.perf_counter() - t0
+    t_full_single = math.nan
+    if single_call:
+        t0 = time.perf_counter()
+        simulate(scen.iloc[:1], device=device, **settings)
+        t_full_single = time.perf_counter() - t0
+
+    pred = sur.predict(scen)
+    t_sur_batch = _timeit(lambda: sur.predict(scen), 5)
+    one = scen.iloc[:1]
+    sur.predict(one)
+    t_sur_single = _timeit(lambda: sur.predict(one), 20)
+
+    metrics: dict[str, float] = {}
+    metrics.update(series_scores(truth, pred))
+    idx, table = _index_errors(truth, pred)
+    metrics.update(idx)
+    t_mean_batch = _timeit(lambda: sur.predict(scen, uncertainty=False), 5)
+    metrics["speedup_batched"] = t_full_batch / t_sur_batch
+    metrics["speedup_batched_mean_only"] = t_full_batch / t_mean_batch
+    metrics["speedup_single"] = t_full_single / t_sur_single
+    t_large = math.nan
+    if large_batch:
+        big = sample_scenarios(int(large_batch), seed=seed + 7)
+        t_large = _timeit(lambda: sur.predict(big, uncertainty=False), 2)
+        metrics["speedup_batched_large"] = (t_full_batch / n) / (t_large / large_batch)
+
+    warming = next(p for p in SCENARIO_PARAMETERS if p.name == "warming")
+    high = float(sur.meta["training_ranges"]["warming"][1])
+    n_ex = n_extrapolation or max(4, int(n) // 5)
+    extra_data = {}
+    for delta in extrapolation:
+        level = min(high + float(delta), warming.valid_high)
+        ex = sample_scenarios(n_ex, seed=seed + int(10 * delta) + 1, ranges={"warming": level})
+        tr, pr = simulate(ex, device=device, **settings), sur.predict(ex)
+        sc = series_scores(tr, pr, ("phyc", "intphyc", "dissic"))
+        tag = f"extrapolation_plus{delta:g}"
+        for k, v in sc.items():
+            metrics[f"{tag}_{k}"] = v
+        ei, _ = _index_errors(tr, pr)
+        metrics[f"{tag}_co2_uptake_median_rel_error"] = ei["co2_uptake_median_rel_error"]
+        metrics[f"{tag}_shannon_max_abs_error"] = ei["shannon_max_abs_error"]
+        metrics[f"{tag}_warming_degC"] = level
+        extra_data[delta] = (tr, pr)
+
+    targets = {}
+    for name, (thr, kind) in TARGETS.items():
+        if name not in metrics:
+            continue
+        v = metrics[name]
+        ok = bool(np.isfinite(v) and (v >= thr if kind == "min" else v <= thr))
+        targets[name] = {"value": v, "threshold": thr, "kind": kind, "passed": ok}
+    report: dict[str, Any] = {
+        "metrics": metrics,
+        "targets": targets,
+        "timing": {
+            "full_batched_s": t_full_batch,
+            "full_per_scenario_batched_s": t_full_batch / n,
+            "full_single_s": t_full_single,
+            "surrogate_batched_s": t_sur_batch,
+            "surrogate_per_scenario_batched_s": t_sur_batch / n,
+            "surrogate_single_s": t_sur_single,
+            "surrogate_batched_mean_only_s": t_mean_batch,
+            "surrogate_large_batch_s": t_large,
+            "large_batch": int(large_batch),
+        },
+        "setup": {
+            "arch": sur.arch,
+            "n": int(n),
+            "seed": int(seed),
+            "n_extrapolation": n_ex,
+            "training_scenarios": sur.meta.get("n_scenarios"),
+            "training_seconds": sur.meta.get("train_seconds"),
+            "simulate": settings,
+            "device": device,
+            "torch_threads": _threads(),
+        },
+    }
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=1, default=float))
+    if keep_datasets:
+        report["_data"] = {"truth": truth, "pred": pred, "indices": table, "extra": extra_data}
+    return report
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())

@@ -1,0 +1,96 @@
+"""End to end: a tiny full-model ensemble -> surrogate (CLI) -> validation against the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from ecocube.cli import app, main
+from ecocube.errors import EcocubeWarning, InvalidInputError
+from ecocube.ocean.ingest import write_zarr
+from ecocube.ocean.scenarios import sample_scenarios
+from ecocube.ocean.simulate import simulate
+from ecocube.ocean.surrogate import Surrogate
+from ecocube.ocean.validate import TARGETS, series_scores, validate_surrogate
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An 8-scenario, 1-year ensemble (6 layers) written to Zarr and a surrogate via the CLI."""
+    root = tmp_path_factory.mktemp("e2e")
+    ens = simulate(sample_scenarios(8, seed=0), years=1, n_layers=6)
+    ens.attrs["ecocube:ensemble_seed"] = 0
+    store = write_zarr(ens, root / "ens.zarr")
+    out = root / "sur"
+    result = runner.invoke(app, ["ocean", "train", "--ensemble", str(store), "--out", str(out),
+                                 "--epochs", "80", "--members", "2", "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "trained pod_mlp on 8 scenarios" in result.output
+    return out
+
+
+@pytest.mark.slow
+def test_end_to_end_validation(trained: Path, tmp_path: Path) -> None:
+    sur = Surrogate.load(trained)
+    assert sur.meta["simulate"] == {"years": 1, "dt": 10800.0, "n_layers": 6}
+    report = validate_surrogate(
+        sur, n=3, seed=11, extrapolation=(2.0,), n_extrapolation=2, single_call=False,
+        large_batch=64,
+        json_path=tmp_path / "val.json",
+    )  # fmt: skip
+    m = report["metrics"]
+    # 8 training scenarios cannot meet the targets, but temperature (driven by the scenario
+    # forcing) and DIC must already be emulated far better than their mean
+    assert m["tos_r2"] > 0.5
+    assert m["dissic_r2"] > 0.0
+    assert 0 <= m["shannon_max_abs_error"] < np.log(3)
+    assert m["speedup_batched"] > 10
+    assert np.isnan(m["speedup_single"])
+    assert m["speedup_batched_large"] > m["speedup_batched"] / 10
+    assert m["extrapolation_plus2_warming_degC"] == pytest.approx(
+        sur.meta["training_ranges"]["warming"][1] + 2
+    )
+    on_disk = json.loads((tmp_path / "val.json").read_text())
+    assert set(on_disk["targets"]) <= set(TARGETS)
+    assert on_disk["setup"]["n"] == 3
+
+
+def test_changed_full_model_warns(trained: Path) -> None:
+    sur = Surrogate.load(trained)
+    sur.meta["model_fingerprint"] = "0000000000000000"
+    with (
+        pytest.warns(EcocubeWarning, match="full model changed since this surrogate"),
+        pytest.raises(InvalidInputError, match="seed=0 is the seed"),
+    ):
+        validate_surrogate(sur, n=2, seed=0)
+
+
+def test_series_scores_perfect_and_mean_prediction() -> None:
+    truth = xr.Dataset({"dissic": (("scenario", "time"), np.arange(12.0).reshape(3, 4))})
+    s = series_scores(truth, truth)
+    assert s["dissic_r2"] == pytest.approx(1.0) and s["dissic_nrmse"] == pytest.approx(0.0)
+    flat = truth.copy(data={"dissic": np.full((3, 4), truth.dissic.values.mean())})
+    assert series_scores(truth, flat)["dissic_r2"] == pytest.approx(0.0)
+
+
+def test_validate_rejects_training_seed_and_small_n(trained: Path) -> None:
+    with pytest.raises(InvalidInputError, match="seed=0 is the seed of the training ensemble"):
+        validate_surrogate(trained, n=2, seed=0)
+    with pytest.raises(InvalidInputError, match="n=1 must be an integer >= 2"):
+        validate_surrogate(trained, n=1)
+
+
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["ocean", "train", "--ensemble", str(tmp_path / "x.zarr"),
+                 "--out", str(tmp_path / "s"), "--arch", "transformer"])  # fmt: skip
+    assert code == 1
+    assert "--arch 'transformer' is unknown" in capsys.readouterr().err
+    assert main(["ocean", "validate", "--surrogate", str(tmp_path), "--n", "3"]) == 1
+    assert "is not a surrogate folder" in capsys.readouterr().err
