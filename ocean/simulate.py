@@ -253,6 +253,45 @@ def _max_wind(table: pd.DataFrame, forcing: Mapping[str, Any] | None) -> float:
     return wind
 
 
+def scenario_forcing(table: pd.DataFrame, n_days: int, phys: Any = None) -> dict[str, np.ndarray]:
+    """Daily forcing series implied by each scenario, before weather noise and user overrides.
+
+    Parameters
+    ----------
+    table
+        Validated scenarios, one row each (see :func:`sample_scenarios`).
+    n_days
+        Number of simulated days.
+    phys
+        Physics parameters (default: ``DEFAULT_PARAMETERS.physics``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``temperature`` (°C), ``warming_now`` (°C), ``seasonal_anomaly`` (°C), ``shortwave``
+        (W m-2), ``wind`` (m s-1) and ``co2`` (ppm), each ``(scenarios, days)`` float64.
+    """
+    phys = DEFAULT_PARAMETERS.physics if phys is None else phys
+    day = np.arange(n_days, dtype=float) + 0.5
+    doy = day % DAYS_PER_YEAR
+    frac = day / n_days  # fraction of the horizon elapsed
+    col = {c: table[c].to_numpy(dtype=float)[:, None] for c in table.columns}
+    warming_now = col["warming"] * frac[None, :]
+    seasonal = (
+        col["seasonal_amplitude"] * np.cos(2 * np.pi * (doy - 227.0) / DAYS_PER_YEAR)[None, :]
+    )
+    sw_clim = phys.sw_mean + phys.sw_amplitude * np.cos(2 * np.pi * (doy - 172.0) / DAYS_PER_YEAR)
+    wind_clim = 1.0 + phys.wind_amplitude * np.cos(2 * np.pi * (doy - 15.0) / DAYS_PER_YEAR)
+    return {
+        "temperature": phys.t_mean + seasonal + warming_now,
+        "warming_now": warming_now,
+        "seasonal_anomaly": seasonal,
+        "shortwave": col["light"] * sw_clim[None, :],
+        "wind": col["wind"] * wind_clim[None, :],
+        "co2": col["co2_start"] + col["co2_trend"] * (day / DAYS_PER_YEAR)[None, :],
+    }
+
+
 def _build_forcing(
     table: pd.DataFrame,
     n_days: int,
@@ -266,21 +305,9 @@ def _build_forcing(
     import torch
 
     n = len(table)
-    day = np.arange(n_days, dtype=float) + 0.5
-    doy = day % DAYS_PER_YEAR
-    frac = day / n_days  # fraction of the horizon elapsed
-    col = {c: table[c].to_numpy()[:, None] for c in table.columns}
-    warming_now = col["warming"] * frac[None, :]
-    temp = (
-        phys.t_mean
-        + col["seasonal_amplitude"] * np.cos(2 * np.pi * (doy - 227.0) / DAYS_PER_YEAR)[None, :]
-        + warming_now
-    )
-    sw_clim = phys.sw_mean + phys.sw_amplitude * np.cos(2 * np.pi * (doy - 172.0) / DAYS_PER_YEAR)
-    shortwave = col["light"] * sw_clim[None, :]
-    wind_clim = 1.0 + phys.wind_amplitude * np.cos(2 * np.pi * (doy - 15.0) / DAYS_PER_YEAR)
-    wind = col["wind"] * wind_clim[None, :]
-    co2 = col["co2_start"] + col["co2_trend"] * (day / DAYS_PER_YEAR)[None, :]
+    base = scenario_forcing(table, n_days, phys)
+    warming_now, temp, co2 = base["warming_now"], base["temperature"], base["co2"]
+    shortwave, wind = base["shortwave"], base["wind"]
     if weather_noise < 0 or not math.isfinite(weather_noise):
         raise InvalidInputError(f"weather_noise={weather_noise!r} must be a finite value >= 0")
     if weather_noise > 0:

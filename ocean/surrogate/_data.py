@@ -97,24 +97,18 @@ def forcing_channels(table: pd.DataFrame, n_days: int) -> np.ndarray:
     Channels: surface restoring temperature anomaly (°C), its warming part (°C), shortwave
     (W m-2 / 100), wind (m s-1 / 10), atmospheric CO2 (ppm / 100 - 4), sine and cosine of the day
     of year, elapsed fraction of the horizon, and the scaled scenario parameters repeated in time.
-    The formulas mirror the forcing built by :func:`ecocube.ocean.simulate` from a scenario.
+    The series come from :func:`ecocube.ocean.simulate.scenario_forcing`, as the full model's.
     """
-    from ecocube.ocean.parameters import DEFAULT_PARAMETERS
+    from ecocube.ocean.simulate import scenario_forcing
 
-    phys = DEFAULT_PARAMETERS.physics
+    f = scenario_forcing(table, n_days)
     day = np.arange(n_days, dtype=float) + 0.5
     doy = day % 365.0
     frac = day / n_days
-    col = {c: table[c].to_numpy(dtype=float)[:, None] for c in table.columns}
-    warm = col["warming"] * frac[None, :]
-    seas = col["seasonal_amplitude"] * np.cos(2 * np.pi * (doy - 227.0) / 365.0)[None, :]
-    sw = col["light"] * (phys.sw_mean + phys.sw_amplitude
-                         * np.cos(2 * np.pi * (doy - 172.0) / 365.0))[None, :]  # fmt: skip
-    wind = col["wind"] * (1.0 + phys.wind_amplitude * np.cos(2 * np.pi * (doy - 15.0) / 365.0))
-    co2 = col["co2_start"] + col["co2_trend"] * (day / 365.0)[None, :]
     n = len(table)
     rep = lambda a: np.broadcast_to(a[None, :], (n, n_days))  # noqa: E731
-    dyn = [seas / 5.0, warm / 3.0, sw / 100.0, wind / 10.0, co2 / 100.0 - 4.0,
+    dyn = [f["seasonal_anomaly"] / 5.0, f["warming_now"] / 3.0, f["shortwave"] / 100.0,
+           f["wind"] / 10.0, f["co2"] / 100.0 - 4.0,
            rep(np.sin(2 * np.pi * doy / 365.0)), rep(np.cos(2 * np.pi * doy / 365.0)),
            rep(frac)]  # fmt: skip
     static = scenario_features(table)
