@@ -71,8 +71,8 @@ def fit(
         options=options,
     )
     console = Console(stderr=True)
-    with console.status(f"fitting {model} model on {records}"):
-        sdm.fit(records, crs=crs)
+    console.print(f"fitting a {model} model on {records}")
+    sdm.fit(records, crs=crs, progress=True)
     folder = sdm.save(out)
     mode = getattr(sdm.estimator_, "mode", model)
     console.print(

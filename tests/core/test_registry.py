@@ -69,7 +69,9 @@ def test_fetch_copies_and_verifies_into_the_cache(tmp_path: Path, mirror: Path) 
 
 
 @requires_mirror
-def test_corrupt_mirror_file_raises_and_leaves_nothing_in_cache(tmp_path: Path, mirror: Path) -> None:
+def test_corrupt_mirror_file_raises_and_leaves_nothing_in_cache(
+    tmp_path: Path, mirror: Path
+) -> None:
     bad_mirror = tmp_path / "mirror"
     ds = data.dataset("sdm_dismo")
     (bad_mirror / ds.subdir).mkdir(parents=True)
@@ -79,7 +81,9 @@ def test_corrupt_mirror_file_raises_and_leaves_nothing_in_cache(tmp_path: Path, 
     settings = Settings(data_dir=tmp_path / "cache", data_mirror=str(bad_mirror))
     expected = ds.file("bradypus.csv").sha256
     found = hashlib.sha256(corrupt).hexdigest()
-    with pytest.raises(DataIntegrityError, match=rf"bradypus.csv.*expected {expected}, found {found}"):
+    with pytest.raises(
+        DataIntegrityError, match=rf"bradypus.csv.*expected {expected}, found {found}"
+    ):
         data.fetch_file("sdm_dismo", "bradypus.csv", settings=settings)
     cached = list((tmp_path / "cache").rglob("*"))
     assert not [p for p in cached if p.is_file()], f"partial files left: {cached}"
@@ -125,12 +129,15 @@ def test_registry_script_reproduces_the_shipped_registry(tmp_path: Path, mirror:
     import json
 
     repo = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("make_registry", repo / "scripts/make_registry.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_registry", repo / "scripts/make_registry.py"
+    )
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
     shipped = json.loads((repo / "core/data/registry.json").read_text())
-    assert module.sha256(mirror / "sdm_dismo" / "bradypus.csv") == (
-        shipped["sdm_dismo"]["files"]["bradypus.csv"]["sha256"]
+    assert (
+        module.sha256(mirror / "sdm_dismo" / "bradypus.csv")
+        == (shipped["sdm_dismo"]["files"]["bradypus.csv"]["sha256"])
     )
     assert set(module.SPECS) == set(shipped)

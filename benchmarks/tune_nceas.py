@@ -1,0 +1,132 @@
+"""Choose the maxent-net hyper-parameters by spatial-block CV on the NCEAS TRAINING data.
+
+No presence-absence (test) data are read. For each candidate configuration, every survey
+group is cross-validated with :func:`ecocube.models.nceas_benchmark.cross_validate_group`
+(3 spatial-block folds, 8 blocks across the region) and the mean held-out AUC of presences
+against the rest of the survey group's sites (``auc_tg``) and against random background
+(``auc_bg``) are reported, species weighted equally.
+
+Reproduce::
+
+    python benchmarks/tune_nceas.py --out benchmarks/results/nceas_cv.csv
+    python benchmarks/tune_nceas.py --grid round2 --out benchmarks/results/nceas_cv_round2.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+
+import pandas as pd
+
+GRIDS: dict[str, dict[str, dict]] = {
+    "round1": {
+        "mlp64x2-tg": {},
+        "linear-tg": {"hidden": ()},
+        "mlp64x2-both": {"background": "both"},
+        "mlp64x2-random": {"background": "random"},
+        "mlp64x2-tg-wd1e-2": {"weight_decay": 1e-2},
+        "mlp64x2-tg-ep100": {"epochs": 100},
+    },
+    "round2": {
+        "linear-tg-ep100": {"hidden": (), "epochs": 100},
+        "linear-tg-ep400": {"hidden": (), "epochs": 400},
+        "mlp32-tg-wd1e-1": {"hidden": (32,), "weight_decay": 1e-1},
+        "mlp32-tanh-tg-wd1e-2-ep100": {
+            "hidden": (32,),
+            "activation": "tanh",
+            "weight_decay": 1e-2,
+            "epochs": 100,
+        },
+        "mlp64x2-tg-drop0.3-ep100": {"dropout": 0.3, "epochs": 100},
+        "mlp16-tg-ep100": {"hidden": (16,), "epochs": 100},
+    },
+    "round3": {
+        "mlp64x2-tg-drop0.5-ep100": {"dropout": 0.5, "epochs": 100},
+        "mlp64x2-tg-drop0.3-ep60": {"dropout": 0.3, "epochs": 60},
+        "mlp128x2-tg-drop0.5-ep100": {"hidden": (128, 128), "dropout": 0.5, "epochs": 100},
+        "mlp64x2-tg-drop0.3-ep100-wd1e-2": {"dropout": 0.3, "epochs": 100, "weight_decay": 1e-2},
+        "mlp64x2-silu-tg-drop0.3-ep100": {"activation": "silu", "dropout": 0.3, "epochs": 100},
+    },
+    "round4": {
+        "mlp64x2-tg-drop0.5-ep60": {"dropout": 0.5, "epochs": 60},
+        "mlp64x2-tg-drop0.5-ep40": {"dropout": 0.5, "epochs": 40},
+    },
+    "round5": {
+        "mlp64x2-tg-drop0.5-ep25": {"dropout": 0.5, "epochs": 25},
+        "mlp64x2-tg-drop0.6-ep40-lr5e-3": {"dropout": 0.6, "epochs": 40, "lr": 5e-3},
+    },
+    "round8": {
+        "mlp64x2-tg-drop0.5-ep40-quantile": {"dropout": 0.5, "epochs": 40, "scaling": "quantile"},
+    },
+    "round7": {
+        "mlp64x2-tg-drop0.5-ep40-scalebg": {"dropout": 0.5, "epochs": 40},
+    },
+    "round6": {
+        "mlp64x2-tg-drop0.5-ep40-m8": {"dropout": 0.5, "epochs": 40, "n_members": 8},
+        "mlp64x2-silu-tg-drop0.5-ep40": {"activation": "silu", "dropout": 0.5, "epochs": 40},
+    },
+}
+
+
+def main() -> None:
+    import torch
+
+    from ecocube.models.datasets import load_nceas_groups
+    from ecocube.models.maxent_net import MaxentNetConfig
+    from ecocube.models.nceas_benchmark import cross_validate_group
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--grid", default="round1", choices=sorted(GRIDS))
+    parser.add_argument("--only", default=None, help="comma-separated candidate names")
+    parser.add_argument("--out", default="benchmarks/results/nceas_cv.csv")
+    parser.add_argument("--members", type=int, default=1)
+    parser.add_argument(
+        "--scale-on-background",
+        action="store_true",
+        help="z-score on the random background even with target-group loss",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    groups = load_nceas_groups()
+    rows = []
+    grid = GRIDS[args.grid]
+    names = args.only.split(",") if args.only else list(grid)
+    if args.scale_on_background:
+        from ecocube.models import nceas_benchmark
+
+        nceas_benchmark.SCALE_ON_BACKGROUND = True
+    for name in names:
+        cfg = MaxentNetConfig(**{"n_members": args.members, **grid[name]})
+        tic = time.perf_counter()
+        per = []
+        for g in groups:
+            cv = cross_validate_group(g, cfg)
+            cv.insert(0, "region", g.region)
+            per.append(cv)
+        cv = pd.concat(per, ignore_index=True)
+        by_sp = cv.groupby(["region", "spid"])[["auc_tg", "auc_bg"]].mean().reset_index()
+        row = {
+            "candidate": name,
+            "auc_tg": by_sp["auc_tg"].mean(),
+            "auc_bg": by_sp["auc_bg"].mean(),
+            "seconds": time.perf_counter() - tic,
+        }
+        for reg, v in by_sp.groupby("region")["auc_tg"].mean().items():
+            row[f"tg_{reg}"] = v
+        row["config"] = str({k: v for k, v in asdict(cfg).items() if k in grid[name]})
+        rows.append(row)
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    out = pd.DataFrame(rows)
+    try:
+        old = pd.read_csv(args.out)
+        out = pd.concat([old[~old["candidate"].isin(out["candidate"])], out])
+    except FileNotFoundError:
+        pass
+    out.to_csv(args.out, index=False)
+    print(out.sort_values("auc_tg", ascending=False).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

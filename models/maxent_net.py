@@ -1,0 +1,464 @@
+"""Multi-species maximum-entropy network (DeepMaxent-style; Ryckewaert et al. 2024).
+
+A shared feature extractor (MLP) over environmental covariates gives one log-intensity per
+species at every site. Training minimises the normalised Poisson (maximum-entropy) loss: for
+each species, the log-softmax of its intensity over the normalising sites, weighted by its
+presence counts,
+
+    loss_s = logsumexp_i (f_is + log w_is) - sum_i c_is f_is / n_s ,
+
+which is the negative log-likelihood of an inhomogeneous Poisson process whose intensity is
+known only up to a constant (Renner & Warton 2013; Phillips et al. 2006). The normalising
+sites ``i`` are the background: by default the *target-group* background (every site holding a
+record of the same survey group, which carries the same sampling bias as the presences and
+so cancels it; Phillips et al. 2009), optionally the random background too.
+
+Several independent members (``n_members``) are trained at once with batched weights and
+averaged, which reduces the variance of a small network at almost no extra cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ecocube.errors import InvalidInputError
+from ecocube.models._features import TabularEncoder
+from ecocube.training import TrainConfig, Trainer, resolve_device
+
+__all__ = [
+    "BACKGROUNDS",
+    "MaxentNet",
+    "MaxentNetConfig",
+    "MaxentNetwork",
+    "maxent_loss",
+]
+
+#: Background choices: which sites normalise each species' intensity.
+BACKGROUNDS: tuple[str, ...] = ("target-group", "random", "both")
+_ACTIVATIONS = {
+    "relu": torch.nn.ReLU,
+    "tanh": torch.nn.Tanh,
+    "silu": torch.nn.SiLU,
+    "gelu": torch.nn.GELU,
+}
+
+
+@dataclass(frozen=True)
+class MaxentNetConfig:
+    """Hyper-parameters of :class:`MaxentNet`.
+
+    The defaults were chosen by spatial-block cross-validation on the NCEAS *training* data
+    (``benchmarks/tune_nceas.py``); see ``docs/sdm.md``.
+
+    Attributes
+    ----------
+    hidden
+        Widths of the hidden layers of the shared extractor; ``()`` gives a linear model.
+    activation
+        One of ``relu``, ``tanh``, ``silu``, ``gelu``.
+    dropout
+        Dropout rate after each hidden layer.
+    linear_skip
+        Add a linear path from the covariates to every species' output (Maxent's linear
+        features), so the network only has to learn the non-linear part.
+    n_members
+        Independent networks trained together and averaged.
+    epochs
+        Full-batch (or mini-batch) passes over the sites.
+    lr, weight_decay
+        AdamW settings; weight decay is the main regulariser.
+    batch_size
+        Sites per batch; ``None`` uses all sites at once (exact normalisation, fastest here).
+    background
+        One of :data:`BACKGROUNDS`.
+    random_weight
+        With ``background="both"``: share of the normalising mass given to the random
+        background (the rest goes to the target-group sites).
+    seed, device
+        Seed of initialisation and batching; torch device (``"auto"``, ``"cpu"``, ``"cuda"``).
+    scaling
+        Continuous covariates: ``"zscore"`` or ``"quantile"`` (see ``TabularEncoder``).
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "relu"
+    dropout: float = 0.5
+    linear_skip: bool = True
+    n_members: int = 4
+    epochs: int = 40
+    lr: float = 1e-2
+    weight_decay: float = 1e-3
+    batch_size: int | None = None
+    background: str = "target-group"
+    random_weight: float = 0.2
+    seed: int = 0
+    device: str = "cpu"
+    scaling: str = "zscore"
+
+    def __post_init__(self) -> None:
+        if self.scaling not in ("zscore", "quantile"):
+            raise InvalidInputError(
+                f"scaling {self.scaling!r} is unknown; choose 'zscore' or 'quantile'"
+            )
+        if self.background not in BACKGROUNDS:
+            raise InvalidInputError(
+                f"background {self.background!r} is unknown; choose one of {', '.join(BACKGROUNDS)}"
+            )
+        if self.activation not in _ACTIVATIONS:
+            raise InvalidInputError(
+                f"activation {self.activation!r} is unknown; choose one of "
+                f"{', '.join(_ACTIVATIONS)}"
+            )
+        if any(int(h) < 1 for h in self.hidden):
+            raise InvalidInputError(f"hidden widths must be >= 1, got {self.hidden!r}")
+        if self.n_members < 1:
+            raise InvalidInputError(f"n_members must be >= 1, got {self.n_members!r}")
+        if self.epochs < 1:
+            raise InvalidInputError(f"epochs must be >= 1, got {self.epochs!r}")
+        if not 0 <= self.dropout < 1:
+            raise InvalidInputError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0 < self.random_weight < 1:
+            raise InvalidInputError(f"random_weight must be in (0, 1), got {self.random_weight!r}")
+        if self.batch_size is not None and self.batch_size < 2:
+            raise InvalidInputError(f"batch_size must be >= 2 or None, got {self.batch_size!r}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+
+class _BatchedLinear(torch.nn.Module):
+    """``n_members`` independent linear layers applied to ``(members, sites, features)``."""
+
+    def __init__(self, members: int, n_in: int, n_out: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = torch.nn.Parameter(torch.empty(members, n_in, n_out).uniform_(-bound, bound))
+        self.bias = torch.nn.Parameter(torch.empty(members, 1, n_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class MaxentNetwork(torch.nn.Module):
+    """Shared MLP → one log-intensity per species, for ``n_members`` independent members.
+
+    Input ``(sites, features)``; output ``(members, sites, species)``.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_species: int,
+        *,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        linear_skip: bool = True,
+        n_members: int = 1,
+    ) -> None:
+        super().__init__()
+        self.n_members = n_members
+        layers: list[torch.nn.Module] = []
+        width = n_features
+        for h in hidden:
+            layers += [_BatchedLinear(n_members, width, h), _ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(torch.nn.Dropout(dropout))
+            width = h
+        self.trunk = torch.nn.Sequential(*layers)
+        self.head = _BatchedLinear(n_members, width, n_species)
+        self.skip = _BatchedLinear(n_members, n_features, n_species) if linear_skip else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xb = x.unsqueeze(0).expand(self.n_members, -1, -1)
+        out = self.head(self.trunk(xb))
+        if self.skip is not None:
+            out = out + self.skip(xb)
+        return out
+
+
+def maxent_loss(
+    log_intensity: torch.Tensor, counts: torch.Tensor, log_weight: torch.Tensor
+) -> torch.Tensor:
+    """Normalised Poisson (maximum-entropy) loss, mean over members and species.
+
+    Parameters
+    ----------
+    log_intensity
+        ``(members, sites, species)`` or ``(sites, species)``.
+    counts
+        Presence counts ``c_is``, ``(sites, species)``; every species needs a positive total.
+    log_weight
+        Log of the normalising weight of each site for each species, ``(sites, species)`` or
+        ``(sites, 1)``; ``-inf`` leaves a site out of that species' background.
+    """
+    n = counts.sum(0).clamp_min(1e-12)
+    log_z = torch.logsumexp(log_intensity + log_weight, dim=-2)
+    fit_term = (counts * log_intensity).sum(-2) / n
+    return (log_z - fit_term).mean()
+
+
+class _Objective(torch.nn.Module):
+    """Wraps the network with the maxent loss as the ``training_step`` hook of the trainer."""
+
+    def __init__(self, net: MaxentNetwork) -> None:
+        super().__init__()
+        self.net = net
+
+    def training_step(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        x, counts, log_w = batch
+        return maxent_loss(self.net(x), counts, log_w)
+
+
+@dataclass
+class MaxentNet:
+    """Multi-species maximum-entropy network with a scikit-learn-like ``fit``/``predict``.
+
+    Parameters
+    ----------
+    covariates
+        Covariate columns used by the model.
+    categorical
+        Categorical subset of ``covariates`` (one-hot encoded).
+    config
+        Hyper-parameters (:class:`MaxentNetConfig`).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> bg = pd.DataFrame({"t": rng.normal(size=500)})
+    >>> po = pd.DataFrame({"species": ["a"] * 50, "t": rng.normal(1.0, 0.5, 50)})
+    >>> cfg = MaxentNetConfig(hidden=(8,), epochs=20, n_members=1, background="random")
+    >>> model = MaxentNet(["t"], config=cfg).fit(po, background=bg)
+    >>> model.predict(pd.DataFrame({"t": [-1.0, 1.0]})).shape
+    (2, 1)
+    """
+
+    covariates: Sequence[str]
+    categorical: Sequence[str] = ()
+    config: MaxentNetConfig = field(default_factory=MaxentNetConfig)
+    species_: tuple[str, ...] = field(init=False, default=())
+    history_: list[dict[str, float]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.covariates = tuple(self.covariates)
+        self.categorical = tuple(self.categorical)
+        if not self.covariates:
+            raise InvalidInputError("covariates is empty; name at least one covariate column")
+        self.encoder = TabularEncoder(
+            self.covariates, self.categorical, handle_unknown="error", scaling=self.config.scaling
+        )
+
+    # -- data assembly -------------------------------------------------------------------------
+    def _sites(
+        self,
+        presences: pd.DataFrame,
+        background: pd.DataFrame | None,
+        species_col: str,
+        site_cols: Sequence[str] | None,
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Unique sites (presence sites, then random background), counts and a background flag."""
+        if species_col in presences.columns:
+            spp = presences[species_col].astype(str)
+        else:
+            spp = pd.Series(["species"] * len(presences), index=presences.index)
+        if len(presences) == 0:
+            raise InvalidInputError("presences is empty; give at least one presence record")
+        self.encoder._check(presences, "presences")
+        if background is not None:
+            self.encoder._check(background, "background")
+        species = tuple(sorted(spp.unique()))
+        keys = list(site_cols) if site_cols else None
+        if keys:
+            missing = [c for c in keys if c not in presences.columns]
+            if missing:
+                raise InvalidInputError(f"site_cols {missing} are not columns of presences")
+            site_id = presences.groupby(keys, sort=False).ngroup().to_numpy()
+        else:
+            site_id = np.arange(len(presences))
+        n_sites = int(site_id.max()) + 1
+        sp_index = pd.Categorical(spp, categories=species).codes
+        counts = np.zeros((n_sites, len(species)), dtype=np.float32)
+        np.add.at(counts, (site_id, sp_index), 1.0)
+        first = pd.Series(np.arange(len(presences))).groupby(site_id).first().to_numpy()
+        table = presences.iloc[first][list(self.covariates)].reset_index(drop=True)
+        is_bg = np.zeros(n_sites, dtype=bool)
+        if background is not None and len(background):
+            table = pd.concat(
+                [table, background[list(self.covariates)].reset_index(drop=True)],
+                ignore_index=True,
+            )
+            counts = np.concatenate([counts, np.zeros((len(background), len(species)), np.float32)])
+            is_bg = np.concatenate([is_bg, np.ones(len(background), dtype=bool)])
+        self.species_ = species
+        return table, counts, is_bg
+
+    def _log_weights(self, counts: np.ndarray, is_bg: np.ndarray) -> np.ndarray:
+        mode = self.config.background
+        n_po, n_bg = int((~is_bg).sum()), int(is_bg.sum())
+        if mode != "target-group" and n_bg == 0:
+            raise InvalidInputError(
+                f"background={mode!r} needs random background sites; pass background= a table "
+                "of background covariates or use background='target-group'"
+            )
+        if mode == "target-group":
+            w = np.where(is_bg, 0.0, 1.0)[:, None]
+        elif mode == "random":
+            # Each species: random background plus its own presence sites (as Maxent does).
+            w = (is_bg[:, None] | (counts > 0)).astype(np.float64)
+        else:
+            r = self.config.random_weight
+            w = np.where(is_bg, r / max(n_bg, 1), (1 - r) / max(n_po, 1))[:, None]
+        with np.errstate(divide="ignore"):
+            return np.log(w).astype(np.float32)
+
+    # -- public API ----------------------------------------------------------------------------
+    def fit(
+        self,
+        presences: pd.DataFrame,
+        background: pd.DataFrame | None = None,
+        *,
+        species_col: str = "species",
+        site_cols: Sequence[str] | None = None,
+        progress: bool = False,
+        scale_on: pd.DataFrame | None = None,
+    ) -> MaxentNet:
+        """Fit on presence records (and optional random background sites).
+
+        Parameters
+        ----------
+        presences
+            One row per presence record: ``species_col`` (optional; one species if absent)
+            and the covariates. Records of all species of one survey group form the
+            target-group background of each other.
+        background
+            Random background sites with the covariates (``None`` for target-group only).
+        species_col
+            Name of the species column.
+        site_cols
+            Columns identifying a site (e.g. ``["x", "y"]``); records at the same site are
+            merged into one site with several counts. ``None`` keeps every record as a site.
+        progress
+            Show a progress bar.
+        scale_on
+            Table to fit the covariate scaling on; by default the random background, else all
+            sites. With a target-group background, pass the region's random background here
+            to z-score over the landscape without using it in the loss.
+        """
+        cfg = self.config
+        table, counts, is_bg = self._sites(presences, background, species_col, site_cols)
+        log_w = self._log_weights(counts, is_bg)
+        if scale_on is not None:
+            self.encoder.fit(scale_on)
+        else:
+            self.encoder.fit(table[is_bg] if is_bg.any() else table)
+        x = self.encoder.transform(table)
+        device = resolve_device(cfg.device)
+        tensors = (
+            torch.from_numpy(x),
+            torch.from_numpy(counts),
+            torch.from_numpy(log_w),
+        )
+        batches = _site_batches(tensors, cfg.batch_size, cfg.seed, device)
+        train_cfg = TrainConfig(
+            max_epochs=cfg.epochs,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            optimizer="adamw",
+            patience=None,
+            restore_best=False,
+            device=str(device),
+            precision="32",
+            seed=cfg.seed,
+            progress=progress,
+        )
+        # Seed before building the weights so the initialisation is reproducible too.
+        torch.manual_seed(cfg.seed)
+        self.network = MaxentNetwork(
+            x.shape[1],
+            len(self.species_),
+            hidden=cfg.hidden,
+            activation=cfg.activation,
+            dropout=cfg.dropout,
+            linear_skip=cfg.linear_skip,
+            n_members=cfg.n_members,
+        )
+        result = Trainer(train_cfg).fit(_Objective(self.network), batches)
+        self.history_ = result.history
+        # Log-normaliser of every member over the training background, so predictions of
+        # members are on one scale (log of the relative occurrence rate per site).
+        with torch.no_grad():
+            f = self.network.to(device)(tensors[0].to(device))
+            self._log_z = torch.logsumexp(f + tensors[2].to(device), dim=1, keepdim=True).cpu()
+            self._n_background = float(torch.exp(tensors[2]).sum(0).mean())
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network"):
+            raise InvalidInputError("the model is not fitted; call fit(presences, ...) first")
+
+    def predict_log_intensity(self, sites: pd.DataFrame) -> np.ndarray:
+        """Log relative occurrence rate, averaged over members; shape ``(n_sites, n_species)``.
+
+        Each member's log-intensity is normalised over the training background (so the mean
+        of ``exp`` over background sites is 1 for every species) before averaging.
+        """
+        self._check_fitted()
+        x = torch.from_numpy(self.encoder.transform(sites))
+        device = next(self.network.parameters()).device
+        self.network.eval()
+        with torch.no_grad():
+            f = self.network(x.to(device)).cpu()
+        rel = f - self._log_z + math.log(self._n_background)
+        return rel.mean(0).numpy()
+
+    def predict(self, sites: pd.DataFrame) -> pd.DataFrame:
+        """Suitability in (0, 1) per site and species (cloglog of the relative rate).
+
+        ``1 - exp(-exp(eta))`` with ``eta`` the normalised log-intensity, as the cloglog output
+        of maxnet (Phillips et al. 2017) up to its entropy offset. Columns are the species.
+        """
+        eta = self.predict_log_intensity(sites)
+        return pd.DataFrame(-np.expm1(-np.exp(np.clip(eta, -50, 20))), columns=list(self.species_))
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (scikit-learn style)."""
+        return {
+            "covariates": self.covariates,
+            "categorical": self.categorical,
+            "config": asdict(self.config),
+        }
+
+    def with_config(self, **changes: Any) -> MaxentNet:
+        """A new, unfitted model with some hyper-parameters changed."""
+        return MaxentNet(self.covariates, self.categorical, replace(self.config, **changes))
+
+
+def _site_batches(
+    tensors: tuple[torch.Tensor, ...], batch_size: int | None, seed: int, device: torch.device
+) -> list[tuple[torch.Tensor, ...]] | Any:
+    tensors = tuple(t.to(device) for t in tensors)
+    if batch_size is None or batch_size >= len(tensors[0]):
+        return [tensors]
+    return _Shuffled(tensors, batch_size, seed)
+
+
+class _Shuffled:
+    """Re-iterable mini-batches of sites in a new seeded order every epoch."""
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, seed: int) -> None:
+        self.tensors, self.batch_size = tensors, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> Any:
+        n = len(self.tensors[0])
+        order = torch.randperm(n, generator=self.generator).to(self.tensors[0].device)
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield tuple(t[idx] for t in self.tensors)

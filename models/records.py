@@ -1,0 +1,294 @@
+"""Occurrence records of a user's own data: reading, validation and covariate encoding.
+
+A records table has one row per presence record, background point or survey visit:
+
+========== ==========================================================================
+column     meaning
+========== ==========================================================================
+species    species name (optional: one species called ``"species"`` if absent)
+kind       ``presence``, ``background`` or ``survey``
+presence   0/1 detection, required for ``survey`` rows
+<covs>     the covariate columns named by the user
+x, y       optional coordinates (with a CRS) or a GeoPackage geometry, for spatial CV
+siteid     optional site identifier (survey rows of one site share it)
+effort     optional survey area/effort (> 0); its log is the survey offset
+========== ==========================================================================
+
+:class:`CovariateEncoder` turns covariates into the model's design matrix: continuous columns
+standardised (mean/sd from background and survey rows, i.e. the study region, not the
+presences), their squares (standardised too) and one-hot categorical levels. Its state is plain
+JSON for the model manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecocube.errors import InvalidInputError
+
+__all__ = [
+    "KINDS",
+    "CovariateEncoder",
+    "read_table",
+    "validate_records",
+    "validate_sites",
+]
+
+#: Valid values of the ``kind`` column.
+KINDS: tuple[str, ...] = ("presence", "background", "survey")
+_SUFFIXES = {".csv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet", ".gpkg": "gpkg"}
+
+
+def read_table(path: str | Path, *, crs: str | int | None = None) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped), Parquet or GeoPackage table.
+
+    A GeoPackage's point geometry becomes ``x``/``y`` columns (reprojected to ``crs`` when given).
+
+    Raises
+    ------
+    InvalidInputError
+        The file does not exist or its type is not one of CSV, Parquet, GeoPackage.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"records file {str(path)!r} does not exist.")
+    kind = _SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InvalidInputError(
+            f"cannot read {str(path)!r}: unsupported file type {path.suffix!r}; use a .csv, "
+            ".csv.gz, .parquet or .gpkg file."
+        )
+    try:
+        if kind == "csv":
+            return pd.read_csv(path)
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        import geopandas as gpd
+
+        gdf = gpd.read_file(path)
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise InvalidInputError(f"cannot read {str(path)!r} as {kind}: {err}") from err
+    if crs is not None and gdf.crs is not None:
+        gdf = gdf.to_crs(crs)
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    if not gdf.geometry.is_empty.all():
+        cent = gdf.geometry.centroid if not (gdf.geom_type == "Point").all() else gdf.geometry
+        df["x"] = cent.x.to_numpy()
+        df["y"] = cent.y.to_numpy()
+    return df
+
+
+def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InvalidInputError(
+            f"covariate column(s) {missing} missing from the {what}; available columns: "
+            f"{sorted(map(str, df.columns))}."
+        )
+
+
+def _handle_na(df: pd.DataFrame, columns: Sequence[str], drop_na: bool, what: str) -> pd.DataFrame:
+    na = df[list(columns)].isna()
+    if not na.to_numpy().any():
+        return df
+    if drop_na:
+        return df.loc[~na.any(axis=1)].reset_index(drop=True)
+    counts = {c: int(n) for c, n in na.sum().items() if n}
+    raise InvalidInputError(
+        f"{int(na.any(axis=1).sum())} of {len(df)} rows of the {what} have NaN covariates "
+        f"(NaN counts per column: {counts}); fill them or pass --drop-na / drop_na=True to "
+        "drop those rows."
+    )
+
+
+def validate_records(
+    df: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    categorical: Sequence[str] = (),
+    drop_na: bool = False,
+) -> pd.DataFrame:
+    """Check a records table and return a normalised copy.
+
+    The copy has a string ``species`` column (``"species"`` when absent; empty on background
+    rows), a ``kind`` column, and a float ``presence`` column (NaN on non-survey rows).
+
+    Raises
+    ------
+    InvalidInputError
+        No ``kind`` column, unknown ``kind`` values, missing covariate columns, NaN covariates
+        (unless ``drop_na``), survey rows without ``presence`` or with values other than 0/1,
+        presence records without background points, or a species with zero presences.
+    """
+    df = df.copy()
+    if "kind" not in df.columns:
+        raise InvalidInputError(
+            f"the records need a 'kind' column with values in {list(KINDS)}; columns found: "
+            f"{sorted(map(str, df.columns))}."
+        )
+    df["kind"] = df["kind"].astype(str).str.strip().str.lower()
+    bad = sorted(set(df["kind"]) - set(KINDS))
+    if bad:
+        raise InvalidInputError(
+            f"invalid kind value(s) {bad}; each row's kind must be one of {list(KINDS)}."
+        )
+    _check_columns(df, list(covariates) + list(categorical), "records")
+    df = _handle_na(df, list(covariates) + list(categorical), drop_na, "records")
+    if "species" not in df.columns:
+        df["species"] = "species"
+    df["species"] = df["species"].astype("string").fillna("").astype(str)
+    is_sv = df["kind"] == "survey"
+    if is_sv.any():
+        if "presence" not in df.columns:
+            raise InvalidInputError(
+                f"{int(is_sv.sum())} survey rows but no 'presence' column: survey rows need "
+                "presence = 0 or 1."
+            )
+        pres = pd.to_numeric(df.loc[is_sv, "presence"], errors="coerce")
+        n_missing = int(pres.isna().sum())
+        if n_missing:
+            raise InvalidInputError(
+                f"{n_missing} survey rows have no 'presence' value; give 0 or 1 on every survey row."
+            )
+        if not pres.isin([0, 1]).all():
+            raise InvalidInputError(
+                f"survey 'presence' values must be 0 or 1; found {sorted(pres.unique())[:10]}."
+            )
+    df["presence"] = np.where(
+        is_sv, pd.to_numeric(df.get("presence", np.nan), errors="coerce"), np.nan
+    ).astype(float)
+    is_po = df["kind"] == "presence"
+    if is_po.any() and not (df["kind"] == "background").any():
+        raise InvalidInputError(
+            "presence records need background points (rows with kind='background') sampled over "
+            "the study region; add them or give survey rows instead."
+        )
+    if not (is_po | is_sv).any():
+        raise InvalidInputError(
+            "the records hold only background points: add presence records or survey rows."
+        )
+    species = sorted(set(df.loc[is_po | is_sv, "species"]))
+    n_pres = df.loc[is_po].groupby("species").size().reindex(species, fill_value=0) + df.loc[
+        is_sv
+    ].groupby("species")["presence"].sum().reindex(species, fill_value=0)
+    zero = sorted(n_pres.index[n_pres == 0])
+    if zero:
+        raise InvalidInputError(
+            f"species {zero} have zero presences (no presence record and no survey detection); "
+            "a model cannot be fitted for them: drop them from the records."
+        )
+    return df
+
+
+def validate_sites(
+    df: pd.DataFrame, covariates: Sequence[str], *, categorical: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Check a prediction sites table (covariates present, no NaN)."""
+    _check_columns(df, list(covariates) + list(categorical), "sites")
+    return _handle_na(df, list(covariates) + list(categorical), False, "sites")
+
+
+@dataclass
+class CovariateEncoder:
+    """Design matrix of continuous (+ squared) and one-hot categorical covariates.
+
+    Attributes
+    ----------
+    covariates
+        Continuous covariate names.
+    categorical
+        Categorical covariate names.
+    quadratic
+        Add squared terms of the continuous covariates.
+    """
+
+    covariates: list[str]
+    categorical: list[str] = field(default_factory=list)
+    quadratic: bool = True
+    mean: list[float] = field(default_factory=list)
+    sd: list[float] = field(default_factory=list)
+    sq_mean: list[float] = field(default_factory=list)
+    sq_sd: list[float] = field(default_factory=list)
+    levels: dict[str, list[str]] = field(default_factory=dict)
+
+    def fit(self, df: pd.DataFrame) -> CovariateEncoder:
+        """Fit scaling and categorical levels on ``df`` (the region: background/survey rows)."""
+        x = df[self.covariates].to_numpy(dtype=np.float64)
+        mean = x.mean(0) if len(x) else np.zeros(len(self.covariates))
+        sd = x.std(0) if len(x) else np.ones(len(self.covariates))
+        sd = np.where(sd > 0, sd, 1.0)
+        self.mean, self.sd = mean.tolist(), sd.tolist()
+        z2 = ((x - mean) / sd) ** 2
+        self.sq_mean = z2.mean(0).tolist() if len(x) else [0.0] * len(self.covariates)
+        sq_sd = z2.std(0) if len(x) else np.ones(len(self.covariates))
+        self.sq_sd = np.where(sq_sd > 0, sq_sd, 1.0).tolist()
+        self.levels = {c: sorted(map(_level, df[c].unique())) for c in self.categorical}
+        return self
+
+    def fit_levels(self, df: pd.DataFrame) -> None:
+        """Extend categorical levels with those of ``df`` (all training rows)."""
+        for c in self.categorical:
+            self.levels[c] = sorted(set(self.levels[c]) | set(map(_level, df[c].unique())))
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = list(self.covariates)
+        if self.quadratic:
+            names += [f"{c}^2" for c in self.covariates]
+        for c in self.categorical:
+            names += [f"{c}={lv}" for lv in self.levels[c]]
+        return names
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """Design matrix ``(len(df), n_features)`` float32.
+
+        Raises
+        ------
+        InvalidInputError
+            A categorical value was not seen at fit time.
+        """
+        x = df[self.covariates].to_numpy(dtype=np.float64)
+        z = (x - np.asarray(self.mean)) / np.asarray(self.sd)
+        parts = [z]
+        if self.quadratic:
+            parts.append((z**2 - np.asarray(self.sq_mean)) / np.asarray(self.sq_sd))
+        for c in self.categorical:
+            vals = df[c].map(_level).to_numpy()
+            known = self.levels[c]
+            unseen = sorted(set(vals) - set(known))
+            if unseen:
+                raise InvalidInputError(
+                    f"categorical covariate {c!r} has level(s) {unseen} not seen at fit time "
+                    f"(known levels: {known}); map them to a known level or refit."
+                )
+            parts.append((vals[:, None] == np.asarray(known, dtype=object)[None, :]).astype(float))
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "covariates": self.covariates,
+            "categorical": self.categorical,
+            "quadratic": self.quadratic,
+            "mean": self.mean,
+            "sd": self.sd,
+            "sq_mean": self.sq_mean,
+            "sq_sd": self.sq_sd,
+            "levels": self.levels,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CovariateEncoder:
+        return cls(**d)
+
+
+def _level(v: Any) -> str:
+    """Canonical string of a categorical value (``3``, ``3.0`` and ``"3"`` are one level)."""
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)

@@ -1,0 +1,137 @@
+"""``ecocube sdm fit`` / ``ecocube sdm predict`` end to end through ``ecocube.cli.main``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecocube.cli import main
+
+
+def _records(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    bg = pd.DataFrame(
+        {"kind": "background", "t": rng.normal(size=300), "veg": rng.integers(1, 3, 300)}
+    )
+    pres = pd.DataFrame(
+        {
+            "kind": "presence",
+            "species": ["warm"] * 50 + ["cold"] * 50,
+            "t": np.r_[rng.normal(1, 0.7, 50), rng.normal(-1, 0.7, 50)],
+            "veg": rng.integers(1, 3, 100),
+        }
+    )
+    t = rng.normal(size=80)
+    sv = pd.DataFrame(
+        {
+            "kind": "survey",
+            "species": ["warm"] * 80 + ["cold"] * 80,
+            "siteid": [f"s{i}" for i in range(80)] * 2,
+            "t": np.r_[t, t],
+            "veg": np.r_[np.ones(80, int), np.ones(80, int)],
+        }
+    )
+    p = 1 - np.exp(-np.exp(-0.5 + 1.2 * np.r_[t, -t]))
+    sv["presence"] = (rng.random(160) < p).astype(int)
+    return pd.concat([bg, pres, sv], ignore_index=True)
+
+
+def test_fit_predict_round_trip(tmp_path, capsys) -> None:
+    rec = tmp_path / "records.csv"
+    _records().to_csv(rec, index=False)
+    model = tmp_path / "model"
+    code = main(
+        [
+            "sdm", "fit", "--records", str(rec), "--covariates", "t", "--categorical", "veg",
+            "--model", "integrated", "--seed", "1", "--steps", "200", "--out", str(model),
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["mode"] == "integrated"
+    assert manifest["categorical_levels"] == {"veg": ["1", "2"]}
+    assert manifest["species"] == ["cold", "warm"]
+
+    sites = tmp_path / "sites.csv"
+    pd.DataFrame({"t": [2.0, -2.0, 0.0], "veg": [1, 2, 1]}).to_csv(sites, index=False)
+    out = tmp_path / "preds.csv"
+    assert main(["sdm", "predict", str(model), "--sites", str(sites), "--out", str(out)]) == 0
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["site", "species", "probability", "sd", "q05", "q95"]
+    assert pred["site"].tolist() == [0, 0, 1, 1, 2, 2]
+    p = pred.set_index(["site", "species"])["probability"]
+    assert p[0, "warm"] > p[2, "warm"] > p[1, "warm"]
+    assert p[1, "cold"] > p[2, "cold"] > p[0, "cold"]
+
+    # siteid column is used as the site label; parquet output works too
+    pd.DataFrame({"siteid": ["a", "b"], "t": [0.5, 1.0], "veg": [2, 2]}).to_parquet(
+        tmp_path / "sites.parquet"
+    )
+    out2 = tmp_path / "preds.parquet"
+    args = ["sdm", "predict", str(model), "--sites", str(tmp_path / "sites.parquet")]
+    assert main([*args, "--out", str(out2)]) == 0
+    assert pd.read_parquet(out2)["site"].tolist() == ["a", "a", "b", "b"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> tuple:
+    tmp = tmp_path_factory.mktemp("cli")
+    rec = tmp / "records.parquet"
+    _records().to_parquet(rec)
+    model = tmp / "model"
+    args = ["sdm", "fit", "--records", str(rec), "--covariates", "t", "--categorical", "veg"]
+    assert main([*args, "--steps", "50", "--out", str(model)]) == 0
+    return tmp, model
+
+
+def _err(capsys) -> str:
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_cli_bad_inputs(fitted, capsys) -> None:
+    tmp, model = fitted
+    good = _records()
+    base = ["sdm", "fit", "--covariates", "t", "--steps", "10", "--out", str(tmp / "m2")]
+
+    def fit_with(df: pd.DataFrame, name: str, *extra: str) -> int:
+        path = tmp / name
+        df.to_csv(path, index=False)
+        return main([*base, "--records", str(path), *extra])
+
+    assert fit_with(good, "a.csv", "--covariates", "t,elev") == 1
+    assert "covariate column(s) ['elev'] missing" in _err(capsys)
+    nan = good.copy()
+    nan.loc[[0, 1], "t"] = np.nan
+    assert fit_with(nan, "b.csv") == 1
+    assert "2 of 560 rows of the records have NaN covariates" in _err(capsys)
+    assert fit_with(nan, "b.csv", "--drop-na") == 0
+    capsys.readouterr()
+    zero = good.copy()
+    zero.loc[(zero.species == "cold") & (zero.kind == "presence"), "kind"] = "background"
+    zero.loc[zero.species == "cold", "presence"] = 0
+    assert fit_with(zero, "c.csv") == 1
+    assert "species ['cold'] have zero presences" in _err(capsys)
+    kind = good.copy()
+    kind.loc[3, "kind"] = "absent"
+    assert fit_with(kind, "d.csv") == 1
+    assert "invalid kind value(s) ['absent']" in _err(capsys)
+    assert fit_with(good.drop(columns="presence"), "e.csv") == 1
+    assert "survey rows but no 'presence' column" in _err(capsys)
+    (tmp / "f.txt").write_text("kind,t\n")
+    assert main([*base, "--records", str(tmp / "f.txt")]) == 1
+    assert "unsupported file type '.txt'" in _err(capsys)
+    assert main([*base, "--records", str(tmp / "a.csv"), "--model", "rf"]) == 1
+    assert "model='rf' is not supported" in _err(capsys)
+
+    sites = tmp / "sites.csv"
+    pd.DataFrame({"t": [0.0], "veg": [7]}).to_csv(sites, index=False)
+    assert main(["sdm", "predict", str(model), "--sites", str(sites), "--out", "p.csv"]) == 1
+    assert "'veg' has level(s) ['7'] not seen at fit time" in _err(capsys)
+    args = ["sdm", "predict", str(model), "--sites", str(sites), "--out", str(tmp / "p.json")]
+    assert main(args) == 1
+    assert "unsupported output type '.json'" in _err(capsys)
+    assert main(["sdm", "predict", str(tmp), "--sites", str(sites), "--out", "p.csv"]) == 1
+    assert "is not an ecocube model folder" in _err(capsys)

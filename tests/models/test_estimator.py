@@ -1,0 +1,174 @@
+"""The scikit-learn-like SDM estimator on real Bradypus data and small synthetic records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecocube.errors import InvalidInputError
+from ecocube.models.estimator import SDM
+
+FAST = {"steps": 200, "num_samples": 100, "lr": 0.05}
+
+
+@pytest.fixture(scope="module")
+def bradypus(mirror) -> pd.DataFrame:
+    from ecocube import data
+
+    df = pd.read_csv(data.fetch_file("sdm_elapid", "bradypus.csv.gz"))
+    df["kind"] = np.where(df["presence"] == 1, "presence", "background")
+    return df.drop(columns="presence")
+
+
+def _covs(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c not in ("kind", "ecoreg")]
+
+
+@pytest.fixture(scope="module")
+def bradypus_fit(bradypus) -> tuple[SDM, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    test = (rng.random(len(bradypus)) < 0.3) & (bradypus["ecoreg"] != 7)
+    sdm = SDM("integrated", _covs(bradypus), ["ecoreg"], seed=0, options=FAST)
+    return sdm.fit(bradypus[~test]), bradypus[test].reset_index(drop=True)
+
+
+def test_bradypus_presence_background_auc(bradypus_fit) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    sdm, test = bradypus_fit
+    assert sdm.estimator_.mode == "presence-only"
+    pred = sdm.predict(test)
+    assert list(pred.columns) == ["site", "species", "probability", "sd", "q05", "q95"]
+    assert len(pred) == len(test)
+    np.testing.assert_array_equal(pred["site"], np.arange(len(test)))
+    # the mean may exceed q95 for a right-skewed posterior, but the interval is ordered
+    assert (pred["q05"] <= pred["q95"]).all()
+    assert (pred["sd"] >= 0).all()
+    # held-out presences vs background; measured 0.81 (Maxent on these data: about 0.85)
+    auc = roc_auc_score(test["kind"] == "presence", pred["probability"])
+    assert auc > 0.75
+
+
+def test_save_load_round_trip(bradypus, bradypus_fit, tmp_path) -> None:
+    sdm, test = bradypus_fit
+    p1 = sdm.predict(test.head(40))
+    folder = sdm.save(tmp_path / "model")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["model"] == "integrated"
+    assert manifest["covariates"] == _covs(bradypus)
+    rng = np.random.default_rng(0)
+    train = bradypus[~((rng.random(len(bradypus)) < 0.3) & (bradypus["ecoreg"] != 7))]
+    assert manifest["categorical_levels"]["ecoreg"] == sorted(str(v) for v in set(train["ecoreg"]))
+    assert len(manifest["encoder"]["mean"]) == len(_covs(bradypus))
+    loaded = SDM.load(folder)
+    pd.testing.assert_frame_equal(loaded.predict(test.head(40)), p1)
+    # saving again over an existing model folder replaces it atomically
+    sdm.save(folder)
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]
+
+
+def test_same_seed_same_predictions(bradypus) -> None:
+    small = pd.concat(
+        [bradypus[bradypus.kind == "presence"], bradypus[bradypus.kind == "background"].head(300)]
+    )
+    opts = {**FAST, "steps": 100}
+    a = SDM("integrated", _covs(bradypus)[:4], seed=3, options=opts).fit(small).predict(small)
+    b = SDM("integrated", _covs(bradypus)[:4], seed=3, options=opts).fit(small).predict(small)
+    c = SDM("integrated", _covs(bradypus)[:4], seed=4, options=opts).fit(small).predict(small)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["probability"], c["probability"])
+
+
+def _mixed_records(seed: int = 0) -> pd.DataFrame:
+    """Two species, presence + background + survey rows with site ids and effort."""
+    rng = np.random.default_rng(seed)
+    bg = pd.DataFrame({"kind": "background", "t": rng.normal(size=400)})
+    pres = pd.DataFrame(
+        {
+            "kind": "presence",
+            "species": ["warm"] * 60 + ["cold"] * 60,
+            "t": np.r_[rng.normal(1, 0.7, 60), rng.normal(-1, 0.7, 60)],
+        }
+    )
+    t = rng.normal(size=150)
+    rows = []
+    for i, ti in enumerate(t):
+        for sp, sign in (("warm", 1), ("cold", -1)):
+            p = 1 - np.exp(-np.exp(-0.5 + 1.2 * sign * ti))
+            rows.append(
+                {
+                    "kind": "survey",
+                    "species": sp,
+                    "siteid": f"s{i}",
+                    "t": ti,
+                    "effort": 1.0,
+                    "presence": int(rng.random() < p),
+                }
+            )
+    return pd.concat([bg, pres, pd.DataFrame(rows)], ignore_index=True)
+
+
+def test_integrated_records_with_sites_and_effort() -> None:
+    rec = _mixed_records()
+    sdm = SDM("integrated", ["t"], seed=0, options=FAST).fit(rec)
+    assert sdm.estimator_.mode == "integrated"
+    assert sdm.species_ == ["cold", "warm"]
+    sites = pd.DataFrame({"siteid": ["hot", "mild", "cool"], "t": [2.0, 0.0, -2.0]})
+    pred = sdm.predict(sites).set_index(["site", "species"])["probability"]
+    assert pred["hot", "warm"] > 0.8 > pred["mild", "warm"] > pred["cool", "warm"]
+    assert pred["cool", "cold"] > 0.8 > pred["hot", "cold"]
+    comm = sdm.sample_communities(sites, n=20)
+    assert comm.shape == (20, 3, 2)
+
+
+def test_survey_only_records() -> None:
+    rec = _mixed_records()
+    rec = rec[rec.kind == "survey"].drop(columns="effort")
+    sdm = SDM("integrated", ["t"], seed=0, options=FAST).fit(rec)
+    assert sdm.estimator_.mode == "survey-only"
+
+
+def test_bad_inputs() -> None:
+    rec = _mixed_records()
+    with pytest.raises(InvalidInputError, match="model='glm' is not supported"):
+        SDM("glm", ["t"])
+    with pytest.raises(InvalidInputError, match="no covariates given"):
+        SDM("integrated", [])
+    with pytest.raises(
+        InvalidInputError, match=r"unknown option\(s\) \['epochs'\] for model='integrated'"
+    ):
+        SDM("integrated", ["t"], options={"epochs": 3})
+    with pytest.raises(InvalidInputError, match="both continuous and categorical"):
+        SDM("integrated", ["t"], ["t"])
+    with pytest.raises(InvalidInputError, match=r"covariate column\(s\) \['u'\] missing"):
+        SDM("integrated", ["t", "u"]).fit(rec)
+    bad = rec.copy()
+    bad.loc[bad.kind == "survey", "effort"] = 0.0
+    with pytest.raises(InvalidInputError, match="'effort' column of survey rows must be"):
+        SDM("integrated", ["t"], options=FAST).fit(bad)
+    with pytest.raises(InvalidInputError, match="not fitted"):
+        SDM("integrated", ["t"]).predict(rec)
+    with pytest.raises(InvalidInputError, match="not an ecocube model folder"):
+        SDM.load("/nonexistent/model")
+
+
+def test_maxent_net_ensemble_on_bradypus(bradypus, tmp_path) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    test = (rng.random(len(bradypus)) < 0.3) & (bradypus["ecoreg"] != 7)
+    opts = {"epochs": 60, "n_members": 4, "hidden": (16,)}
+    sdm = SDM("maxent-net", _covs(bradypus), ["ecoreg"], seed=0, options=opts)
+    sdm.fit(bradypus[~test])
+    pred = sdm.predict(bradypus[test])
+    assert list(pred.columns) == ["site", "species", "probability", "sd", "q05", "q95"]
+    assert (pred["sd"] > 0).mean() > 0.9  # spread of the ensemble members
+    auc = roc_auc_score(bradypus.loc[test, "kind"] == "presence", pred["probability"])
+    assert auc > 0.75
+    loaded = SDM.load(sdm.save(tmp_path / "mx"))
+    pd.testing.assert_frame_equal(loaded.predict(bradypus[test]), pred)
+    with pytest.raises(InvalidInputError, match="maxent-net' learns from presence and background"):
+        SDM("maxent-net", ["t"]).fit(_mixed_records())

@@ -1,0 +1,183 @@
+"""Multi-species maxent network: loss maths, recovery on synthetic data, real data, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ecocube.errors import InvalidInputError
+from ecocube.models.evaluation import auc
+from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig, MaxentNetwork, maxent_loss
+
+
+def test_maxent_loss_is_poisson_log_likelihood() -> None:
+    # One species, three sites, counts (2, 0, 1): loss = logsumexp(f) - (2 f0 + f2) / 3.
+    f = torch.tensor([[0.5], [-1.0], [2.0]])
+    c = torch.tensor([[2.0], [0.0], [1.0]])
+    expected = torch.logsumexp(f, 0) - (2 * 0.5 + 2.0) / 3
+    assert maxent_loss(f, c, torch.zeros(3, 1)).item() == pytest.approx(expected.item())
+    # Adding a constant to the intensity leaves the loss unchanged (only relative rates count).
+    assert maxent_loss(f + 7, c, torch.zeros(3, 1)).item() == pytest.approx(expected.item())
+    # -inf weight removes a site from the normalising set.
+    w = torch.tensor([[0.0], [-math.inf], [0.0]])
+    expected = torch.logsumexp(f[[0, 2]], 0) - (2 * 0.5 + 2.0) / 3
+    assert maxent_loss(f, c, w).item() == pytest.approx(expected.item())
+
+
+def test_network_members_are_independent() -> None:
+    torch.manual_seed(0)
+    net = MaxentNetwork(4, 3, hidden=(8,), n_members=2)
+    out = net(torch.randn(10, 4))
+    assert out.shape == (2, 10, 3)
+    assert not torch.allclose(out[0], out[1])
+
+
+def _synthetic(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Two species with Gaussian niches on a landscape of 4000 sites; one categorical."""
+    rng = np.random.default_rng(seed)
+    land = pd.DataFrame(
+        {"t": rng.normal(0, 1, 4000), "p": rng.normal(0, 1, 4000), "soil": rng.integers(0, 3, 4000)}
+    )
+    rate = np.column_stack(
+        [
+            np.exp(-((land.t - 1) ** 2) - 0.5 * land.p**2 + 1.0 * (land.soil == 2)),
+            np.exp(-((land.t + 1) ** 2) - (land.p - 1) ** 2),
+        ]
+    )
+    recs = []
+    for j, sp in enumerate(["alpha", "beta"]):
+        idx = rng.choice(len(land), 300, p=rate[:, j] / rate[:, j].sum())
+        recs.append(land.iloc[idx].assign(species=sp))
+    presences = pd.concat(recs, ignore_index=True)
+    background = land.sample(1500, random_state=seed)
+    test = land.sample(1000, random_state=seed + 1)
+    truth = rate[test.index.to_numpy()]
+    return presences, background, test.reset_index(drop=True), truth
+
+
+@pytest.mark.parametrize("background", ["random", "both"])
+def test_recovers_synthetic_niches(background: str) -> None:
+    presences, bg, test, truth = _synthetic()
+    cfg = MaxentNetConfig(hidden=(16,), epochs=150, n_members=2, background=background)
+    model = MaxentNet(["t", "p", "soil"], ["soil"], cfg).fit(presences, bg)
+    assert model.species_ == ("alpha", "beta")
+    eta = model.predict_log_intensity(test)
+    for j in range(2):
+        rho = pd.Series(eta[:, j]).corr(pd.Series(np.log(truth[:, j])), method="spearman")
+        assert rho > 0.85, (background, j, rho)
+    prob = model.predict(test)
+    assert list(prob.columns) == ["alpha", "beta"]
+    assert ((prob.to_numpy() > 0) & (prob.to_numpy() < 1)).all()
+    # discrimination of a simulated survey
+    occ = np.random.default_rng(5).random(truth.shape) < 1 - np.exp(-truth)
+    assert auc(occ[:, 0], eta[:, 0]) > 0.75
+
+
+def test_target_group_background_cancels_sampling_bias() -> None:
+    # Five species with niches along t; observers visit sites with high p far more often.
+    rng = np.random.default_rng(4)
+    land = pd.DataFrame({"t": rng.uniform(-2, 2, 6000), "p": rng.uniform(-2, 2, 6000)})
+    effort = np.exp(1.5 * land.p.to_numpy())
+    recs = []
+    for j, opt in enumerate(np.linspace(-1.5, 1.5, 5)):
+        rate = np.exp(-((land.t.to_numpy() - opt) ** 2))
+        w = effort * rate
+        recs.append(land.iloc[rng.choice(len(land), 200, p=w / w.sum())].assign(species=f"s{j}"))
+    presences = pd.concat(recs, ignore_index=True)
+    bg = land.sample(2000, random_state=0)
+    cfg = MaxentNetConfig(hidden=(16,), epochs=150, n_members=2)
+    grid = pd.DataFrame({"t": np.zeros(41), "p": np.linspace(-2, 2, 41)})
+    slopes = {}
+    for mode in ("random", "target-group"):
+        model = MaxentNet(["t", "p"], config=cfg.__class__(**{**cfg.__dict__, "background": mode}))
+        eta = model.fit(presences, bg).predict_log_intensity(grid)[:, 2]  # species with opt 0
+        slopes[mode] = np.polyfit(grid.p, eta, 1)[0]
+    # random background learns the observers' bias (slope near 1.5); target-group removes it
+    assert slopes["random"] > 1.0
+    assert abs(slopes["target-group"]) < 0.4
+
+
+def test_seed_determinism_and_minibatches() -> None:
+    presences, bg, test, _ = _synthetic(1)
+    cfg = MaxentNetConfig(
+        hidden=(8,), epochs=20, n_members=1, background="random", batch_size=512, seed=3
+    )
+    a = MaxentNet(["t", "p"], config=cfg).fit(presences, bg).predict_log_intensity(test)
+    b = MaxentNet(["t", "p"], config=cfg).fit(presences, bg).predict_log_intensity(test)
+    np.testing.assert_array_equal(a, b)
+    c = MaxentNet(["t", "p"], config=cfg).with_config(seed=4).fit(presences, bg)
+    assert not np.array_equal(a, c.predict_log_intensity(test))
+
+
+def test_scaling_is_fitted_on_background() -> None:
+    presences, bg, _, _ = _synthetic(3)
+    cfg = MaxentNetConfig(hidden=(4,), epochs=2, n_members=1)
+    model = MaxentNet(["t", "p"], config=cfg).fit(presences, bg.assign(t=bg.t + 10))
+    np.testing.assert_allclose(model.encoder.mean_, [bg.t.mean() + 10, bg.p.mean()])
+    # target-group only: scaled on the presence sites unless a table is given
+    tg = MaxentNet(["t", "p"], config=cfg).fit(presences)
+    np.testing.assert_allclose(tg.encoder.mean_, presences[["t", "p"]].mean(), rtol=1e-6)
+    tg.fit(presences, scale_on=bg)
+    np.testing.assert_allclose(tg.encoder.std_, bg[["t", "p"]].std(ddof=0), rtol=1e-6)
+
+
+def test_quantile_scaling_is_monotone_and_normal() -> None:
+    from ecocube.models._features import TabularEncoder
+
+    rng = np.random.default_rng(0)
+    bg = pd.DataFrame({"rain": rng.lognormal(3, 1, 5000), "soil": rng.integers(1, 4, 5000)})
+    enc = TabularEncoder(["rain", "soil"], scaling="quantile").fit(bg)
+    z = enc.transform(bg)
+    assert abs(z[:, 0].mean()) < 0.02 and abs(z[:, 0].std() - 1) < 0.05  # skew removed
+    grid = pd.DataFrame({"rain": np.linspace(0, 500, 50), "soil": np.full(50, 2)})
+    assert (np.diff(enc.transform(grid)[:, 0]) >= 0).all()
+    assert np.isfinite(enc.transform(grid)).all()  # values outside the range are clipped
+    with pytest.raises(InvalidInputError, match="scaling must be 'zscore' or 'quantile'"):
+        TabularEncoder(["rain"], scaling="minmax")
+    with pytest.raises(InvalidInputError, match="scaling 'minmax' is unknown"):
+        MaxentNetConfig(scaling="minmax")
+
+
+def test_bad_inputs() -> None:
+    presences, bg, test, _ = _synthetic(2)
+    with pytest.raises(InvalidInputError, match="background 'uniform' is unknown"):
+        MaxentNetConfig(background="uniform")
+    with pytest.raises(InvalidInputError, match="activation 'sigmoid' is unknown"):
+        MaxentNetConfig(activation="sigmoid")
+    with pytest.raises(InvalidInputError, match="hidden widths must be >= 1"):
+        MaxentNetConfig(hidden=(0,))
+    with pytest.raises(InvalidInputError, match="n_members must be >= 1"):
+        MaxentNetConfig(n_members=0)
+    with pytest.raises(InvalidInputError, match="epochs must be >= 1"):
+        MaxentNetConfig(epochs=0)
+    with pytest.raises(InvalidInputError, match="dropout must be in"):
+        MaxentNetConfig(dropout=1.0)
+    with pytest.raises(InvalidInputError, match="random_weight must be in"):
+        MaxentNetConfig(random_weight=0.0)
+    with pytest.raises(InvalidInputError, match="batch_size must be >= 2"):
+        MaxentNetConfig(batch_size=1)
+    with pytest.raises(InvalidInputError, match="covariates is empty"):
+        MaxentNet([])
+    with pytest.raises(InvalidInputError, match=r"categorical columns \['x'\] are not among"):
+        MaxentNet(["t"], ["x"])
+    model = MaxentNet(["t", "p", "soil"], ["soil"], MaxentNetConfig(epochs=2, hidden=(4,)))
+    with pytest.raises(InvalidInputError, match="not fitted"):
+        model.predict(test)
+    with pytest.raises(InvalidInputError, match="presences is empty"):
+        model.fit(presences.iloc[:0], bg)
+    with pytest.raises(InvalidInputError, match=r"lacks the covariate columns \['p'\]"):
+        model.fit(presences.drop(columns="p"), bg)
+    with pytest.raises(InvalidInputError, match=r"t \(2 rows\)"):
+        model.fit(presences.assign(t=[np.nan, np.nan] + [0.0] * (len(presences) - 2)), bg)
+    random_model = MaxentNet(["t"], config=MaxentNetConfig(epochs=2, background="random"))
+    with pytest.raises(InvalidInputError, match="needs random background sites"):
+        random_model.fit(presences)
+    with pytest.raises(InvalidInputError, match=r"site_cols \['x'\] are not columns"):
+        model.fit(presences, bg, site_cols=["x"])
+    model.fit(presences, bg)
+    with pytest.raises(InvalidInputError, match=r"levels \['7'\] \(1 rows\) unseen at fit"):
+        model.predict(test.assign(soil=[7] + [0] * (len(test) - 1)))

@@ -1,0 +1,149 @@
+"""Records validation and covariate encoding: every bad input has a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecocube.errors import InvalidInputError
+from ecocube.models.records import CovariateEncoder, read_table, validate_records, validate_sites
+
+
+def _records() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 40
+    return pd.DataFrame(
+        {
+            "species": ["a"] * 10 + [None] * 20 + ["a"] * 5 + ["b"] * 5,
+            "kind": ["presence"] * 10 + ["background"] * 20 + ["survey"] * 10,
+            "presence": [np.nan] * 30 + [1, 0, 0, 1, 0, 1, 0, 0, 1, 0],
+            "t": rng.normal(size=n),
+            "r": rng.normal(size=n),
+            "veg": rng.integers(1, 4, size=n),
+        }
+    )
+
+
+def test_valid_records_are_normalised() -> None:
+    df = validate_records(_records(), ["t", "r"], categorical=["veg"])
+    assert set(df["kind"]) == {"presence", "background", "survey"}
+    assert df.loc[df["kind"] == "presence", "presence"].isna().all()
+    assert df.loc[df["kind"] == "survey", "presence"].sum() == 4
+    assert (df.loc[df["kind"] == "background", "species"] == "").all()
+
+
+def test_species_column_is_optional() -> None:
+    df = validate_records(_records().drop(columns="species"), ["t"])
+    assert set(df["species"]) == {"species"}
+
+
+def test_missing_covariate_column() -> None:
+    with pytest.raises(InvalidInputError, match=r"covariate column\(s\) \['bio1'\] missing"):
+        validate_records(_records(), ["t", "bio1"])
+
+
+def test_nan_covariates_error_with_counts_or_drop() -> None:
+    df = _records()
+    df.loc[[0, 3], "t"] = np.nan
+    df.loc[5, "r"] = np.nan
+    with pytest.raises(InvalidInputError, match=r"3 of 40 rows .* \{'t': 2, 'r': 1\}.*--drop-na"):
+        validate_records(df, ["t", "r"])
+    assert len(validate_records(df, ["t", "r"], drop_na=True)) == 37
+
+
+def test_species_with_zero_presences() -> None:
+    df = _records()
+    df.loc[df["species"] == "b", "presence"] = 0
+    with pytest.raises(InvalidInputError, match=r"species \['b'\] have zero presences"):
+        validate_records(df, ["t"])
+
+
+def test_kind_outside_the_set() -> None:
+    df = _records()
+    df.loc[0, "kind"] = "absence"
+    with pytest.raises(InvalidInputError, match=r"invalid kind value\(s\) \['absence'\]"):
+        validate_records(df, ["t"])
+
+
+def test_missing_kind_column() -> None:
+    with pytest.raises(InvalidInputError, match="need a 'kind' column"):
+        validate_records(_records().drop(columns="kind"), ["t"])
+
+
+def test_survey_rows_without_presence() -> None:
+    with pytest.raises(InvalidInputError, match="10 survey rows but no 'presence' column"):
+        validate_records(_records().drop(columns="presence"), ["t"])
+    df = _records()
+    df.loc[31, "presence"] = np.nan
+    with pytest.raises(InvalidInputError, match="1 survey rows have no 'presence' value"):
+        validate_records(df, ["t"])
+    df = _records()
+    df.loc[31, "presence"] = 2
+    with pytest.raises(InvalidInputError, match="must be 0 or 1"):
+        validate_records(df, ["t"])
+
+
+def test_presence_without_background_and_background_only() -> None:
+    df = _records()
+    with pytest.raises(InvalidInputError, match="presence records need background points"):
+        validate_records(df[df["kind"] != "background"], ["t"])
+    with pytest.raises(InvalidInputError, match="only background points"):
+        validate_records(df[df["kind"] == "background"], ["t"])
+
+
+def test_unreadable_file_type(tmp_path) -> None:
+    path = tmp_path / "records.xlsx"
+    path.write_bytes(b"not a table")
+    with pytest.raises(InvalidInputError, match=r"unsupported file type '\.xlsx'"):
+        read_table(path)
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        read_table(tmp_path / "nope.csv")
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(InvalidInputError, match=r"cannot read .* as parquet"):
+        read_table(bad)
+
+
+def test_read_csv_parquet_and_gpkg_agree(tmp_path) -> None:
+    import geopandas as gpd
+
+    df = _records()
+    df["x"] = np.linspace(0, 1, len(df))
+    df["y"] = np.linspace(2, 3, len(df))
+    df.to_csv(tmp_path / "r.csv", index=False)
+    df.to_parquet(tmp_path / "r.parquet")
+    gdf = gpd.GeoDataFrame(
+        df.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(df["x"], df["y"]), crs=4326
+    )
+    gdf.to_file(tmp_path / "r.gpkg", driver="GPKG")
+    a = read_table(tmp_path / "r.csv")
+    b = read_table(tmp_path / "r.parquet")
+    c = read_table(tmp_path / "r.gpkg")
+    np.testing.assert_allclose(a["t"], b["t"])
+    np.testing.assert_allclose(c["t"], a["t"])
+    np.testing.assert_allclose(c[["x", "y"]].to_numpy(), a[["x", "y"]].to_numpy())
+
+
+def test_encoder_scales_on_region_and_rejects_unseen_levels() -> None:
+    df = _records()
+    enc = CovariateEncoder(["t", "r"], ["veg"]).fit(df)
+    x = enc.transform(df)
+    assert x.shape == (40, 2 + 2 + 3)
+    # standardised linear and squared terms, exact one-hot rows
+    np.testing.assert_allclose(x[:, :4].mean(0), 0, atol=1e-6)
+    np.testing.assert_allclose(x[:, :4].std(0), 1, atol=1e-5)
+    np.testing.assert_array_equal(x[:, 4:].sum(1), 1)
+    same = CovariateEncoder.from_dict(enc.to_dict())
+    np.testing.assert_array_equal(same.transform(df), x)
+    new = df.head(3).copy()
+    new.loc[new.index[0], "veg"] = 9
+    with pytest.raises(InvalidInputError, match=r"'veg' has level\(s\) \['9'\] not seen at fit"):
+        enc.transform(new)
+
+
+def test_sites_need_the_covariates() -> None:
+    with pytest.raises(InvalidInputError, match="missing from the sites"):
+        validate_sites(pd.DataFrame({"t": [1.0]}), ["t", "r"])
+    with pytest.raises(InvalidInputError, match="1 of 1 rows of the sites have NaN"):
+        validate_sites(pd.DataFrame({"t": [np.nan]}), ["t"])
