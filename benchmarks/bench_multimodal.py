@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecocube.models.datasets import load_costa_rica_occurrences
+
 BIO = [f"bio{i}" for i in range(1, 20)]
 LANDUSE = [f"landuse_frac_{i}" for i in range(1, 9)]
 
@@ -49,18 +51,6 @@ def build_cube(with_gam: bool):
         items = items + gam_landuse_items()
     ds = build_cube(items, bbox=items[0].bbox, crs="EPSG:4326", resolution=res, anchor=anchor)
     return ds.compute()
-
-
-def costa_rica_records() -> pd.DataFrame:
-    from ecocube import data
-
-    folder = Path(data.fetch("gbif_costa_rica"))
-    frames = []
-    for name in ("primates", "viperidae", "junco_vulcani", "leopardus_pardalis"):
-        df = pd.read_parquet(folder / f"{name}_cr_gbif.parquet")
-        frames.append(df[["species", "decimalLongitude", "decimalLatitude"]])
-    occ = pd.concat(frames, ignore_index=True).dropna()
-    return occ.rename(columns={"decimalLongitude": "x", "decimalLatitude": "y"})
 
 
 def gam_records(min_records: int = 15) -> pd.DataFrame:
@@ -191,7 +181,7 @@ def main() -> None:
     print(f"cube: {dict(ds.sizes)} built in {time.perf_counter() - start:.0f} s", flush=True)
     tables = []
     if args.experiment in ("cr", "both"):
-        recs = costa_rica_records()
+        recs = load_costa_rica_occurrences()
         tables.append(
             run(
                 "cr",

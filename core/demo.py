@@ -62,13 +62,7 @@ def run_demo(out_dir: Path, *, seed: int = 0, device: str = "auto", quick: bool 
     sections: list[ReportSection] = []
     try:
         for name in DEMO_STEPS:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as err:
-                if err.name != name:
-                    raise
-                ctx.console.print(f"{name}: not available in this version, skipped")
-                continue
+            module = importlib.import_module(name)
             start = time.perf_counter()
             ctx.console.rule(f"[bold]{name}")
             section = module.run(ctx)

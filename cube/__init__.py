@@ -15,9 +15,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ecocube._lazy import lazy_attributes
 from ecocube.cube import accessor as _accessor  # noqa: F401  (registers ds.ecocube)
 from ecocube.cube._build import build_cube
 from ecocube.cube._items import load_items
@@ -72,7 +70,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'ecocube.cube' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes("ecocube.cube", _LAZY, globals())

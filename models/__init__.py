@@ -1,5 +1,30 @@
-"""ecocube.models: multi-species species distribution models, their evaluation and benchmarks."""
+"""ecocube.models: multi-species species distribution models, their evaluation and benchmarks.
 
+Models
+------
+:class:`SDM`
+    scikit-learn-like ``fit``/``predict`` on a records table (the ``ecocube sdm`` CLI).
+:class:`MaxentNet`
+    DeepMaxent-style multi-species network (normalised Poisson / maximum-entropy loss).
+:class:`IntegratedSDM`
+    Pyro model joining presence-only records and presence-absence surveys.
+:class:`MultimodalSDM`
+    Cube patches (CNN encoder) fused with tabular covariates.
+
+Evaluation metrics (:func:`auc`, :func:`tss`, :func:`boyce_index`, calibration, coverage) are
+imported eagerly (numpy only); the models load torch/pyro on first access, so
+``import ecocube.models`` and the CLI stay fast.
+
+Examples
+--------
+>>> from ecocube.models import SDM
+>>> sdm = SDM(model="maxent-net", covariates=["bio1", "bio12"]).fit("records.csv")  # doctest: +SKIP
+>>> sdm.predict("sites.csv").head()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ecocube._lazy import lazy_attributes
 from ecocube.models.evaluation import (
     auc,
     boyce_index,
@@ -10,27 +35,42 @@ from ecocube.models.evaluation import (
     summarise,
     tss,
 )
-from ecocube.models.maxent_net import (
-    BACKGROUNDS,
-    MaxentNet,
-    MaxentNetConfig,
-    MaxentNetwork,
-    maxent_loss,
-)
-from ecocube.models.nceas_benchmark import (
-    BENCHMARK_MODELS,
-    NceasResult,
-    cross_validate_group,
-    run_nceas_benchmark,
-)
+
+_LAZY: dict[str, str] = {
+    "SDM": "ecocube.models.estimator",
+    "BACKGROUNDS": "ecocube.models.maxent_net",
+    "MaxentNet": "ecocube.models.maxent_net",
+    "MaxentNetConfig": "ecocube.models.maxent_net",
+    "MaxentNetwork": "ecocube.models.maxent_net",
+    "maxent_loss": "ecocube.models.maxent_net",
+    "IntegratedConfig": "ecocube.models.integrated",
+    "IntegratedData": "ecocube.models.integrated",
+    "IntegratedSDM": "ecocube.models.integrated",
+    "PosteriorSummary": "ecocube.models.integrated",
+    "MultimodalConfig": "ecocube.models.multimodal",
+    "MultimodalMaxentNet": "ecocube.models.multimodal",
+    "MultimodalSDM": "ecocube.models.multimodal",
+    "BENCHMARK_MODELS": "ecocube.models.nceas_benchmark",
+    "NceasResult": "ecocube.models.nceas_benchmark",
+    "cross_validate_group": "ecocube.models.nceas_benchmark",
+    "run_nceas_benchmark": "ecocube.models.nceas_benchmark",
+}
 
 __all__ = [
     "BACKGROUNDS",
     "BENCHMARK_MODELS",
+    "SDM",
+    "IntegratedConfig",
+    "IntegratedData",
+    "IntegratedSDM",
     "MaxentNet",
     "MaxentNetConfig",
     "MaxentNetwork",
+    "MultimodalConfig",
+    "MultimodalMaxentNet",
+    "MultimodalSDM",
     "NceasResult",
+    "PosteriorSummary",
     "auc",
     "boyce_index",
     "cross_validate_group",
@@ -43,3 +83,5 @@ __all__ = [
     "summarise",
     "tss",
 ]
+
+__getattr__, __dir__ = lazy_attributes("ecocube.models", _LAZY, globals())

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecocube.models.datasets.gbif import load_costa_rica_occurrences
 from ecocube.report import ReportSection, save_figure, table_html
 
 __all__ = ["run"]
@@ -59,18 +60,6 @@ def _grid_from_rasters() -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]
     return grids, xs, ys
 
 
-def _occurrences() -> pd.DataFrame:
-    from ecocube import data
-
-    folder = Path(data.fetch("gbif_costa_rica"))
-    frames = []
-    for name in ("primates", "viperidae", "junco_vulcani", "leopardus_pardalis"):
-        df = pd.read_parquet(folder / f"{name}_cr_gbif.parquet")
-        frames.append(df[["species", "decimalLongitude", "decimalLatitude"]])
-    occ = pd.concat(frames, ignore_index=True).dropna()
-    return occ.rename(columns={"decimalLongitude": "lon", "decimalLatitude": "lat"})
-
-
 def _index(values: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Nearest cell index of coordinates on a regular axis (ascending or descending)."""
     step = axis[1] - axis[0]
@@ -103,8 +92,8 @@ def run(ctx: Any) -> ReportSection:
     stack = np.stack([grids[v] for v in BIOCLIM], axis=-1)  # (y, x, var)
     valid = np.isfinite(stack).all(-1)
 
-    occ = _occurrences()
-    col, row = _index(occ["lon"].to_numpy(), xs), _index(occ["lat"].to_numpy(), ys)
+    occ = load_costa_rica_occurrences()
+    col, row = _index(occ["x"].to_numpy(), xs), _index(occ["y"].to_numpy(), ys)
     inside = (col >= 0) & (col < len(xs)) & (row >= 0) & (row < len(ys))
     occ, col, row = occ[inside], col[inside], row[inside]
     ok = valid[row, col]

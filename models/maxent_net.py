@@ -37,7 +37,9 @@ __all__ = [
     "MaxentNet",
     "MaxentNetConfig",
     "MaxentNetwork",
+    "check_network_options",
     "maxent_loss",
+    "site_log_weights",
 ]
 
 #: Background choices: which sites normalise each species' intensity.
@@ -48,6 +50,79 @@ _ACTIVATIONS = {
     "silu": torch.nn.SiLU,
     "gelu": torch.nn.GELU,
 }
+
+
+def site_log_weights(
+    counts: np.ndarray, is_bg: np.ndarray, background: str, random_weight: float
+) -> np.ndarray:
+    """Log-weights of the sites in each species' normalising sum (``-inf`` = left out).
+
+    Parameters
+    ----------
+    counts
+        ``(sites, species)`` presence counts.
+    is_bg
+        ``(sites,)`` True for random background sites.
+    background
+        One of :data:`BACKGROUNDS`: ``"target-group"`` normalises over the recorded sites,
+        ``"random"`` over the random background plus each species' own presence sites (as
+        Maxent does), ``"both"`` over both, ``random_weight`` of the mass on the random ones.
+    random_weight
+        Share of the normalising mass of the random background with ``"both"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, ``(sites, 1)`` or ``(sites, species)``.
+    """
+    n_po, n_bg = int((~is_bg).sum()), int(is_bg.sum())
+    if background != "target-group" and n_bg == 0:
+        raise InvalidInputError(
+            f"background={background!r} needs random background sites; pass background sites "
+            "or use background='target-group'"
+        )
+    if background == "target-group":
+        w = np.where(is_bg, 0.0, 1.0)[:, None]
+    elif background == "random":
+        w = (is_bg[:, None] | (counts > 0)).astype(np.float64)
+    else:
+        w = np.where(is_bg, random_weight / max(n_bg, 1), (1 - random_weight) / max(n_po, 1))[
+            :, None
+        ]
+    with np.errstate(divide="ignore"):
+        return np.log(w).astype(np.float32)
+
+
+def check_network_options(cfg: Any) -> None:
+    """Validate the options a maxent network config shares (``MaxentNetConfig`` and the
+    multimodal one): background, activation, widths, members, epochs, dropout, batch size.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the option, its value and the accepted values.
+    """
+    if cfg.background not in BACKGROUNDS:
+        raise InvalidInputError(
+            f"background {cfg.background!r} is unknown; choose one of {', '.join(BACKGROUNDS)}"
+        )
+    if cfg.activation not in _ACTIVATIONS:
+        raise InvalidInputError(
+            f"activation {cfg.activation!r} is unknown; choose one of {', '.join(_ACTIVATIONS)}"
+        )
+    if any(int(h) < 1 for h in cfg.hidden):
+        raise InvalidInputError(f"hidden widths must be >= 1, got {cfg.hidden!r}")
+    if cfg.n_members < 1:
+        raise InvalidInputError(f"n_members must be >= 1, got {cfg.n_members!r}")
+    if cfg.epochs < 1:
+        raise InvalidInputError(f"epochs must be >= 1, got {cfg.epochs!r}")
+    if not 0 <= cfg.dropout < 1:
+        raise InvalidInputError(f"dropout must be in [0, 1), got {cfg.dropout!r}")
+    if not 0 < cfg.random_weight < 1:
+        raise InvalidInputError(f"random_weight must be in (0, 1), got {cfg.random_weight!r}")
+    if cfg.batch_size is not None and cfg.batch_size < 2:
+        raise InvalidInputError(f"batch_size must be >= 2 or None, got {cfg.batch_size!r}")
+    object.__setattr__(cfg, "hidden", tuple(int(h) for h in cfg.hidden))
 
 
 @dataclass(frozen=True)
@@ -107,28 +182,7 @@ class MaxentNetConfig:
             raise InvalidInputError(
                 f"scaling {self.scaling!r} is unknown; choose 'zscore' or 'quantile'"
             )
-        if self.background not in BACKGROUNDS:
-            raise InvalidInputError(
-                f"background {self.background!r} is unknown; choose one of {', '.join(BACKGROUNDS)}"
-            )
-        if self.activation not in _ACTIVATIONS:
-            raise InvalidInputError(
-                f"activation {self.activation!r} is unknown; choose one of "
-                f"{', '.join(_ACTIVATIONS)}"
-            )
-        if any(int(h) < 1 for h in self.hidden):
-            raise InvalidInputError(f"hidden widths must be >= 1, got {self.hidden!r}")
-        if self.n_members < 1:
-            raise InvalidInputError(f"n_members must be >= 1, got {self.n_members!r}")
-        if self.epochs < 1:
-            raise InvalidInputError(f"epochs must be >= 1, got {self.epochs!r}")
-        if not 0 <= self.dropout < 1:
-            raise InvalidInputError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not 0 < self.random_weight < 1:
-            raise InvalidInputError(f"random_weight must be in (0, 1), got {self.random_weight!r}")
-        if self.batch_size is not None and self.batch_size < 2:
-            raise InvalidInputError(f"batch_size must be >= 2 or None, got {self.batch_size!r}")
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        check_network_options(self)
 
 
 class _BatchedLinear(torch.nn.Module):
@@ -299,25 +353,6 @@ class MaxentNet:
         self.species_ = species
         return table, counts, is_bg
 
-    def _log_weights(self, counts: np.ndarray, is_bg: np.ndarray) -> np.ndarray:
-        mode = self.config.background
-        n_po, n_bg = int((~is_bg).sum()), int(is_bg.sum())
-        if mode != "target-group" and n_bg == 0:
-            raise InvalidInputError(
-                f"background={mode!r} needs random background sites; pass background= a table "
-                "of background covariates or use background='target-group'"
-            )
-        if mode == "target-group":
-            w = np.where(is_bg, 0.0, 1.0)[:, None]
-        elif mode == "random":
-            # Each species: random background plus its own presence sites (as Maxent does).
-            w = (is_bg[:, None] | (counts > 0)).astype(np.float64)
-        else:
-            r = self.config.random_weight
-            w = np.where(is_bg, r / max(n_bg, 1), (1 - r) / max(n_po, 1))[:, None]
-        with np.errstate(divide="ignore"):
-            return np.log(w).astype(np.float32)
-
     # -- public API ----------------------------------------------------------------------------
     def fit(
         self,
@@ -353,7 +388,7 @@ class MaxentNet:
         """
         cfg = self.config
         table, counts, is_bg = self._sites(presences, background, species_col, site_cols)
-        log_w = self._log_weights(counts, is_bg)
+        log_w = site_log_weights(counts, is_bg, self.config.background, self.config.random_weight)
         if scale_on is not None:
             self.encoder.fit(scale_on)
         else:

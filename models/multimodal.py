@@ -39,10 +39,11 @@ from ecocube.models._features import TabularEncoder
 from ecocube.models._patch_encoder import PatchEncoder
 from ecocube.models.maxent_net import (
     _ACTIVATIONS,
-    BACKGROUNDS,
     _BatchedLinear,
     _site_batches,
+    check_network_options,
     maxent_loss,
+    site_log_weights,
 )
 from ecocube.training import TrainConfig, Trainer, resolve_device
 
@@ -106,29 +107,10 @@ class MultimodalConfig:
             )
         if self.patch_embedding < 1:
             raise InvalidInputError(f"patch_embedding must be >= 1, got {self.patch_embedding!r}")
-        if self.background not in BACKGROUNDS:
-            raise InvalidInputError(
-                f"background {self.background!r} is unknown; choose one of {', '.join(BACKGROUNDS)}"
-            )
-        if self.activation not in _ACTIVATIONS:
-            raise InvalidInputError(
-                f"activation {self.activation!r} is unknown; choose one of "
-                f"{', '.join(_ACTIVATIONS)}"
-            )
-        if any(int(h) < 1 for h in self.hidden):
-            raise InvalidInputError(f"hidden widths must be >= 1, got {self.hidden!r}")
-        if self.n_members < 1:
-            raise InvalidInputError(f"n_members must be >= 1, got {self.n_members!r}")
-        if self.epochs < 1:
-            raise InvalidInputError(f"epochs must be >= 1, got {self.epochs!r}")
-        if not 0 <= self.dropout < 1:
-            raise InvalidInputError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.batch_size is not None and self.batch_size < 2:
-            raise InvalidInputError(f"batch_size must be >= 2 or None, got {self.batch_size!r}")
+        check_network_options(self)
         if self.precision not in ("32", "auto"):
             raise InvalidInputError(f"precision must be '32' or 'auto', got {self.precision!r}")
         object.__setattr__(self, "patch_size", int(self.patch_size))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "patch_channels", tuple(int(c) for c in self.patch_channels))
 
 
@@ -225,24 +207,6 @@ class _Objective(torch.nn.Module):
     def training_step(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, patch, counts, log_w = batch
         return maxent_loss(self.net(x, patch).float(), counts, log_w)
-
-
-def _log_weights(counts: np.ndarray, is_bg: np.ndarray, mode: str, r: float) -> np.ndarray:
-    """Normalising log-weights of the sites (same rules as :class:`MaxentNet`)."""
-    n_po, n_bg = int((~is_bg).sum()), int(is_bg.sum())
-    if mode != "target-group" and n_bg == 0:
-        raise InvalidInputError(
-            f"background={mode!r} needs random background sites; pass background= (a number "
-            "of random pixels or a table of x, y) or use background='target-group'"
-        )
-    if mode == "target-group":
-        w = np.where(is_bg, 0.0, 1.0)[:, None]
-    elif mode == "random":
-        w = (is_bg[:, None] | (counts > 0)).astype(np.float64)
-    else:
-        w = np.where(is_bg, r / max(n_bg, 1), (1 - r) / max(n_po, 1))[:, None]
-    with np.errstate(divide="ignore"):
-        return np.log(w).astype(np.float32)
 
 
 def _open(cube: xr.Dataset | str | Path) -> xr.Dataset:
@@ -469,7 +433,7 @@ class MultimodalSDM:
             patches = np.concatenate([patches, bpatch[bok]])
             counts = np.concatenate([counts, np.zeros((int(bok.sum()), len(species)), np.float32)])
             is_bg = np.concatenate([is_bg, np.ones(int(bok.sum()), dtype=bool)])
-        log_w = _log_weights(counts, is_bg, cfg.background, cfg.random_weight)
+        log_w = site_log_weights(counts, is_bg, cfg.background, cfg.random_weight)
         ref = is_bg if is_bg.any() else np.ones_like(is_bg)
         self.encoder.fit(cov[ref])
         xt = self.encoder.transform(cov)

@@ -12,9 +12,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ecocube._lazy import lazy_attributes
 from ecocube.ocean._errors import ScenarioError, StabilityError
 from ecocube.ocean.ensemble import open_ensemble, run_ensemble
 from ecocube.ocean.indices import (
@@ -86,14 +84,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ecocube.ocean' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes("ecocube.ocean", _LAZY, globals())
