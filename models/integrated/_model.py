@@ -81,6 +81,9 @@ class IntegratedConfig:
         Number of SVI steps (full batch) and Adam learning rate.
     num_samples
         Posterior draws kept for prediction.
+    block_effect
+        Fit a per-species random intercept per spatial block of survey sites when the data
+        give ``survey_block`` (half-normal prior of scale ``block_prior_scale`` on its sd).
     seed
         Seed of every random draw (initialisation, SVI, posterior draws).
     device
@@ -98,6 +101,8 @@ class IntegratedConfig:
     steps: int = 1500
     lr: float = 0.03
     num_samples: int = 200
+    block_effect: bool = True
+    block_prior_scale: float = 0.5
     seed: int = 0
     device: str = "cpu"
 
@@ -144,6 +149,11 @@ class IntegratedData:
     z_background, z_presence
         Optional bias covariates ``(n, Q)``; the shared bias surface uses the features
         themselves when these are absent.
+    survey_block
+        Optional ``(n_sv,)`` integer label of the spatial block of each survey site. When given
+        (and ``IntegratedConfig.block_effect`` is on) each species gets a random intercept per
+        block, ``N(0, sigma_s^2)``: the spatially structured residual that makes predictive
+        intervals of block-level counts honest.
     """
 
     n_species: int
@@ -155,6 +165,7 @@ class IntegratedData:
     survey_offset: np.ndarray | None = None
     z_background: np.ndarray | None = None
     z_presence: np.ndarray | None = None
+    survey_block: np.ndarray | None = None
 
     @property
     def has_presence_only(self) -> bool:
@@ -193,6 +204,11 @@ class IntegratedData:
                 raise InvalidInputError(
                     f"y_survey must have shape (n_survey, n_species) = "
                     f"({len(self.x_survey)}, {self.n_species})."
+                )
+            if self.survey_block is not None and len(self.survey_block) != len(self.x_survey):
+                raise InvalidInputError(
+                    f"survey_block must give one block label per survey site "
+                    f"({len(self.x_survey)}); got {len(self.survey_block)}."
                 )
 
 
@@ -297,6 +313,12 @@ class IntegratedSDM:
                     "loadings",
                     dist.Normal(zero, 0.5 * one).expand([self._n_factors]).to_event(1),
                 )
+            if self._n_blocks:
+                sigma_block = pyro.sample(
+                    "sigma_block", dist.HalfNormal(one * self.config.block_prior_scale)
+                )
+                with pyro.plate("survey_blocks", self._n_blocks, dim=-2):
+                    b_block = pyro.sample("b_block", dist.Normal(zero, one))  # (blocks, S)
         beta = mu + tau * eps  # (S, P)
 
         if "x_pres" in t:
@@ -326,6 +348,8 @@ class IntegratedSDM:
                         "u", dist.Normal(zero, one).expand([self._n_factors]).to_event(1)
                     )
                 eta = eta + u @ loadings.T
+            if self._n_blocks:
+                eta = eta + (b_block * sigma_block)[t["block_sv"]]
             ll = _cloglog_loglik(eta, t["y_sv"]) * t["mask_sv"]
             pyro.factor("survey", ll.sum())
 
@@ -357,6 +381,7 @@ class IntegratedSDM:
             else ("presence-only" if data.has_presence_only else "survey-only")
         )
         self._n_factors = cfg.n_factors if data.has_survey else 0
+        self._n_blocks = 0
         self._use_bias = data.has_presence_only and (
             cfg.use_bias == "shared" or (cfg.use_bias == "auto" and data.has_survey)
         )
@@ -383,6 +408,10 @@ class IntegratedSDM:
             t["mask_sv"] = tens(mask)
             off = data.survey_offset if data.survey_offset is not None else np.zeros(len(y))
             t["offset"] = tens(off)
+            if data.survey_block is not None and cfg.block_effect:
+                _, codes = np.unique(np.asarray(data.survey_block), return_inverse=True)
+                t["block_sv"] = torch.as_tensor(codes.ravel(), dtype=torch.long, device=dev)
+                self._n_blocks = int(codes.max()) + 1
         self._tensors = t
 
         pyro.set_rng_seed(cfg.seed)
@@ -448,7 +477,7 @@ class IntegratedSDM:
         import pyro
 
         pyro.set_rng_seed(self.config.seed + 1)
-        keep = ("mu", "tau", "alpha", "eps", "loadings", "gamma")
+        keep = ("mu", "tau", "alpha", "eps", "loadings", "gamma", "sigma_block")
         draws: dict[str, list[torch.Tensor]] = {k: [] for k in keep}
         for _ in range(self.config.num_samples):
             sample = guide()
@@ -510,23 +539,50 @@ class IntegratedSDM:
         """
         return self.draws["po_intercept"]
 
-    def _residual_sd(self) -> torch.Tensor | None:
-        if "loadings" not in self.draws:
-            return None
-        return self.draws["loadings"].norm(dim=-1)  # (N, S)
+    def _residual_sd(self, *, include_block: bool = True) -> torch.Tensor | None:
+        """Sd of the site-level residual ``(N, S)``: latent factors (+ block effect)."""
+        var = None
+        if "loadings" in self.draws:
+            var = self.draws["loadings"].square().sum(-1)
+        if include_block and "sigma_block" in self.draws:
+            sb = self.draws["sigma_block"].square()
+            var = sb if var is None else var + sb
+        return None if var is None else var.sqrt()
+
+    def _block_effects(
+        self, blocks: np.ndarray, seed: int | None
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """Draws of the block intercepts of new blocks, ``(N, n_blocks, S)``, and site codes."""
+        _, codes = np.unique(np.asarray(blocks), return_inverse=True)
+        codes = codes.ravel()
+        sigma = self.draws["sigma_block"]  # (N, S)
+        gen = torch.Generator(device="cpu").manual_seed(
+            self.config.seed + 7 if seed is None else seed
+        )
+        z = torch.randn(sigma.shape[0], int(codes.max()) + 1, sigma.shape[1], generator=gen)
+        return z.to(sigma.device) * sigma[:, None, :], codes
 
     @torch.no_grad()
     def probability_draws(
-        self, x: np.ndarray, *, offset: float | np.ndarray = 0.0, n_quadrature: int = 12
+        self,
+        x: np.ndarray,
+        *,
+        offset: float | np.ndarray = 0.0,
+        n_quadrature: int = 12,
+        block_effects: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Posterior draws of the detection probability, ``(num_samples, n_sites, S)``.
 
         The latent site factors are integrated out (Gauss-Hermite quadrature over the
         species' residual ``N(0, |Lambda_s|^2)``), so each draw is the marginal probability at a
-        new site of the given effort (log area ``offset``; 0 = unit effort).
+        new site of the given effort (log area ``offset``; 0 = unit effort). The block random
+        intercept is integrated out the same way, unless ``block_effects`` (``(N, n_sites,
+        S)``, drawn per block by :meth:`predict` with ``blocks=``) gives its value per site.
         """
         eta = self._eta(x, offset)
-        sd = self._residual_sd()
+        if block_effects is not None:
+            eta = eta + block_effects
+        sd = self._residual_sd(include_block=block_effects is None)
         if sd is None:
             return -torch.expm1(-torch.exp(eta.clamp(max=15.0)))
         nodes, weights = np.polynomial.hermite_e.hermegauss(n_quadrature)
@@ -544,6 +600,8 @@ class IntegratedSDM:
         offset: float | np.ndarray = 0.0,
         return_samples: bool = False,
         batch_size: int = 4096,
+        blocks: np.ndarray | None = None,
+        seed: int | None = None,
     ) -> PosteriorSummary:
         """Posterior predictive mean, sd, 5 % and 95 % quantiles of the detection probability.
 
@@ -557,13 +615,32 @@ class IntegratedSDM:
             Also return the ``(num_samples, n_sites, S)`` draws.
         batch_size
             Sites per batch, to bound memory.
+        blocks
+            Optional ``(n_sites,)`` spatial-block labels of the sites. With a model fitted with
+            block effects, each posterior draw then takes one block intercept per block and
+            species, shared by the block's sites, so sums over a block (counts of detections)
+            carry the block-level uncertainty. Without it the intercept is integrated out per
+            site.
+        seed
+            Seed of the block-intercept draws (default: derived from the config's seed).
         """
         x = np.asarray(x, dtype=np.float32)
         off = np.array(np.broadcast_to(np.asarray(offset, dtype=np.float32), (len(x),)))
+        effects = codes = None
+        if blocks is not None:
+            if len(blocks) != len(x):
+                raise InvalidInputError(
+                    f"blocks must give one label per site ({len(x)}); got {len(blocks)}."
+                )
+            if "sigma_block" in self.draws:
+                effects, codes = self._block_effects(blocks, seed)
         parts = []
         for i in range(0, len(x), batch_size):
+            be = None if effects is None else effects[:, codes[i : i + batch_size], :]
             parts.append(
-                self.probability_draws(x[i : i + batch_size], offset=off[i : i + batch_size])
+                self.probability_draws(
+                    x[i : i + batch_size], offset=off[i : i + batch_size], block_effects=be
+                )
                 .cpu()
                 .numpy()
             )

@@ -107,6 +107,7 @@ def _build(
     use_survey: bool,
     max_background: int,
     seed: int,
+    n_blocks_side: int = 8,
 ) -> IntegratedData:
     S = len(g.species)
     data = IntegratedData(n_species=S)
@@ -124,6 +125,7 @@ def _build(
         data.x_survey = enc.transform(tr)
         data.y_survey = tr[g.species].to_numpy(np.float32)
         data.survey_offset = np.zeros(len(tr), np.float32)
+        data.survey_block = _test_blocks(tr, n_blocks_side)
     return data
 
 
@@ -231,9 +233,10 @@ def compare_group(
             use_survey=use_sv,
             max_background=max_background,
             seed=seed,
+            n_blocks_side=n_blocks_side,
         )
         model = IntegratedSDM(cfg).fit(data)
-        summ = model.predict(x_test, return_samples=True)
+        summ = model.predict(x_test, return_samples=True, blocks=blocks, seed=seed)
         seconds = time.perf_counter() - tic
         aucs = [auc(y_test[:, s], summ.mean[:, s]) for s in range(len(g.species))]
         cov, n_units = count_interval_coverage(y_test, summ.samples, blocks, seed=seed)
@@ -303,7 +306,8 @@ def select_prior_scale(
         x_held = enc.transform(held)
         sp_held = held["spid"].map({s: i for i, s in enumerate(g.species)}).to_numpy()
         data = _build(sub, enc, train_idx, use_po=True, use_survey=False,
-                      max_background=max_background, seed=seed)  # fmt: skip
+                      max_background=max_background, seed=seed,
+                      n_blocks_side=n_blocks_side)  # fmt: skip
         for c in candidates:
             m = IntegratedSDM(replace(config, prior_scale=c, seed=seed)).fit(data)
             eta_held = m.log_intensity(x_held)[np.arange(len(held)), sp_held]
@@ -315,7 +319,8 @@ def select_prior_scale(
         fit_idx, val_idx = split_surveys(tr_sites, n_blocks_side=n_blocks_side, seed=seed + 1)
         sub = GroupData(**{**g.__dict__, "sites": tr_sites})
         data = _build(sub, enc, fit_idx, use_po=model == "integrated", use_survey=True,
-                      max_background=max_background, seed=seed)  # fmt: skip
+                      max_background=max_background, seed=seed,
+                      n_blocks_side=n_blocks_side)  # fmt: skip
         val = tr_sites.iloc[val_idx]
         x_val, y_val = enc.transform(val), val[g.species].to_numpy(float)
         for c in candidates:

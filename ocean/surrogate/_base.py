@@ -132,7 +132,7 @@ class Surrogate:
         self.meta: dict[str, Any] = {}
         self.history: list[dict[str, float]] = []
         self._device = "cpu"
-        self._time_index: Any = None
+        self._static_coords: Any = None
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -154,6 +154,16 @@ class Surrogate:
         self, table: pd.DataFrame, uncertainty: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
+
+    def _predict_fields(
+        self, table: pd.DataFrame, uncertainty: bool
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Physical fields (and sd where available) per variable; architectures may fuse it."""
+        codec = self._check_fitted()
+        mean, sd = self._forward(table, uncertainty)
+        fields_ = codec.decode(mean)
+        sds = codec.decode_sd(mean, sd) if (sd is not None and uncertainty) else {}
+        return fields_, sds
 
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {}, {}
@@ -229,14 +239,12 @@ class Surrogate:
         """
         from ecocube.ocean.scenarios import validate_scenarios
 
-        codec = self._check_fitted()
+        self._check_fitted()
         table = validate_scenarios(scenarios)
-        mean, sd = self._forward(table, uncertainty)
-        fields_ = codec.decode(mean)
-        sds = codec.decode_sd(mean, sd) if (sd is not None and uncertainty) else {}
-        if self._time_index is None:
-            self._time_index = _time_index(self.meta)
-        return _to_dataset(fields_, sds, table, self.meta, self._time_index)
+        fields_, sds = self._predict_fields(table, uncertainty)
+        if self._static_coords is None:
+            self._static_coords = _static_coords(self.meta)
+        return _to_dataset(fields_, sds, table, self.meta, self._static_coords)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -372,12 +380,25 @@ def _time_index(meta: dict) -> Any:
     )  # fmt: skip
 
 
+def _static_coords(meta: dict) -> xr.Coordinates:
+    """Coordinates that do not depend on the scenarios (time, phytoplankton types, traits).
+
+    Built once per surrogate: indexing a cftime axis costs more than the prediction itself.
+    """
+    coords: dict[str, Any] = {"time": ("time", _time_index(meta), meta.get("time_attrs", {}))}
+    if meta.get("phyto_type"):
+        coords["phyto_type"] = ("phyto_type", np.array(meta["phyto_type"]))
+        for name, spec in meta.get("traits", {}).items():
+            coords[name] = ("phyto_type", np.array(spec["values"]), spec["attrs"])
+    return xr.Coordinates(coords)
+
+
 def _to_dataset(
     values: dict[str, np.ndarray],
     sds: dict[str, np.ndarray],
     table: pd.DataFrame,
     meta: dict,
-    time_index: Any,
+    static: xr.Coordinates,
 ) -> xr.Dataset:
     n_days = int(meta["n_days"])
     data: dict[str, Any] = {}
@@ -394,17 +415,10 @@ def _to_dataset(
         day / 365.0
     )
     data["pco2atm"] = (("scenario", "time"), co2, dict(meta["var_attrs"].get("pco2atm", {})))
-    coords: dict[str, Any] = {
-        "scenario": ("scenario", table.index.to_numpy()),
-        "time": ("time", time_index, meta.get("time_attrs", {})),
-    }
-    if meta.get("phyto_type"):
-        coords["phyto_type"] = ("phyto_type", np.array(meta["phyto_type"]))
-        for name, spec in meta.get("traits", {}).items():
-            coords[name] = ("phyto_type", np.array(spec["values"]), spec["attrs"])
+    coords: dict[str, Any] = {"scenario": ("scenario", table.index.to_numpy())}
     for c in table.columns:
         coords[c] = ("scenario", table[c].to_numpy(), meta["scenario_attrs"].get(c, {}))
-    ds = xr.Dataset(data, coords=coords)
+    ds = xr.Dataset(data, coords=xr.Coordinates(coords).merge(static).coords)
     ds.attrs = {
         "Conventions": "CF-1.10",
         "title": f"ecocube ocean surrogate ({meta['arch']}) emulating ecocube.ocean.simulate",

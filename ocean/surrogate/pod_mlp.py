@@ -48,6 +48,7 @@ class PODMLPSurrogate(Surrogate):
         self.coef_scale: list[np.ndarray] = []  # (r,) per variable
         self.n_days = 0
         self.nets: Any = None
+        self._fused: list[tuple[Any, Any]] | None = None
 
     # ---- basis ---------------------------------------------------------------------------
     def _variable_blocks(self) -> list[tuple[int, int]]:
@@ -64,6 +65,7 @@ class PODMLPSurrogate(Surrogate):
         import torch
 
         cfg = self.config
+        self._fused = None
         self.n_days = z.shape[1]
         self.blocks = self._variable_blocks()
         self.bases, self.means, self.coef_scale = [], [], []
@@ -143,6 +145,66 @@ class PODMLPSurrogate(Surrogate):
         z = np.concatenate(means, axis=-1)
         return z, (np.concatenate(sds, axis=-1) if sds else None)
 
+    def _fused_maps(self) -> list[tuple[Any, Any]]:
+        """Per variable, the affine map from POD coefficients to physical fields.
+
+        The basis, the coefficient scale and the codec's per-channel standardisation are all
+        linear, so they fold into one float32 matrix ``W`` (``r x days*channels``, day-major
+        as the basis) and bias ``b``; a prediction is then one ``addmm`` per variable.
+        """
+        import torch
+
+        if self._fused is None:
+            codec = self._check_fitted()
+            maps = []
+            for (a, b), basis, mean, scale in zip(self.blocks, self.bases, self.means,
+                                                   self.coef_scale, strict=True):  # fmt: skip
+                std = np.tile(codec.std[a:b], self.n_days)
+                mu = np.tile(codec.mean[a:b], self.n_days)
+                w = (scale.astype("float64")[:, None] * basis) * std[None, :]
+                bias = mean.astype("float64") * std + mu
+                maps.append((torch.as_tensor(w, dtype=torch.float32),
+                             torch.as_tensor(bias, dtype=torch.float32)))  # fmt: skip
+            self._fused = maps
+        return self._fused
+
+    def _predict_fields(
+        self, table: pd.DataFrame, uncertainty: bool
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        import torch
+
+        codec = self._check_fitted()
+        maps = self._fused_maps()
+        x = torch.as_tensor(scenario_features(table))
+        n = len(table)
+        fields_: dict[str, np.ndarray] = {}
+        sds: dict[str, np.ndarray] = {}
+        with torch.inference_mode():
+            preds = torch.stack([net(x) for net in self.nets])  # (M, n, K)
+            coef = preds.mean(0)
+            k0 = 0
+            for v, (a, b), (w, bias) in zip(codec.variables, self.blocks, maps, strict=True):
+                r = w.shape[0]
+                phys = torch.addmm(bias, coef[:, k0 : k0 + r], w).numpy().reshape(n, -1, b - a)
+                sd = None
+                if uncertainty and len(self.nets) > 1:
+                    dev = preds[:, :, k0 : k0 + r] - coef[None, :, k0 : k0 + r]
+                    sd = (dev @ w).square_().mean(0).sqrt_().numpy().reshape(n, -1, b - a)
+                for j, c in enumerate(range(a, b)):
+                    if codec.log[c]:
+                        # z-space is log(x + offset): back-transform, delta-method sd
+                        np.exp(phys[..., j], out=phys[..., j])
+                        if sd is not None:
+                            sd[..., j] *= phys[..., j]
+                        phys[..., j] -= codec.offset[c]
+                        np.clip(phys[..., j], 0.0, None, out=phys[..., j])
+                scalar = codec.channels[a][1] < 0
+                fields_[v] = phys[..., 0] if scalar else phys
+                if sd is not None:
+                    sds[v] = sd[..., 0] if scalar else sd
+                k0 += r
+        return fields_, sds
+
     # ---- persistence ------------------------------------------------------------------------
     def _modules(self) -> Any:
         return self.nets
@@ -171,6 +233,7 @@ class PODMLPSurrogate(Surrogate):
         )
 
     def _load_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self._fused = None
         self.blocks = [tuple(b) for b in state["blocks"]]  # type: ignore[misc]
         self.n_days = int(state["n_days"])
         n = len(self.blocks)

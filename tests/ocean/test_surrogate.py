@@ -117,6 +117,26 @@ def test_fit_predict_save_load(
     xr.testing.assert_allclose(again.predict(new), pred)
 
 
+@pytest.mark.parametrize("log_transform", [False, True])
+def test_pod_mlp_fused_prediction_equals_decoded_one(
+    ensemble: xr.Dataset, log_transform: bool
+) -> None:
+    """The one-matmul path (basis, scale and codec folded) gives the decode path's fields."""
+    sur = Surrogate.create("pod_mlp", max_epochs=5, members=3, width=32, modes=8, depth=2,
+                           log_transform=log_transform).fit(ensemble)  # fmt: skip
+    assert any(sur.codec.log) == log_transform
+    table = sample_scenarios(5, seed=3)
+    fused, fused_sd = sur._predict_fields(table, True)
+    generic, generic_sd = Surrogate._predict_fields(sur, table, True)
+    assert set(fused) == set(generic) == set(fused_sd) == set(generic_sd)
+    for v in generic:
+        assert fused[v].shape == generic[v].shape
+        scale = np.abs(generic[v]).max()
+        np.testing.assert_allclose(fused[v], generic[v], rtol=1e-4, atol=1e-5 * scale)
+        # sd of a constant field (talk here) is float noise: compare on the field's scale
+        np.testing.assert_allclose(fused_sd[v], generic_sd[v], rtol=1e-3, atol=1e-5 * scale)
+
+
 def test_unknown_arch_and_bad_config() -> None:
     with pytest.raises(InvalidInputError, match="unknown surrogate architecture 'gpt'"):
         Surrogate.create("gpt")
