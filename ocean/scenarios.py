@@ -194,20 +194,25 @@ def validate_scenarios(scenarios: pd.DataFrame | Mapping[str, object]) -> pd.Dat
         out = frame[names].astype("float64")
     except (TypeError, ValueError) as err:
         raise ScenarioError(f"scenarios holds non-numeric values: {err}") from err
-    for p in SCENARIO_PARAMETERS:
-        col = out[p.name].to_numpy()
-        bad = ~np.isfinite(col)
-        if bad.any():
-            raise ScenarioError(
-                f"scenarios[{p.name!r}] has NaN/inf at row(s) {list(out.index[bad][:5])}; "
-                "fill or drop them"
-            )
-        outside = (col < p.valid_low) | (col > p.valid_high)
-        if outside.any():
-            i = int(np.flatnonzero(outside)[0])
-            raise ScenarioError(
-                f"scenarios[{p.name!r}]={col[i]} (row {out.index[i]!r}) is out of range: "
-                f"valid values are in [{p.valid_low}, {p.valid_high}] {p.units}"
-            )
+    values = out.to_numpy()
+    low = np.array([p.valid_low for p in SCENARIO_PARAMETERS])
+    high = np.array([p.valid_high for p in SCENARIO_PARAMETERS])
+    finite = np.isfinite(values)
+    if not finite.all() or ((values < low) | (values > high)).any():
+        for j, p in enumerate(SCENARIO_PARAMETERS):  # name the first problem
+            col = values[:, j]
+            bad = ~finite[:, j]
+            if bad.any():
+                raise ScenarioError(
+                    f"scenarios[{p.name!r}] has NaN/inf at row(s) {list(out.index[bad][:5])}; "
+                    "fill or drop them"
+                )
+            outside = (col < p.valid_low) | (col > p.valid_high)
+            if outside.any():
+                i = int(np.flatnonzero(outside)[0])
+                raise ScenarioError(
+                    f"scenarios[{p.name!r}]={col[i]} (row {out.index[i]!r}) is out of range: "
+                    f"valid values are in [{p.valid_low}, {p.valid_high}] {p.units}"
+                )
     out.index.name = "scenario"
     return out

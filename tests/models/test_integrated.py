@@ -171,7 +171,7 @@ def test_block_random_effect_makes_block_count_intervals_honest() -> None:
     # true probability at a site of an unknown block: the block intercept integrated out
     z = rng.normal(0, sigma, size=(400, 1, 1))
     p_marginal = (1 - np.exp(-np.exp(-1.2 + x_te @ beta.T + z))).mean(0)
-    cfg = replace(FAST, n_factors=0, steps=600)
+    cfg = replace(FAST, n_factors=0, steps=600, block_effect=True)
     with_blocks = IntegratedSDM(cfg).fit(
         IntegratedData(n_species=S, x_survey=x_tr, y_survey=y_tr, survey_block=b_tr)
     )
