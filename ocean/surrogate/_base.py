@@ -10,6 +10,7 @@ fill three hooks: ``_train`` (build and train the network on encoded arrays), ``
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import shutil
@@ -108,7 +109,7 @@ class SurrogateConfig:
             raise InvalidInputError(f"SurrogateConfig.energy={self.energy!r} must be in (0, 1]")
 
 
-class Surrogate:
+class Surrogate(abc.ABC):
     """A reduced model of :func:`ecocube.ocean.simulate` trained on a scenario ensemble.
 
     Use an architecture subclass (``Surrogate.create("pod_mlp")`` or ``"fno"``), then
@@ -145,15 +146,17 @@ class Surrogate:
         return ARCHITECTURES[arch](config, **overrides)
 
     # ------------------------------------------------------------------ hooks
+    @abc.abstractmethod
     def _train(
         self, table: pd.DataFrame, z: np.ndarray, train: np.ndarray, val: np.ndarray
     ) -> None:
-        raise NotImplementedError
+        """Architecture hook (see the module docstring)."""
 
+    @abc.abstractmethod
     def _forward(
         self, table: pd.DataFrame, uncertainty: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        raise NotImplementedError
+        """Architecture hook (see the module docstring)."""
 
     def _predict_fields(
         self, table: pd.DataFrame, uncertainty: bool
@@ -171,11 +174,13 @@ class Surrogate:
     def _load_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         return None
 
+    @abc.abstractmethod
     def _modules(self) -> Any:
-        raise NotImplementedError
+        """Architecture hook (see the module docstring)."""
 
+    @abc.abstractmethod
     def _build_from_state(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Architecture hook (see the module docstring)."""
 
     # ------------------------------------------------------------------ workflow
     def fit(self, ensemble: xr.Dataset | str | os.PathLike[str]) -> Surrogate:
