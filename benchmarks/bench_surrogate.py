@@ -37,6 +37,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--no-index-head",
+        action="store_true",
+        help="train the POD-MLP without its CO2-uptake / bloom-day head",
+    )
+    parser.add_argument(
         "--ensemble",
         type=Path,
         default=None,
@@ -63,7 +68,7 @@ def main() -> None:
     results = {}
     for arch in archs:
         options = {"max_epochs": args.epochs, "members": args.members, "device": args.device,
-                   "log_transform": False}  # fmt: skip
+                   "log_transform": False, "index_head": not args.no_index_head}  # fmt: skip
         if arch == "fno":
             options.update(width=32, modes=32, depth=3)
         sur = Surrogate.create(arch, **options).fit(ens)
@@ -83,6 +88,7 @@ def main() -> None:
         + f"--n-val {args.n_val} "
         + " ".join(f"--arch {a}" for a in archs)
         + f" --epochs {args.epochs} --members {args.members} --threads {args.threads}"
+        + (" --no-index-head" if args.no_index_head else "")
     )
 
 

@@ -10,13 +10,14 @@ Reproduce::
 
     python benchmarks/tune_nceas.py --out benchmarks/results/nceas_cv.csv
     python benchmarks/tune_nceas.py --grid round2 --out benchmarks/results/nceas_cv_round2.csv
+    python benchmarks/tune_nceas.py --grid spatial --members 4   # spatial basis (chosen 8, 0.7)
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pandas as pd
 
@@ -57,6 +58,15 @@ GRIDS: dict[str, dict[str, dict]] = {
         "mlp64x2-tg-drop0.5-ep25": {"dropout": 0.5, "epochs": 25},
         "mlp64x2-tg-drop0.6-ep40-lr5e-3": {"dropout": 0.6, "epochs": 40, "lr": 5e-3},
     },
+    "spatial": {
+        "mlp64x2-env": {},
+        "mlp64x2-xy": {"spatial": "xy"},
+        "mlp64x2-sfb16-0.3": {"spatial": (16, 0.3)},
+        "mlp64x2-sfb16-0.5": {"spatial": (16, 0.5)},
+        "mlp64x2-sfb8-0.5": {"spatial": (8, 0.5)},
+        "mlp64x2-sfb8-0.7": {"spatial": (8, 0.7)},
+        "mlp64x2-sfb16-1.0": {"spatial": (16, 1.0)},
+    },
     "round8": {
         "mlp64x2-tg-drop0.5-ep40-quantile": {"dropout": 0.5, "epochs": 40, "scaling": "quantile"},
     },
@@ -75,7 +85,7 @@ def main() -> None:
 
     from ecocube.models.datasets import load_nceas_groups
     from ecocube.models.maxent_net import MaxentNetConfig
-    from ecocube.models.nceas_benchmark import cross_validate_group
+    from ecocube.models.nceas_benchmark import cross_validate_group, with_spatial_basis
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grid", default="round1", choices=sorted(GRIDS))
@@ -98,10 +108,18 @@ def main() -> None:
 
         nceas_benchmark.SCALE_ON_BACKGROUND = True
     for name in names:
-        cfg = MaxentNetConfig(**{"n_members": args.members, **grid[name]})
+        options = dict(grid[name])
+        spatial = options.pop("spatial", None)
+        cfg = MaxentNetConfig(**{"n_members": args.members, **options})
         tic = time.perf_counter()
         per = []
-        for g in groups:
+        for raw in groups:
+            if spatial == "xy":  # raw coordinates as two more covariates
+                g = replace(raw, covariates=(*raw.covariates, "x", "y"))
+            elif spatial is not None:
+                g = with_spatial_basis(raw, *spatial)
+            else:
+                g = raw
             cv = cross_validate_group(g, cfg)
             cv.insert(0, "region", g.region)
             per.append(cv)
@@ -115,7 +133,9 @@ def main() -> None:
         }
         for reg, v in by_sp.groupby("region")["auc_tg"].mean().items():
             row[f"tg_{reg}"] = v
-        row["config"] = str({k: v for k, v in asdict(cfg).items() if k in grid[name]})
+        row["config"] = str(
+            {k: v for k, v in {**asdict(cfg), "spatial": spatial}.items() if k in grid[name]}
+        )
         rows.append(row)
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     out = pd.DataFrame(rows)

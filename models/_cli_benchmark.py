@@ -12,7 +12,12 @@ app = typer.Typer(help="Benchmarks of the SDMs on public data.", no_args_is_help
 @app.command("nceas")
 def nceas(
     out: Path = typer.Option(..., "--out", help="CSV of predictions: region,spid,siteid,score."),
-    model: str = typer.Option("maxent-net", "--model", help="maxent-net or maxent-linear."),
+    model: str = typer.Option(
+        "maxent-net",
+        "--model",
+        help="maxent-net (covariates + spatial basis), maxent-net-env (covariates only) or "
+        "maxent-linear.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of every model."),
     regions: str = typer.Option(
         "AWT,CAN,NSW,NZ,SA,SWI", "--regions", help="Comma-separated subset of the regions."
@@ -22,7 +27,10 @@ def nceas(
         1, "--threads", help="CPU threads for torch (1 is fastest for these small networks)."
     ),
     workers: int = typer.Option(
-        1, "--workers", help="Processes fitting survey groups in parallel (2 on 2 cores)."
+        0,
+        "--workers",
+        help="Processes fitting survey groups in parallel; 0 (default): one per CPU core, "
+        "at most 8.",
     ),
     summary: Path | None = typer.Option(
         None, "--summary", help="Also write the per-region AUC table to this CSV."
@@ -57,8 +65,12 @@ def nceas(
             f"--regions {regions!r} holds unknown regions {bad}; choose from "
             f"{', '.join(NCEAS_REGIONS)}"
         )
-    if workers < 1:
-        raise InvalidInputError(f"--workers must be >= 1, got {workers}")
+    if workers < 0:
+        raise InvalidInputError(f"--workers must be >= 0 (0: one per CPU core), got {workers}")
+    if workers == 0:
+        import os
+
+        workers = max(1, min(os.cpu_count() or 1, 8))
     if threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {threads}")
     console = Console()

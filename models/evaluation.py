@@ -18,6 +18,7 @@ from ecocube.errors import InvalidInputError
 __all__ = [
     "auc",
     "boyce_index",
+    "conformal_interval_factor",
     "evaluate_species",
     "expected_calibration_error",
     "interval_coverage",
@@ -155,6 +156,62 @@ def interval_coverage(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> fl
     if (lo > hi).any():
         raise InvalidInputError(f"lower exceeds upper in {int((lo > hi).sum())} intervals")
     return float(((y >= lo) & (y <= hi)).mean())
+
+
+def conformal_interval_factor(
+    y: np.ndarray,
+    centre: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    level: float = 0.9,
+    min_half_width: float = 0.5,
+) -> float:
+    """Split-conformal widening factor of predictive intervals (normalised residual score).
+
+    On calibration units never used for fitting, the score of each unit is
+    ``|y - centre| / w`` with ``w`` the interval's half-width (at least ``min_half_width``,
+    e.g. half a count for discrete outcomes). The returned factor ``q`` is the
+    ``ceil((n + 1) level) / n`` empirical quantile of the scores, so that the intervals
+    ``centre ± q w`` of new exchangeable units cover with probability >= ``level``
+    (Vovk et al. 2005; Lei et al. 2018). ``q > 1`` widens intervals that under-cover, ``q < 1``
+    narrows over-wide ones; the point predictions are untouched.
+
+    Parameters
+    ----------
+    y
+        Observed values of the calibration units.
+    centre, lower, upper
+        Predictive centre (e.g. median) and interval of each unit, same shape as ``y``.
+    level
+        Target coverage in (0, 1).
+    min_half_width
+        Floor of the half-width, so that zero-width intervals give finite scores.
+
+    Returns
+    -------
+    float
+        The factor ``q`` (``inf`` when there are too few units for the level).
+
+    Raises
+    ------
+    InvalidInputError
+        On mismatched shapes, an empty calibration set or a level outside (0, 1).
+    """
+    y, c, lo, hi = (np.asarray(a, dtype=float).ravel() for a in (y, centre, lower, upper))
+    if not (y.shape == c.shape == lo.shape == hi.shape):
+        raise InvalidInputError(
+            f"y, centre, lower and upper must have one length, got {y.size}, {c.size}, "
+            f"{lo.size}, {hi.size}"
+        )
+    if y.size == 0:
+        raise InvalidInputError("no calibration units; conformal calibration needs at least one")
+    if not 0 < level < 1:
+        raise InvalidInputError(f"level must be in (0, 1), got {level!r}")
+    w = np.maximum((hi - lo) / 2, min_half_width)
+    scores = np.sort(np.abs(y - c) / w)
+    k = int(np.ceil((y.size + 1) * level))
+    return float(scores[k - 1]) if k <= y.size else float("inf")
 
 
 _METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"auc": auc, "tss": tss}

@@ -16,16 +16,19 @@ import numpy as np
 import pandas as pd
 
 from ecocube.errors import InvalidInputError
+from ecocube.models._features import SpatialFourierBasis
 from ecocube.models.datasets.nceas import NCEAS_REGIONS, NceasGroup, load_nceas_groups
 from ecocube.models.evaluation import auc
 from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 
 __all__ = [
     "BENCHMARK_MODELS",
+    "BENCHMARK_SPATIAL_BASIS",
     "NceasResult",
     "cross_validate_group",
     "fit_predict_group",
     "run_nceas_benchmark",
+    "with_spatial_basis",
 ]
 
 
@@ -40,8 +43,36 @@ def _linear(seed: int, device: str) -> MaxentNetConfig:
 #: ``--model`` choices: a name → a config factory ``(seed, device) -> MaxentNetConfig``.
 BENCHMARK_MODELS: dict[str, Callable[[int, str], MaxentNetConfig]] = {
     "maxent-net": _maxent_net,
+    "maxent-net-env": _maxent_net,
     "maxent-linear": _linear,
 }
+#: Spatial Fourier basis ``(n_features, length_scale)`` appended to the covariates of each
+#: model, or ``None`` (covariates only). Chosen by spatial-block CV on the training data
+#: (``benchmarks/tune_nceas.py --grid spatial``): 8 features at 0.7 of the region's extent.
+BENCHMARK_SPATIAL_BASIS: dict[str, tuple[int, float] | None] = {
+    "maxent-net": (8, 0.7),
+    "maxent-net-env": None,
+    "maxent-linear": None,
+}
+
+
+def with_spatial_basis(
+    group: NceasGroup, n_features: int, length_scale: float, *, seed: int = 0
+) -> NceasGroup:
+    """The group with a spatial Fourier basis of ``x, y`` appended to its covariates.
+
+    The basis is fitted on the training sites (presences and the random background) only and
+    applied to the training and evaluation tables alike.
+    """
+    basis = SpatialFourierBasis(n_features, length_scale, seed=seed)
+    basis.fit(pd.concat([group.train_po[["x", "y"]], group.train_bg[["x", "y"]]]))
+    return replace(
+        group,
+        covariates=(*group.covariates, *basis.names),
+        train_po=basis.transform(group.train_po),
+        train_bg=basis.transform(group.train_bg),
+        test_env=basis.transform(group.test_env),
+    )
 
 
 @dataclass
@@ -106,6 +137,7 @@ def run_nceas_benchmark(
     config: MaxentNetConfig | None = None,
     progress: Callable[[str], None] | None = None,
     workers: int = 1,
+    spatial_basis: tuple[int, float] | str | None = "model",
 ) -> NceasResult:
     """Fit, predict and score every survey group of ``regions`` (all by default).
 
@@ -126,6 +158,10 @@ def run_nceas_benchmark(
     workers
         Processes fitting groups in parallel (each with one torch thread); results do not
         depend on it because every group's model is seeded on its own.
+    spatial_basis
+        ``(n_features, length_scale)`` of a spatial Fourier basis added to the covariates,
+        ``None`` for none, or ``"model"`` (default) for the model's own
+        (:data:`BENCHMARK_SPATIAL_BASIS`; none with an explicit ``config``).
     """
     if config is None:
         if model not in BENCHMARK_MODELS:
@@ -133,11 +169,18 @@ def run_nceas_benchmark(
                 f"model {model!r} is unknown; choose one of {', '.join(BENCHMARK_MODELS)}"
             )
         config = BENCHMARK_MODELS[model](seed, device)
+        if spatial_basis == "model":
+            spatial_basis = BENCHMARK_SPATIAL_BASIS[model]
     else:
         config = replace(config, seed=seed, device=device)
+        if spatial_basis == "model":
+            spatial_basis = None
     if not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers must be an integer >= 1, got {workers!r}")
     groups = load_nceas_groups(NCEAS_REGIONS if regions is None else regions)
+    if spatial_basis is not None:
+        n_features, length_scale = spatial_basis  # type: ignore[misc]
+        groups = [with_spatial_basis(g, n_features, length_scale) for g in groups]
     preds, rows = [], []
     tic = time.perf_counter()
     for group, scores in zip(groups, _fit_all(groups, config, workers, progress), strict=True):

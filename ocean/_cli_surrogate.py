@@ -23,6 +23,11 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the initialisation."),
     epochs: int = typer.Option(600, "--epochs", help="Maximum training epochs."),
     members: int = typer.Option(4, "--members", help="Deep-ensemble members (pod_mlp)."),
+    index_head: bool = typer.Option(
+        True,
+        "--index-head/--no-index-head",
+        help="Emulate CO2 uptake and bloom day with a scalar head (pod_mlp).",
+    ),
 ) -> None:
     """Train a surrogate of the full ocean model on an ensemble and save it to OUT."""
     import torch
@@ -33,7 +38,7 @@ def train(
         raise InvalidInputError(f"--arch {arch!r} is unknown; choose one of {', '.join(_ARCHS)}")
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     sur = Surrogate.create(arch, max_epochs=epochs, members=members, device=device, seed=seed,
-                           progress=True)  # fmt: skip
+                           progress=True, index_head=index_head)  # fmt: skip
     sur.fit(ensemble)
     sur.save(out)
     typer.echo(

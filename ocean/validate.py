@@ -7,7 +7,9 @@ runs :func:`ecocube.ocean.simulate` and ``Surrogate.predict`` on them, and repor
   type, DIC, chlorophyll, pCO2, fgco2, production, temperature), pooled over scenarios and days;
   NRMSE is the RMSE divided by the range (max − min) of the full model's values;
 * errors of the per-scenario indices of :func:`ecocube.ocean.indices.compute_indices`: annual CO2
-  uptake and primary production (relative), bloom day (days), Shannon index (nats);
+  uptake and primary production (relative), bloom day (days), Shannon index (nats); for the
+  uptake also absolute errors and, as an extra figure with no target, the mean absolute error
+  over the spread (sd) of the full model's uptake across the scenarios;
 * the measured speed-up, batched (``n`` scenarios in one call, per scenario) and single-call,
   timing ``Surrogate.predict`` end to end (it returns a Dataset; the best of several calls,
   with and without the ensemble standard deviation) against one run of the full model, and
@@ -86,6 +88,14 @@ def _index_errors(truth: xr.Dataset, pred: xr.Dataset) -> tuple[dict[str, float]
         "co2_uptake_median_rel_error": float(rel("co2_uptake").median()),
         "co2_uptake_p90_rel_error": float(rel("co2_uptake").quantile(0.9)),
         "co2_uptake_mae_mol_m2_yr": float((ip["co2_uptake"] - it["co2_uptake"]).abs().mean()),
+        "co2_uptake_median_abs_error_mol_m2_yr": float(
+            (ip["co2_uptake"] - it["co2_uptake"]).abs().median()
+        ),
+        # not a target: the mean absolute error relative to the spread (sd) of the full model's
+        # uptake over the validation scenarios, insensitive to uptakes close to zero
+        "co2_uptake_mae_over_spread": float(
+            (ip["co2_uptake"] - it["co2_uptake"]).abs().mean() / max(it["co2_uptake"].std(), 1e-12)
+        ),
         "production_median_rel_error": float(rel("primary_production").median()),
         "bloom_day_median_abs_error": float(bloom.median()),
         "bloom_day_max_abs_error": float(bloom.max()),

@@ -5,7 +5,8 @@ of the group are split into spatial blocks, half of the blocks become *training 
 other half are held out for testing. Three models are fitted with the same covariates and
 settings: presence-only (presences + background), survey-only (training surveys) and integrated
 (both); each is scored on the held-out surveys (AUC per species, expected calibration error of the
-pooled probabilities, coverage of 90 % posterior predictive intervals of the detection counts).
+pooled probabilities, coverage of 90 % posterior predictive intervals of the detection counts,
+as given by the model and after split-conformal calibration on the training surveys).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ import pandas as pd
 
 from ecocube.errors import InvalidInputError
 from ecocube.models.datasets.nceas import NCEAS_GROUPS, load_nceas_group
-from ecocube.models.evaluation import auc, expected_calibration_error, interval_coverage
+from ecocube.models.evaluation import (
+    auc,
+    conformal_interval_factor,
+    expected_calibration_error,
+    interval_coverage,
+)
 from ecocube.models.integrated._model import IntegratedConfig, IntegratedData, IntegratedSDM
 from ecocube.models.records import CovariateEncoder
 
@@ -26,6 +32,8 @@ __all__ = [
     "GROUPS",
     "MODELS",
     "GroupData",
+    "block_count_intervals",
+    "calibrate_count_intervals",
     "compare_group",
     "count_interval_coverage",
     "load_group",
@@ -129,7 +137,7 @@ def _build(
     return data
 
 
-def count_interval_coverage(
+def block_count_intervals(
     y: np.ndarray,
     draws: np.ndarray,
     groups: np.ndarray,
@@ -137,12 +145,12 @@ def count_interval_coverage(
     level: float = 0.9,
     replicates: int = 5,
     seed: int = 0,
-) -> tuple[float, int]:
-    """Coverage of posterior predictive intervals of detection counts.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Observed detection counts and their posterior predictive median and interval.
 
-    For every species and every group of test sites (e.g. a spatial block), the observed number of
-    detections is compared with the central ``level`` interval of its posterior predictive
-    distribution (posterior draws of the probabilities, then Bernoulli draws).
+    For every group of sites (e.g. a spatial block) and every species, the number of
+    detections is compared with its posterior predictive distribution (posterior draws of the
+    probabilities, then ``replicates`` Bernoulli draws per posterior draw).
 
     Parameters
     ----------
@@ -152,27 +160,93 @@ def count_interval_coverage(
         ``(N, n_sites, S)`` posterior draws of the detection probability.
     groups
         ``(n_sites,)`` group label of each site.
+    level
+        Central interval level.
 
     Returns
     -------
-    (coverage, n_units)
-        Fraction of (species, group) units whose count lies in the interval, and their number.
+    (observed, median, lower, upper)
+        One value per (group, species) unit, groups in sorted order.
     """
     rng = np.random.default_rng(seed)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-    obs_all, lo_all, hi_all = [], [], []
+    out: list[list[np.ndarray]] = [[], [], [], []]
     for gl in np.unique(groups):
         m = groups == gl
         p = draws[:, m, :]  # (N, m, S)
         sim = np.concatenate(
             [(rng.random(p.shape, dtype=np.float32) < p).sum(axis=1) for _ in range(replicates)]
         )  # (R * N, S)
-        lo, hi = np.quantile(sim, [lo_q, hi_q], axis=0)
-        obs_all.append(y[m].sum(0))
-        lo_all.append(lo)
-        hi_all.append(hi)
-    obs = np.concatenate(obs_all)
-    return interval_coverage(obs, np.concatenate(lo_all), np.concatenate(hi_all)), len(obs)
+        lo, med, hi = np.quantile(sim, [lo_q, 0.5, hi_q], axis=0)
+        for acc, v in zip(out, (y[m].sum(0), med, lo, hi), strict=True):
+            acc.append(v)
+    obs, med, lo, hi = (np.concatenate(v) for v in out)
+    return obs, med, lo, hi
+
+
+def count_interval_coverage(
+    y: np.ndarray,
+    draws: np.ndarray,
+    groups: np.ndarray,
+    *,
+    level: float = 0.9,
+    replicates: int = 5,
+    seed: int = 0,
+    factor: float = 1.0,
+) -> tuple[float, int]:
+    """Coverage of posterior predictive intervals of detection counts.
+
+    See :func:`block_count_intervals`; with ``factor`` (from
+    :func:`calibrate_count_intervals`) the intervals become ``median ± factor x half-width``.
+
+    Returns
+    -------
+    (coverage, n_units)
+        Fraction of (species, group) units whose count lies in the interval, and their number.
+    """
+    obs, med, lo, hi = block_count_intervals(
+        y, draws, groups, level=level, replicates=replicates, seed=seed
+    )
+    if factor != 1.0:
+        w = np.maximum((hi - lo) / 2, 0.5) * factor
+        lo, hi = med - w, med + w
+    return interval_coverage(obs, lo, hi), len(obs)
+
+
+def calibrate_count_intervals(
+    g: GroupData,
+    enc: CovariateEncoder,
+    train_idx: np.ndarray,
+    model: str,
+    *,
+    config: IntegratedConfig,
+    level: float = 0.9,
+    max_background: int = 5000,
+    n_blocks_side: int = 8,
+    seed: int = 0,
+) -> float:
+    """Split-conformal factor of the block-count intervals, from the *training* surveys only.
+
+    The training surveys are split in two halves of spatial blocks (as in
+    :func:`select_prior_scale`); the model is fitted on one half (plus the presence-only data
+    when it uses them) and its block-count intervals on the other half give the calibration
+    scores of :func:`~ecocube.models.evaluation.conformal_interval_factor`. The held-out test
+    surveys are never read.
+    """
+    tr_sites = g.sites.iloc[train_idx].reset_index(drop=True)
+    fit_idx, val_idx = split_surveys(tr_sites, n_blocks_side=n_blocks_side, seed=seed + 1)
+    sub = GroupData(**{**g.__dict__, "sites": tr_sites})
+    data = _build(sub, enc, fit_idx, use_po=model != "survey-only",
+                  use_survey=model != "presence-only", max_background=max_background,
+                  seed=seed, n_blocks_side=n_blocks_side)  # fmt: skip
+    val = tr_sites.iloc[val_idx]
+    blocks = _test_blocks(val, n_blocks_side)
+    m = IntegratedSDM(replace(config, seed=seed)).fit(data)
+    summ = m.predict(enc.transform(val), return_samples=True, blocks=blocks, seed=seed)
+    obs, med, lo, hi = block_count_intervals(
+        val[g.species].to_numpy(float), summ.samples, blocks, level=level, seed=seed
+    )
+    return conformal_interval_factor(obs, med, lo, hi, level=level)
 
 
 def compare_group(
@@ -187,6 +261,7 @@ def compare_group(
     keep_draws: bool = False,
     models: tuple[str, ...] = MODELS,
     candidates: tuple[float, ...] | None = None,
+    conformal: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Fit presence-only, survey-only and integrated models on one group; score on held-out surveys.
 
@@ -198,6 +273,9 @@ def compare_group(
         held-out ``y`` and each model's mean probabilities (and draws with ``keep_draws``).
         With ``candidates``, each model's ``prior_scale`` is chosen among them by
         :func:`select_prior_scale` on the training data (column ``prior_scale``).
+        With ``conformal``, the block-count intervals are also calibrated on the training
+        surveys (:func:`calibrate_count_intervals`; columns ``conformal_factor`` and
+        ``coverage90_conformal``).
     """
     import time
 
@@ -240,6 +318,19 @@ def compare_group(
         seconds = time.perf_counter() - tic
         aucs = [auc(y_test[:, s], summ.mean[:, s]) for s in range(len(g.species))]
         cov, n_units = count_interval_coverage(y_test, summ.samples, blocks, seed=seed)
+        calibrated: dict[str, float] = {}
+        if conformal:
+            factor = calibrate_count_intervals(
+                g, enc, train_idx, name, config=cfg, max_background=max_background,
+                n_blocks_side=n_blocks_side, seed=seed,
+            )  # fmt: skip
+            calibrated = {
+                "conformal_factor": factor,
+                "coverage90_conformal": count_interval_coverage(
+                    y_test, summ.samples, blocks, seed=seed, factor=factor
+                )[0],
+            }
+            seconds = time.perf_counter() - tic
         rows.append(
             {
                 "region": region,
@@ -253,6 +344,7 @@ def compare_group(
                 "ece": expected_calibration_error(y_test, summ.mean),
                 "coverage90": cov,
                 "coverage_units": n_units,
+                **calibrated,
                 "seconds": seconds,
             }
         )

@@ -78,6 +78,10 @@ class SurrogateConfig:
         Torch device of training (``"auto"``, ``"cpu"``, ``"cuda"``...).
     progress
         Show the training loop's progress bar.
+    index_head
+        Train the POD-MLP's index head (:mod:`ecocube.ocean.surrogate._indices`): annual CO2
+        uptake and bloom day emulated from the scenario parameters, with the daily ``fgco2`` and
+        ``chl`` made consistent with them. Ignored by the FNO.
     """
 
     max_epochs: int = 600
@@ -95,6 +99,7 @@ class SurrogateConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = False
+    index_head: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_epochs", "batch_size", "width", "depth", "members", "modes"):
@@ -212,6 +217,7 @@ class Surrogate(abc.ABC):
                 "n_train": len(train),
                 "n_val": len(val),
                 "train_device": self._device,
+                "model_fingerprint": model_fingerprint(),
             }
         )
         return self

@@ -7,17 +7,30 @@ capture ``energy`` of the variance (at most ``modes``) form a reduced basis. A d
 variable at once; the loss is the mean squared error of the *reconstructed* standardised fields
 (the basis is orthonormal, so it is a weighted MSE of the coefficients). The ensemble mean is
 the prediction and the ensemble spread its uncertainty.
+
+With ``index_head`` (the default), a second small ensemble (:class:`IndexHead`) predicts the
+annual CO2 uptake and the bloom day from the scenario parameters; the predicted ``fgco2`` is
+shifted by a constant per scenario and the ``chl`` bloom moved in time (a smooth monotone warp
+of the time axis, one-year horizons) so that
+:func:`ecocube.ocean.indices.compute_indices` on the output returns those values.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ecocube.ocean.surrogate._base import ARCHITECTURES, Surrogate
-from ecocube.ocean.surrogate._data import scenario_features
+from ecocube.ocean.surrogate._data import ensemble_table, load_ensemble, scenario_features
+from ecocube.ocean.surrogate._indices import (
+    IndexHead,
+    head_targets,
+    match_bloom_day,
+    match_uptake,
+)
 from ecocube.ocean.surrogate._train import train_module
 
 __all__ = ["PODMLPSurrogate"]
@@ -48,7 +61,21 @@ class PODMLPSurrogate(Surrogate):
         self.coef_scale: list[np.ndarray] = []  # (r,) per variable
         self.n_days = 0
         self.nets: Any = None
+        self.head: IndexHead | None = None
+        self._head_targets: np.ndarray | None = None
         self._fused: list[tuple[Any, Any]] | None = None
+
+    def fit(self, ensemble: Any) -> PODMLPSurrogate:
+        """Train on an ensemble (see :meth:`Surrogate.fit`), with the index head if configured."""
+        ds = load_ensemble(ensemble)
+        self.head, self._head_targets = None, None
+        if self.config.index_head:
+            self._head_targets = head_targets(ds, ensemble_table(ds))
+        try:
+            super().fit(ds)
+        finally:
+            self._head_targets = None
+        return self
 
     # ---- basis ---------------------------------------------------------------------------
     def _variable_blocks(self) -> list[tuple[int, int]]:
@@ -116,6 +143,11 @@ class PODMLPSurrogate(Surrogate):
             )  # fmt: skip
             self.history.extend({"member": m, **h} for h in result.history)
         self.nets.to("cpu").eval()
+        if self._head_targets is not None:
+            self.head = IndexHead(cfg.members)
+            self.history.extend(
+                self.head.fit(table, self._head_targets, train, val, cfg, self._device)
+            )
         self._device = "cpu"
 
     # ---- prediction -----------------------------------------------------------------------
@@ -175,7 +207,8 @@ class PODMLPSurrogate(Surrogate):
 
         codec = self._check_fitted()
         maps = self._fused_maps()
-        x = torch.as_tensor(scenario_features(table))
+        features = scenario_features(table)
+        x = torch.as_tensor(features)
         n = len(table)
         fields_: dict[str, np.ndarray] = {}
         sds: dict[str, np.ndarray] = {}
@@ -203,11 +236,28 @@ class PODMLPSurrogate(Surrogate):
                 if sd is not None:
                     sds[v] = sd[..., 0] if scalar else sd
                 k0 += r
+        if self.head is not None:
+            self._apply_head(table, fields_, features)
         return fields_, sds
+
+    def _apply_head(
+        self, table: pd.DataFrame, fields_: dict[str, np.ndarray], features: np.ndarray
+    ) -> None:
+        """Make ``fgco2`` and ``chl`` carry the head's CO2 uptake and bloom day (in place)."""
+        assert self.head is not None
+        indices = self.head.predict(table, self.n_days, features)
+        if "fgco2" in fields_:
+            fields_["fgco2"] = match_uptake(fields_["fgco2"], indices["co2_uptake"])
+        if "chl" in fields_ and self.n_days == 365:
+            fields_["chl"], _ = match_bloom_day(fields_["chl"], indices["bloom_day"])
 
     # ---- persistence ------------------------------------------------------------------------
     def _modules(self) -> Any:
-        return self.nets
+        import torch
+
+        if self.head is None:  # the layout of surrogates saved before the index head
+            return self.nets
+        return torch.nn.ModuleDict({"nets": self.nets, "head": self.head.nets})
 
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays: dict[str, np.ndarray] = {}
@@ -215,7 +265,8 @@ class PODMLPSurrogate(Surrogate):
                                                      strict=True)):  # fmt: skip
             arrays[f"basis_{i}"], arrays[f"mean_{i}"], arrays[f"scale_{i}"] = basis, mean, scale
         extra = {"blocks": self.blocks, "n_days": self.n_days,
-                 "ranks": [int(b.shape[0]) for b in self.bases]}  # fmt: skip
+                 "ranks": [int(b.shape[0]) for b in self.bases],
+                 "index_head": None if self.head is None else self.head.state()}  # fmt: skip
         return extra, arrays
 
     def _build_from_state(self, state: dict[str, Any]) -> None:
@@ -231,6 +282,10 @@ class PODMLPSurrogate(Surrogate):
                 for _ in range(cfg.members)
             ]
         )
+        head = state.get("index_head")
+        self.head = None if head is None else IndexHead.from_state(head)
+        if self.head is None:  # saved without a head (or before the head existed)
+            self.config = replace(cfg, index_head=False)
 
     def _load_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self._fused = None

@@ -49,7 +49,7 @@ def test_benchmark_cli_writes_predictions(tmp_path: Path) -> None:
         (["--model", "gbm"], "--model 'gbm' is unknown"),
         (["--regions", "SA,XX"], "holds unknown regions"),
         (["--threads", "0"], "--threads must be >= 1"),
-        (["--workers", "0"], "--workers must be >= 1"),
+        (["--workers", "-1"], "--workers must be >= 0"),
     ],
 )
 def test_benchmark_cli_bad_inputs(tmp_path: Path, args: list[str], message: str) -> None:

@@ -11,6 +11,7 @@ from ecocube.errors import InvalidInputError
 from ecocube.models.evaluation import (
     auc,
     boyce_index,
+    conformal_interval_factor,
     evaluate_species,
     expected_calibration_error,
     interval_coverage,
@@ -65,6 +66,33 @@ def test_calibration_perfect_and_biased() -> None:
 
 def test_interval_coverage_exact() -> None:
     assert interval_coverage([1, 2, 3, 4], [0, 2.5, 3, 0], [1, 3, 3, 3]) == 0.5
+
+
+def test_conformal_factor_restores_coverage_of_too_narrow_intervals() -> None:
+    """Predictive intervals built for sd 1 on outcomes of sd 2: the split-conformal factor is
+    about 2 and the widened intervals cover 90 % of new units; exact ones are left as they are."""
+    rng = np.random.default_rng(0)
+    half = 1.6449  # 90 % half-width of N(0, 1)
+    centre = rng.normal(size=4000)
+    y = centre + rng.normal(0, 2.0, size=4000)
+    cal, new = slice(0, 2000), slice(2000, None)
+    lo, hi = centre - half, centre + half
+    assert interval_coverage(y[new], lo[new], hi[new]) < 0.65
+    q = conformal_interval_factor(y[cal], centre[cal], lo[cal], hi[cal], level=0.9)
+    assert 1.8 < q < 2.2, q
+    cov = interval_coverage(y[new], centre[new] - q * half, centre[new] + q * half)
+    assert 0.88 <= cov <= 0.92, cov
+    honest = centre + rng.normal(size=4000)
+    q1 = conformal_interval_factor(honest[cal], centre[cal], lo[cal], hi[cal], level=0.9)
+    assert 0.93 < q1 < 1.07, q1
+    # too few units for the level: no finite factor
+    assert conformal_interval_factor([0.0] * 5, [0.0] * 5, [-1.0] * 5, [1.0] * 5) == np.inf
+    with pytest.raises(InvalidInputError, match="no calibration units"):
+        conformal_interval_factor([], [], [], [])
+    with pytest.raises(InvalidInputError, match="level must be in"):
+        conformal_interval_factor([1.0], [1.0], [0.0], [2.0], level=1.0)
+    with pytest.raises(InvalidInputError, match="must have one length"):
+        conformal_interval_factor([1.0, 2.0], [1.0], [0.0], [2.0])
 
 
 def test_evaluate_and_summarise() -> None:

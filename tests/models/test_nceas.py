@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from ecocube.errors import InvalidInputError
+from ecocube.models._features import SpatialFourierBasis
 from ecocube.models.datasets import NCEAS_GROUPS, load_nceas_group, load_nceas_groups
 from ecocube.models.evaluation import auc
 from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
-from ecocube.models.nceas_benchmark import cross_validate_group, run_nceas_benchmark
+from ecocube.models.nceas_benchmark import (
+    BENCHMARK_SPATIAL_BASIS,
+    cross_validate_group,
+    run_nceas_benchmark,
+    with_spatial_basis,
+)
 
 pytestmark = pytest.mark.usefixtures("mirror")
 
@@ -71,6 +79,36 @@ def test_parallel_workers_give_identical_predictions() -> None:
     # with another thread count than the workers (1 thread each).
     pd.testing.assert_frame_equal(serial.predictions, parallel.predictions, rtol=1e-4, atol=1e-4)
     assert np.allclose(serial.per_species["auc"], parallel.per_species["auc"], atol=1e-3)
+
+
+def test_spatial_basis_is_fitted_on_training_sites_only() -> None:
+    group = load_nceas_group("SA")
+    n, scale = BENCHMARK_SPATIAL_BASIS["maxent-net"]
+    spatial = with_spatial_basis(group, n, scale)
+    names = [c for c in spatial.covariates if c not in group.covariates]
+    assert len(names) == n
+    # the same site gets the same features in the training and the evaluation tables
+    feats = spatial.test_env[names].to_numpy()
+    assert np.abs(feats).max() <= 1.0 and (feats.std(axis=0) > 0.05).sum() >= n // 2
+    basis = SpatialFourierBasis(n, scale).fit(
+        pd.concat([group.train_po[["x", "y"]], group.train_bg[["x", "y"]]])
+    )
+    # moving the evaluation sites does not move the basis: it depends on training sites only
+    shifted = group.test_env.assign(x=group.test_env["x"] + 1e6)
+    moved = with_spatial_basis(replace(group, test_env=shifted), n, scale)
+    assert np.allclose(moved.train_bg[names], spatial.train_bg[names])
+    assert np.allclose(basis.transform(group.test_env)[list(basis.names)], feats)
+    # nearby sites have similar features, distant ones differ (a smooth basis)
+    d = basis.span_ * np.array([0.0, 1e-4, 0.5])
+    xy = basis.transform(pd.DataFrame({"x": basis.centre_[0] + d, "y": basis.centre_[1] + d}))
+    z = xy[list(basis.names)].to_numpy()
+    assert np.abs(z[0] - z[1]).max() < 1e-3 < np.abs(z[0] - z[2]).max()
+    with pytest.raises(InvalidInputError, match="coordinate columns \\['y'\\] are missing"):
+        basis.transform(pd.DataFrame({"x": [0.0]}))
+    with pytest.raises(InvalidInputError, match="1 rows have NaN"):
+        basis.fit(pd.DataFrame({"x": [0.0, np.nan], "y": [0.0, 1.0]}))
+    with pytest.raises(InvalidInputError, match="not fitted"):
+        SpatialFourierBasis().transform(group.test_env)
 
 
 def test_spatial_cv_uses_training_data_only() -> None:

@@ -42,10 +42,16 @@ def test_end_to_end_validation(trained: Path, tmp_path: Path) -> None:
     assert sur.meta["simulate"] == {"years": 1, "dt": 10800.0, "n_layers": 6}
     report = validate_surrogate(
         sur, n=3, seed=11, extrapolation=(2.0,), n_extrapolation=2, single_call=False,
-        large_batch=64,
+        large_batch=64, keep_datasets=True,
         json_path=tmp_path / "val.json",
     )  # fmt: skip
     m = report["metrics"]
+    table = report["_data"]["indices"]
+    err = (table["surrogate", "co2_uptake"] - table["full", "co2_uptake"]).abs()
+    assert m["co2_uptake_median_abs_error_mol_m2_yr"] == pytest.approx(float(err.median()))
+    assert m["co2_uptake_mae_over_spread"] == pytest.approx(
+        float(err.mean()) / float(table["full", "co2_uptake"].std())
+    )
     # 8 training scenarios cannot meet the targets, but temperature (driven by the scenario
     # forcing) and DIC must already be emulated far better than their mean
     assert m["tos_r2"] > 0.5
