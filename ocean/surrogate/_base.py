@@ -404,6 +404,10 @@ def _static_coords(meta: dict) -> xr.Coordinates:
     return xr.Coordinates(coords)
 
 
+#: Whether this xarray has the direct (no-merge) Dataset constructor ``_to_dataset`` uses.
+_DIRECT_CONSTRUCTOR: bool = hasattr(xr.Dataset, "_construct_direct") and hasattr(xr, "indexes")
+
+
 def _to_dataset(
     values: dict[str, np.ndarray],
     sds: dict[str, np.ndarray],
@@ -411,28 +415,49 @@ def _to_dataset(
     meta: dict,
     static: xr.Coordinates,
 ) -> xr.Dataset:
+    """The CF Dataset of a prediction, assembled from ready ``xarray.Variable`` objects.
+
+    Every variable, coordinate and index is built here, already aligned, so the generic
+    constructor's merging and alignment (half the cost of a single-scenario prediction) is
+    skipped where xarray offers its direct constructor; the public constructor is used
+    otherwise and gives the same Dataset (``test_surrogate_dataset_matches_public_constructor``).
+    """
     n_days = int(meta["n_days"])
-    data: dict[str, Any] = {}
+    variables: dict[str, xr.Variable] = {}
     for name, arr in values.items():
         dims = ("scenario", "time") + (("phyto_type",) if arr.ndim == 3 else ())
         attrs = dict(meta["var_attrs"].get(name, {}))
-        data[name] = (dims, arr, attrs)
+        variables[name] = xr.Variable(dims, arr, attrs)
         if name in sds:
             sd_attrs = {"long_name": f"Predictive standard deviation of {name} (deep ensemble)",
                         "units": attrs.get("units", "")}  # fmt: skip
-            data[f"{name}_sd"] = (dims, sds[name], sd_attrs)
+            variables[f"{name}_sd"] = xr.Variable(dims, sds[name], sd_attrs)
     day = np.arange(n_days, dtype=float) + 0.5
     co2 = table["co2_start"].to_numpy()[:, None] + table["co2_trend"].to_numpy()[:, None] * (
         day / 365.0
     )
-    data["pco2atm"] = (("scenario", "time"), co2, dict(meta["var_attrs"].get("pco2atm", {})))
-    coords: dict[str, Any] = {"scenario": ("scenario", table.index.to_numpy())}
-    for c in table.columns:
-        coords[c] = ("scenario", table[c].to_numpy(), meta["scenario_attrs"].get(c, {}))
-    ds = xr.Dataset(data, coords=xr.Coordinates(coords).merge(static).coords)
-    ds.attrs = {
+    variables["pco2atm"] = xr.Variable(
+        ("scenario", "time"), co2, dict(meta["var_attrs"].get("pco2atm", {}))
+    )
+    attrs = {
         "Conventions": "CF-1.10",
         "title": f"ecocube ocean surrogate ({meta['arch']}) emulating ecocube.ocean.simulate",
         "source": f"ecocube.ocean.surrogate.{meta['arch']}",
     }
-    return ds
+    coords: dict[str, xr.Variable] = {"scenario": xr.Variable("scenario", table.index.to_numpy())}
+    for c in table.columns:
+        coords[c] = xr.Variable("scenario", table[c].to_numpy(), meta["scenario_attrs"].get(c, {}))
+    if not _DIRECT_CONSTRUCTOR:
+        ds = xr.Dataset(
+            {k: (v.dims, v.data, v.attrs) for k, v in variables.items()},
+            coords=xr.Coordinates(coords).merge(static).coords,
+        )
+        ds.attrs = attrs
+        return ds
+    scenario_index = xr.indexes.PandasIndex(pd.Index(coords["scenario"].values), "scenario")
+    coords["scenario"] = xr.IndexVariable("scenario", scenario_index.index, {})
+    all_vars = {**variables, **coords, **dict(static.variables)}
+    indexes = {"scenario": scenario_index, **dict(static.xindexes)}
+    return xr.Dataset._construct_direct(
+        all_vars, set(coords) | set(static.variables), attrs=attrs, indexes=indexes
+    )

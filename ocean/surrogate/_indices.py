@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ecocube.ocean.surrogate._data import scenario_features
+from ecocube.ocean.surrogate._nets import mlp, stack_members, stacked_forward
 from ecocube.ocean.surrogate._train import train_module
 
 __all__ = [
@@ -97,18 +98,6 @@ def head_targets(ds: Any, table: pd.DataFrame) -> np.ndarray:
     return np.stack([(b - uptake) / a, bloom], axis=1)
 
 
-def _mlp(n_in: int, n_out: int) -> Any:
-    import torch
-
-    layers: list[torch.nn.Module] = []
-    d = n_in
-    for _ in range(_DEPTH):
-        layers += [torch.nn.Linear(d, _WIDTH), torch.nn.SiLU()]
-        d = _WIDTH
-    layers.append(torch.nn.Linear(d, n_out))
-    return torch.nn.Sequential(*layers)
-
-
 @dataclass(eq=False)
 class IndexHead:
     """Deep ensembles of MLPs: scaled scenario parameters -> one standardised head target each.
@@ -142,7 +131,7 @@ class IndexHead:
 
         n_in = len(SCENARIO_PARAMETERS)
         self.nets = torch.nn.ModuleList(
-            [_mlp(n_in, 1) for _ in range(len(HEAD_INDICES) * self.members)]
+            [mlp(n_in, 1, _WIDTH, _DEPTH) for _ in range(len(HEAD_INDICES) * self.members)]
         )
         self._cache = None
         return self
@@ -203,36 +192,22 @@ class IndexHead:
         layers = self._stacked()
         feats = scenario_features(table) if features is None else features
         x = torch.as_tensor(feats, device=layers[0][0].device)
-        with torch.inference_mode():
-            h = x.expand(len(self.nets), *x.shape)
-            for k, (w, b) in enumerate(layers):  # all members at once: one bmm per layer
-                h = torch.baddbmm(b, h, w)
-                if k < len(layers) - 1:
-                    h = torch.nn.functional.silu(h)
-            z = h[..., 0].T.cpu().numpy().astype("float64")  # (n, indices * members)
+        h = stacked_forward(layers, x)  # all members at once: one bmm per layer
+        z = h[..., 0].T.cpu().numpy().astype("float64")  # (n, indices * members)
         z = z.reshape(len(table), len(HEAD_INDICES), self.members).mean(-1)
         out = z * self.std + self.mean
         a, b = flux_weights(table, n_days)
         return {"co2_uptake": b - a * out[:, 0], "bloom_day": out[:, 1]}
 
     def _stacked(self) -> list[tuple[Any, Any]]:
-        """Weights ``(K, in, out)`` and biases ``(K, 1, out)`` of every layer, all members.
+        """Stacked weights of all members (:func:`stack_members`), cached on first use.
 
-        Cached on first use (the head is only evaluated after training or loading its
-        weights; :meth:`build` clears the cache).
+        The head is only evaluated after training or loading its weights; :meth:`build`
+        clears the cache.
         """
-        import torch
-
-        cache = self._cache
-        if cache is None:
-            linears = [[m for m in net if isinstance(m, torch.nn.Linear)] for net in self.nets]
-            cache = [
-                (torch.stack([lin[k].weight.detach().T for lin in linears]),
-                 torch.stack([lin[k].bias.detach()[None, :] for lin in linears]))
-                for k in range(len(linears[0]))
-            ]  # fmt: skip
-            self._cache = cache
-        return cache
+        if self._cache is None:
+            self._cache = stack_members(self.nets)
+        return self._cache
 
     def state(self) -> dict[str, Any]:
         """JSON-serialisable state (the weights are saved with the surrogate's modules)."""

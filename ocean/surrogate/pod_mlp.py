@@ -31,21 +31,10 @@ from ecocube.ocean.surrogate._indices import (
     match_bloom_day,
     match_uptake,
 )
+from ecocube.ocean.surrogate._nets import mlp, stack_members, stacked_forward
 from ecocube.ocean.surrogate._train import train_module
 
 __all__ = ["PODMLPSurrogate"]
-
-
-def _mlp(n_in: int, n_out: int, width: int, depth: int) -> Any:
-    import torch
-
-    layers: list[torch.nn.Module] = []
-    d = n_in
-    for _ in range(depth):
-        layers += [torch.nn.Linear(d, width), torch.nn.SiLU()]
-        d = width
-    layers.append(torch.nn.Linear(d, n_out))
-    return torch.nn.Sequential(*layers)
 
 
 class PODMLPSurrogate(Surrogate):
@@ -64,6 +53,7 @@ class PODMLPSurrogate(Surrogate):
         self.head: IndexHead | None = None
         self._head_targets: np.ndarray | None = None
         self._fused: list[tuple[Any, Any]] | None = None
+        self._stacked: list[tuple[Any, Any]] | None = None  # members' weights, see _nets
 
     def fit(self, ensemble: Any) -> PODMLPSurrogate:
         """Train on an ensemble (see :meth:`Surrogate.fit`), with the index head if configured."""
@@ -92,7 +82,7 @@ class PODMLPSurrogate(Surrogate):
         import torch
 
         cfg = self.config
-        self._fused = None
+        self._fused, self._stacked = None, None
         self.n_days = z.shape[1]
         self.blocks = self._variable_blocks()
         self.bases, self.means, self.coef_scale = [], [], []
@@ -118,7 +108,7 @@ class PODMLPSurrogate(Surrogate):
         x = scenario_features(table)
         n_out = y.shape[1]
         self.nets = torch.nn.ModuleList(
-            [_mlp(x.shape[1], n_out, cfg.width, cfg.depth) for _ in range(cfg.members)]
+            [mlp(x.shape[1], n_out, cfg.width, cfg.depth) for _ in range(cfg.members)]
         )
         weight = torch.as_tensor(w)
         self.history = []
@@ -213,7 +203,9 @@ class PODMLPSurrogate(Surrogate):
         fields_: dict[str, np.ndarray] = {}
         sds: dict[str, np.ndarray] = {}
         with torch.inference_mode():
-            preds = torch.stack([net(x) for net in self.nets])  # (M, n, K)
+            if self._stacked is None:
+                self._stacked = stack_members(self.nets)
+            preds = stacked_forward(self._stacked, x)  # (M, n, K), all members at once
             coef = preds.mean(0)
             k0 = 0
             for v, (a, b), (w, bias) in zip(codec.variables, self.blocks, maps, strict=True):
@@ -277,10 +269,7 @@ class PODMLPSurrogate(Surrogate):
         cfg = self.config
         n_out = int(sum(state["ranks"]))
         self.nets = torch.nn.ModuleList(
-            [
-                _mlp(len(SCENARIO_PARAMETERS), n_out, cfg.width, cfg.depth)
-                for _ in range(cfg.members)
-            ]
+            [mlp(len(SCENARIO_PARAMETERS), n_out, cfg.width, cfg.depth) for _ in range(cfg.members)]
         )
         head = state.get("index_head")
         self.head = None if head is None else IndexHead.from_state(head)
@@ -288,7 +277,7 @@ class PODMLPSurrogate(Surrogate):
             self.config = replace(cfg, index_head=False)
 
     def _load_extra(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self._fused = None
+        self._fused, self._stacked = None, None
         self.blocks = [tuple(b) for b in state["blocks"]]  # type: ignore[misc]
         self.n_days = int(state["n_days"])
         n = len(self.blocks)

@@ -137,6 +137,24 @@ def test_pod_mlp_fused_prediction_equals_decoded_one(
         np.testing.assert_allclose(fused_sd[v], generic_sd[v], rtol=1e-3, atol=1e-5 * scale)
 
 
+def test_surrogate_dataset_matches_public_constructor(
+    ensemble: xr.Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct Dataset assembly gives exactly what xarray's public constructor builds."""
+    sur = Surrogate.create("pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1,
+                           index_head=False).fit(ensemble)  # fmt: skip
+    table = sample_scenarios(4, seed=11)
+    fast = sur.predict(table)
+    from ecocube.ocean.surrogate import _base
+
+    assert _base._DIRECT_CONSTRUCTOR  # the fast path is the one measured
+    monkeypatch.setattr(_base, "_DIRECT_CONSTRUCTOR", False)
+    public = sur.predict(table)
+    xr.testing.assert_identical(fast, public)
+    assert list(fast.indexes) == list(public.indexes)
+    assert fast.sel(scenario=2).phyc.shape == (365, 3)
+
+
 def test_unknown_arch_and_bad_config() -> None:
     with pytest.raises(InvalidInputError, match="unknown surrogate architecture 'gpt'"):
         Surrogate.create("gpt")
