@@ -17,7 +17,7 @@ AUC over species (each species with both classes counts once), the expected cali
 predictive intervals of detection counts per species and test block, as the model gives them
 (``coverage90``) and after split-conformal calibration (``coverage90_conformal``): the training
 surveys are split again into two halves of blocks, the model is refitted on one half and the
-normalised residuals of its block counts on the other half give the widening factor
+normalised residuals of its block counts on the other half give the factor stretching the arms
 (``conformal_factor``) applied to the test intervals. The test half is never used to fit,
 select or calibrate.
 

@@ -11,7 +11,8 @@ Models
 :class:`MultimodalSDM`
     Cube patches (CNN encoder) fused with tabular covariates.
 
-Evaluation metrics (:func:`auc`, :func:`tss`, :func:`boyce_index`, calibration, coverage) are
+Evaluation metrics (:func:`auc`, :func:`tss`, :func:`boyce_index`, calibration, coverage and
+split-conformal interval calibration) are
 imported eagerly (numpy only); the models load torch/pyro on first access, so
 ``import ecocube.models`` and the CLI stay fast.
 
@@ -28,6 +29,8 @@ from ecocube._lazy import lazy_attributes
 from ecocube.models.evaluation import (
     auc,
     boyce_index,
+    conformal_interval_factor,
+    conformal_intervals,
     evaluate_species,
     expected_calibration_error,
     interval_coverage,
@@ -54,6 +57,8 @@ _LAZY: dict[str, str] = {
     "NceasResult": "ecocube.models.nceas_benchmark",
     "cross_validate_group": "ecocube.models.nceas_benchmark",
     "run_nceas_benchmark": "ecocube.models.nceas_benchmark",
+    "with_spatial_basis": "ecocube.models.nceas_benchmark",
+    "SpatialFourierBasis": "ecocube.models._features",
 }
 
 __all__ = [
@@ -71,8 +76,11 @@ __all__ = [
     "MultimodalSDM",
     "NceasResult",
     "PosteriorSummary",
+    "SpatialFourierBasis",
     "auc",
     "boyce_index",
+    "conformal_interval_factor",
+    "conformal_intervals",
     "cross_validate_group",
     "evaluate_species",
     "expected_calibration_error",
@@ -82,6 +90,7 @@ __all__ = [
     "run_nceas_benchmark",
     "summarise",
     "tss",
+    "with_spatial_basis",
 ]
 
 __getattr__, __dir__ = lazy_attributes("ecocube.models", _LAZY, globals())

@@ -19,6 +19,7 @@ __all__ = [
     "auc",
     "boyce_index",
     "conformal_interval_factor",
+    "conformal_intervals",
     "evaluate_species",
     "expected_calibration_error",
     "interval_coverage",
@@ -169,13 +170,16 @@ def conformal_interval_factor(
 ) -> float:
     """Split-conformal widening factor of predictive intervals (normalised residual score).
 
-    On calibration units never used for fitting, the score of each unit is
-    ``|y - centre| / w`` with ``w`` the interval's half-width (at least ``min_half_width``,
-    e.g. half a count for discrete outcomes). The returned factor ``q`` is the
-    ``ceil((n + 1) level) / n`` empirical quantile of the scores, so that the intervals
-    ``centre ± q w`` of new exchangeable units cover with probability >= ``level``
-    (Vovk et al. 2005; Lei et al. 2018). ``q > 1`` widens intervals that under-cover, ``q < 1``
-    narrows over-wide ones; the point predictions are untouched.
+    On calibration units never used for fitting, the score of each unit is its distance from
+    ``centre`` in units of the interval's arm on that side: ``(centre - y) / (centre - lower)``
+    below, ``(y - centre) / (upper - centre)`` above (each arm at least ``min_half_width``,
+    e.g. half a count for discrete outcomes), so that skewed intervals (counts near zero) keep
+    their shape and ``q = 1`` gives back the model's own interval. The returned factor ``q``
+    is the ``ceil((n + 1) level) / n`` empirical quantile of the scores, so that the intervals
+    of :func:`conformal_intervals` for new exchangeable units cover with probability
+    >= ``level`` (Vovk et al. 2005; Lei et al. 2018; Romano et al. 2019). ``q > 1`` widens
+    intervals that under-cover, ``q < 1`` narrows over-wide ones; the point predictions are
+    untouched.
 
     Parameters
     ----------
@@ -208,10 +212,34 @@ def conformal_interval_factor(
         raise InvalidInputError("no calibration units; conformal calibration needs at least one")
     if not 0 < level < 1:
         raise InvalidInputError(f"level must be in (0, 1), got {level!r}")
-    w = np.maximum((hi - lo) / 2, min_half_width)
-    scores = np.sort(np.abs(y - c) / w)
+    below, above = _arms(c, lo, hi, min_half_width)
+    scores = np.sort(np.maximum((c - y) / below, (y - c) / above))
     k = int(np.ceil((y.size + 1) * level))
     return float(scores[k - 1]) if k <= y.size else float("inf")
+
+
+def conformal_intervals(
+    centre: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    factor: float,
+    *,
+    min_half_width: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals ``[centre - factor x lower arm, centre + factor x upper arm]``.
+
+    The arms are those of :func:`conformal_interval_factor`; ``factor`` comes from it.
+    """
+    c = np.asarray(centre, dtype=float)
+    below, above = _arms(c, np.asarray(lower, float), np.asarray(upper, float), min_half_width)
+    return c - factor * below, c + factor * above
+
+
+def _arms(
+    centre: np.ndarray, lower: np.ndarray, upper: np.ndarray, min_arm: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths of an interval's arms below and above its centre, each at least ``min_arm``."""
+    return np.maximum(centre - lower, min_arm), np.maximum(upper - centre, min_arm)
 
 
 _METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"auc": auc, "tss": tss}

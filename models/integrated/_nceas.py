@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from ecocube.models.datasets.nceas import NCEAS_GROUPS, load_nceas_group
 from ecocube.models.evaluation import (
     auc,
     conformal_interval_factor,
+    conformal_intervals,
     expected_calibration_error,
     interval_coverage,
 )
@@ -185,31 +187,18 @@ def block_count_intervals(
 
 
 def count_interval_coverage(
-    y: np.ndarray,
-    draws: np.ndarray,
-    groups: np.ndarray,
-    *,
-    level: float = 0.9,
-    replicates: int = 5,
-    seed: int = 0,
-    factor: float = 1.0,
+    y: np.ndarray, draws: np.ndarray, groups: np.ndarray, **options: Any
 ) -> tuple[float, int]:
-    """Coverage of posterior predictive intervals of detection counts.
+    """Coverage of the posterior predictive intervals of :func:`block_count_intervals`.
 
-    See :func:`block_count_intervals`; with ``factor`` (from
-    :func:`calibrate_count_intervals`) the intervals become ``median ± factor x half-width``.
+    ``options``: ``level``, ``replicates``, ``seed``.
 
     Returns
     -------
     (coverage, n_units)
         Fraction of (species, group) units whose count lies in the interval, and their number.
     """
-    obs, med, lo, hi = block_count_intervals(
-        y, draws, groups, level=level, replicates=replicates, seed=seed
-    )
-    if factor != 1.0:
-        w = np.maximum((hi - lo) / 2, 0.5) * factor
-        lo, hi = med - w, med + w
+    obs, _, lo, hi = block_count_intervals(y, draws, groups, **options)
     return interval_coverage(obs, lo, hi), len(obs)
 
 
@@ -317,7 +306,8 @@ def compare_group(
         summ = model.predict(x_test, return_samples=True, blocks=blocks, seed=seed)
         seconds = time.perf_counter() - tic
         aucs = [auc(y_test[:, s], summ.mean[:, s]) for s in range(len(g.species))]
-        cov, n_units = count_interval_coverage(y_test, summ.samples, blocks, seed=seed)
+        obs, med, lo, hi = block_count_intervals(y_test, summ.samples, blocks, seed=seed)
+        cov, n_units = interval_coverage(obs, lo, hi), len(obs)
         calibrated: dict[str, float] = {}
         if conformal:
             factor = calibrate_count_intervals(
@@ -326,9 +316,9 @@ def compare_group(
             )  # fmt: skip
             calibrated = {
                 "conformal_factor": factor,
-                "coverage90_conformal": count_interval_coverage(
-                    y_test, summ.samples, blocks, seed=seed, factor=factor
-                )[0],
+                "coverage90_conformal": interval_coverage(
+                    obs, *conformal_intervals(med, lo, hi, factor)
+                ),
             }
             seconds = time.perf_counter() - tic
         rows.append(

@@ -12,6 +12,7 @@ from ecocube.models.evaluation import (
     auc,
     boyce_index,
     conformal_interval_factor,
+    conformal_intervals,
     evaluate_species,
     expected_calibration_error,
     interval_coverage,
@@ -80,7 +81,13 @@ def test_conformal_factor_restores_coverage_of_too_narrow_intervals() -> None:
     assert interval_coverage(y[new], lo[new], hi[new]) < 0.65
     q = conformal_interval_factor(y[cal], centre[cal], lo[cal], hi[cal], level=0.9)
     assert 1.8 < q < 2.2, q
-    cov = interval_coverage(y[new], centre[new] - q * half, centre[new] + q * half)
+    wide_lo, wide_hi = conformal_intervals(centre[new], lo[new], hi[new], q)
+    np.testing.assert_allclose(wide_hi - wide_lo, 2 * q * half)
+    # skewed intervals keep their shape, and factor 1 gives the interval back
+    k_lo, k_hi = conformal_intervals([1.0, 4.0], [0.0, 1.0], [5.0, 6.0], 1.0)
+    assert k_lo.tolist() == [0.0, 1.0] and k_hi.tolist() == [5.0, 6.0]
+    assert conformal_intervals([0.0], [0.0], [3.0], 2.0)[0].tolist() == [-1.0]
+    cov = interval_coverage(y[new], wide_lo, wide_hi)
     assert 0.88 <= cov <= 0.92, cov
     honest = centre + rng.normal(size=4000)
     q1 = conformal_interval_factor(honest[cal], centre[cal], lo[cal], hi[cal], level=0.9)
