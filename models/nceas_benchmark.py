@@ -23,7 +23,7 @@ from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 
 __all__ = [
     "BENCHMARK_MODELS",
-    "BENCHMARK_SPATIAL_BASIS",
+    "BenchmarkModel",
     "NceasResult",
     "cross_validate_group",
     "fit_predict_group",
@@ -40,19 +40,30 @@ def _linear(seed: int, device: str) -> MaxentNetConfig:
     return MaxentNetConfig(hidden=(), n_members=1, seed=seed, device=device)
 
 
-#: ``--model`` choices: a name → a config factory ``(seed, device) -> MaxentNetConfig``.
-BENCHMARK_MODELS: dict[str, Callable[[int, str], MaxentNetConfig]] = {
-    "maxent-net": _maxent_net,
-    "maxent-net-env": _maxent_net,
-    "maxent-linear": _linear,
-}
-#: Spatial Fourier basis ``(n_features, length_scale)`` appended to the covariates of each
-#: model, or ``None`` (covariates only). Chosen by spatial-block CV on the training data
-#: (``benchmarks/tune_nceas.py --grid spatial``): 8 features at 0.7 of the region's extent.
-BENCHMARK_SPATIAL_BASIS: dict[str, tuple[int, float] | None] = {
-    "maxent-net": (8, 0.7),
-    "maxent-net-env": None,
-    "maxent-linear": None,
+@dataclass(frozen=True)
+class BenchmarkModel:
+    """A ``--model`` choice: its hyper-parameters and its spatial basis.
+
+    Attributes
+    ----------
+    config
+        Factory ``(seed, device) -> MaxentNetConfig``.
+    spatial_basis
+        ``(n_features, length_scale)`` of the spatial Fourier basis appended to the
+        covariates (:func:`with_spatial_basis`), or ``None`` for the covariates only.
+    """
+
+    config: Callable[[int, str], MaxentNetConfig]
+    spatial_basis: tuple[int, float] | None = None
+
+
+#: ``--model`` choices. The spatial basis of ``maxent-net`` (8 features at 0.7 of the region's
+#: extent) was chosen by spatial-block CV on the training data
+#: (``benchmarks/tune_nceas.py --grid spatial``).
+BENCHMARK_MODELS: dict[str, BenchmarkModel] = {
+    "maxent-net": BenchmarkModel(_maxent_net, (8, 0.7)),
+    "maxent-net-env": BenchmarkModel(_maxent_net),
+    "maxent-linear": BenchmarkModel(_linear),
 }
 
 
@@ -137,7 +148,7 @@ def run_nceas_benchmark(
     config: MaxentNetConfig | None = None,
     progress: Callable[[str], None] | None = None,
     workers: int = 1,
-    spatial_basis: tuple[int, float] | str | None = "model",
+    spatial_basis: tuple[int, float] | None = None,
 ) -> NceasResult:
     """Fit, predict and score every survey group of ``regions`` (all by default).
 
@@ -159,28 +170,24 @@ def run_nceas_benchmark(
         Processes fitting groups in parallel (each with one torch thread); results do not
         depend on it because every group's model is seeded on its own.
     spatial_basis
-        ``(n_features, length_scale)`` of a spatial Fourier basis added to the covariates,
-        ``None`` for none, or ``"model"`` (default) for the model's own
-        (:data:`BENCHMARK_SPATIAL_BASIS`; none with an explicit ``config``).
+        With an explicit ``config``: ``(n_features, length_scale)`` of a spatial Fourier basis
+        added to the covariates (``None``: covariates only). A named model uses its own
+        (:data:`BENCHMARK_MODELS`).
     """
     if config is None:
         if model not in BENCHMARK_MODELS:
             raise InvalidInputError(
                 f"model {model!r} is unknown; choose one of {', '.join(BENCHMARK_MODELS)}"
             )
-        config = BENCHMARK_MODELS[model](seed, device)
-        if spatial_basis == "model":
-            spatial_basis = BENCHMARK_SPATIAL_BASIS[model]
+        config = BENCHMARK_MODELS[model].config(seed, device)
+        spatial_basis = BENCHMARK_MODELS[model].spatial_basis
     else:
         config = replace(config, seed=seed, device=device)
-        if spatial_basis == "model":
-            spatial_basis = None
     if not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers must be an integer >= 1, got {workers!r}")
     groups = load_nceas_groups(NCEAS_REGIONS if regions is None else regions)
     if spatial_basis is not None:
-        n_features, length_scale = spatial_basis  # type: ignore[misc]
-        groups = [with_spatial_basis(g, n_features, length_scale) for g in groups]
+        groups = [with_spatial_basis(g, *spatial_basis) for g in groups]
     preds, rows = [], []
     tic = time.perf_counter()
     for group, scores in zip(groups, _fit_all(groups, config, workers, progress), strict=True):

@@ -202,6 +202,31 @@ def count_interval_coverage(
     return interval_coverage(obs, lo, hi), len(obs)
 
 
+def _survey_halves(
+    g: GroupData,
+    enc: CovariateEncoder,
+    train_idx: np.ndarray,
+    model: str,
+    *,
+    max_background: int,
+    n_blocks_side: int,
+    seed: int,
+) -> tuple[IntegratedData, pd.DataFrame]:
+    """Training data of ``model`` on one block half of the training surveys, and the other half.
+
+    The split used for choosing ``prior_scale`` and for calibrating intervals: the training
+    surveys are split again into two halves of spatial blocks; presence-only data, when the
+    model uses them, are all kept.
+    """
+    tr_sites = g.sites.iloc[train_idx].reset_index(drop=True)
+    fit_idx, val_idx = split_surveys(tr_sites, n_blocks_side=n_blocks_side, seed=seed + 1)
+    sub = GroupData(**{**g.__dict__, "sites": tr_sites})
+    data = _build(sub, enc, fit_idx, use_po=model != "survey-only",
+                  use_survey=model != "presence-only", max_background=max_background,
+                  seed=seed, n_blocks_side=n_blocks_side)  # fmt: skip
+    return data, tr_sites.iloc[val_idx]
+
+
 def calibrate_count_intervals(
     g: GroupData,
     enc: CovariateEncoder,
@@ -213,24 +238,21 @@ def calibrate_count_intervals(
     max_background: int = 5000,
     n_blocks_side: int = 8,
     seed: int = 0,
+    fitted: IntegratedSDM | None = None,
 ) -> float:
     """Split-conformal factor of the block-count intervals, from the *training* surveys only.
 
-    The training surveys are split in two halves of spatial blocks (as in
-    :func:`select_prior_scale`); the model is fitted on one half (plus the presence-only data
-    when it uses them) and its block-count intervals on the other half give the calibration
-    scores of :func:`~ecocube.models.evaluation.conformal_interval_factor`. The held-out test
-    surveys are never read.
+    The training surveys are split in two halves of spatial blocks (:func:`_survey_halves`, as
+    in :func:`select_prior_scale`); the model is fitted on one half (plus the presence-only
+    data when it uses them) and its block-count intervals on the other half give the
+    calibration scores of :func:`~ecocube.models.evaluation.conformal_interval_factor`. The
+    held-out test surveys are never read. ``fitted`` reuses that half-fit when
+    :func:`select_prior_scale` already made it (same data, config and seed).
     """
-    tr_sites = g.sites.iloc[train_idx].reset_index(drop=True)
-    fit_idx, val_idx = split_surveys(tr_sites, n_blocks_side=n_blocks_side, seed=seed + 1)
-    sub = GroupData(**{**g.__dict__, "sites": tr_sites})
-    data = _build(sub, enc, fit_idx, use_po=model != "survey-only",
-                  use_survey=model != "presence-only", max_background=max_background,
-                  seed=seed, n_blocks_side=n_blocks_side)  # fmt: skip
-    val = tr_sites.iloc[val_idx]
+    data, val = _survey_halves(g, enc, train_idx, model, max_background=max_background,
+                               n_blocks_side=n_blocks_side, seed=seed)  # fmt: skip
     blocks = _test_blocks(val, n_blocks_side)
-    m = IntegratedSDM(replace(config, seed=seed)).fit(data)
+    m = fitted if fitted is not None else IntegratedSDM(replace(config, seed=seed)).fit(data)
     summ = m.predict(enc.transform(val), return_samples=True, blocks=blocks, seed=seed)
     obs, med, lo, hi = block_count_intervals(
         val[g.species].to_numpy(float), summ.samples, blocks, level=level, seed=seed
@@ -286,10 +308,12 @@ def compare_group(
         use_po, use_sv = name != "survey-only", name != "presence-only"
         tic = time.perf_counter()
         cfg = replace(config, seed=seed)
+        half_fits: dict[float, IntegratedSDM] = {}
         if candidates:
             best, _ = select_prior_scale(
                 g, enc, train_idx, name, candidates=candidates, config=cfg,
                 max_background=max_background, n_blocks_side=n_blocks_side, seed=seed,
+                fitted=half_fits,
             )  # fmt: skip
             cfg = replace(cfg, prior_scale=best)
         data = _build(
@@ -312,7 +336,7 @@ def compare_group(
         if conformal:
             factor = calibrate_count_intervals(
                 g, enc, train_idx, name, config=cfg, max_background=max_background,
-                n_blocks_side=n_blocks_side, seed=seed,
+                n_blocks_side=n_blocks_side, seed=seed, fitted=half_fits.get(cfg.prior_scale),
             )  # fmt: skip
             calibrated = {
                 "conformal_factor": factor,
@@ -361,8 +385,12 @@ def select_prior_scale(
     max_background: int = 5000,
     n_blocks_side: int = 8,
     seed: int = 0,
+    fitted: dict[float, IntegratedSDM] | None = None,
 ) -> tuple[float, dict[float, float]]:
     """Choose ``prior_scale`` by spatial-block validation on the *training* data only.
+
+    ``fitted``, when given, receives the half-fitted survey-only / integrated model of every
+    candidate (for :func:`calibrate_count_intervals` to reuse).
 
     Survey-only and integrated models: the training surveys are split in two halves of spatial
     blocks; each candidate is fitted on one half (plus all presence-only data for the integrated
@@ -397,17 +425,14 @@ def select_prior_scale(
             norm = np.log(np.exp(eta_bg - eta_bg.max(0)).sum(0)) + eta_bg.max(0)
             scores[c] = float(np.mean(eta_held - norm[sp_held]))
     else:
-        tr_sites = g.sites.iloc[train_idx].reset_index(drop=True)
-        fit_idx, val_idx = split_surveys(tr_sites, n_blocks_side=n_blocks_side, seed=seed + 1)
-        sub = GroupData(**{**g.__dict__, "sites": tr_sites})
-        data = _build(sub, enc, fit_idx, use_po=model == "integrated", use_survey=True,
-                      max_background=max_background, seed=seed,
-                      n_blocks_side=n_blocks_side)  # fmt: skip
-        val = tr_sites.iloc[val_idx]
+        data, val = _survey_halves(g, enc, train_idx, model, max_background=max_background,
+                                   n_blocks_side=n_blocks_side, seed=seed)  # fmt: skip
         x_val, y_val = enc.transform(val), val[g.species].to_numpy(float)
         for c in candidates:
             m = IntegratedSDM(replace(config, prior_scale=c, seed=seed)).fit(data)
             scores[c] = _bernoulli_loglik(y_val, m.predict(x_val).mean)
+            if fitted is not None:
+                fitted[c] = m
     best = max(scores, key=lambda c: scores[c])
     return best, scores
 

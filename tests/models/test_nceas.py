@@ -14,7 +14,7 @@ from ecocube.models.datasets import NCEAS_GROUPS, load_nceas_group, load_nceas_g
 from ecocube.models.evaluation import auc
 from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 from ecocube.models.nceas_benchmark import (
-    BENCHMARK_SPATIAL_BASIS,
+    BENCHMARK_MODELS,
     cross_validate_group,
     run_nceas_benchmark,
     with_spatial_basis,
@@ -83,7 +83,7 @@ def test_parallel_workers_give_identical_predictions() -> None:
 
 def test_spatial_basis_is_fitted_on_training_sites_only() -> None:
     group = load_nceas_group("SA")
-    n, scale = BENCHMARK_SPATIAL_BASIS["maxent-net"]
+    n, scale = BENCHMARK_MODELS["maxent-net"].spatial_basis
     spatial = with_spatial_basis(group, n, scale)
     names = [c for c in spatial.covariates if c not in group.covariates]
     assert len(names) == n
