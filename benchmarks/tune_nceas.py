@@ -11,6 +11,7 @@ Reproduce::
     python benchmarks/tune_nceas.py --out benchmarks/results/nceas_cv.csv
     python benchmarks/tune_nceas.py --grid round2 --out benchmarks/results/nceas_cv_round2.csv
     python benchmarks/tune_nceas.py --grid spatial --members 4   # spatial basis (chosen 8, 0.7)
+    python benchmarks/tune_nceas.py --grid local --members 4     # local record frequency
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ GRIDS: dict[str, dict[str, dict]] = {
         "mlp64x2-sfb8-0.7": {"spatial": (8, 0.7)},
         "mlp64x2-sfb16-1.0": {"spatial": (16, 1.0)},
     },
+    "local": {
+        "sfb8-0.7": {"spatial": (8, 0.7)},
+        "sfb8-0.7-lf0.01-0.25": {"spatial": (8, 0.7), "local": (0.01, 0.5, 0.25)},
+        "sfb8-0.7-lf0.02-0.25": {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.25)},
+        "sfb8-0.7-lf0.02-0.5": {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.5)},
+        "sfb8-0.7-lf0.05-0.25": {"spatial": (8, 0.7), "local": (0.05, 0.5, 0.25)},
+        "sfb8-0.7-lf0.05-0.5": {"spatial": (8, 0.7), "local": (0.05, 0.5, 0.5)},
+        "sfb8-0.7-lf0.02m2-0.5": {"spatial": (8, 0.7), "local": (0.02, 2.0, 0.5)},
+    },
     "round8": {
         "mlp64x2-tg-drop0.5-ep40-quantile": {"dropout": 0.5, "epochs": 40, "scaling": "quantile"},
     },
@@ -110,6 +120,7 @@ def main() -> None:
     for name in names:
         options = dict(grid[name])
         spatial = options.pop("spatial", None)
+        local = options.pop("local", None)
         cfg = MaxentNetConfig(**{"n_members": args.members, **options})
         tic = time.perf_counter()
         per = []
@@ -120,7 +131,7 @@ def main() -> None:
                 g = with_spatial_basis(raw, *spatial)
             else:
                 g = raw
-            cv = cross_validate_group(g, cfg)
+            cv = cross_validate_group(g, cfg, local_frequency=local)
             cv.insert(0, "region", g.region)
             per.append(cv)
         cv = pd.concat(per, ignore_index=True)
@@ -134,7 +145,11 @@ def main() -> None:
         for reg, v in by_sp.groupby("region")["auc_tg"].mean().items():
             row[f"tg_{reg}"] = v
         row["config"] = str(
-            {k: v for k, v in {**asdict(cfg), "spatial": spatial}.items() if k in grid[name]}
+            {
+                k: v
+                for k, v in {**asdict(cfg), "spatial": spatial, "local": local}.items()
+                if k in grid[name]
+            }
         )
         rows.append(row)
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)

@@ -60,6 +60,7 @@ _LAZY: dict[str, str] = {
     "run_nceas_benchmark": "ecocube.models.nceas_benchmark",
     "with_spatial_basis": "ecocube.models.nceas_benchmark",
     "SpatialFourierBasis": "ecocube.models._features",
+    "LocalRecordFrequency": "ecocube.models.local_frequency",
 }
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "IntegratedConfig",
     "IntegratedData",
     "IntegratedSDM",
+    "LocalRecordFrequency",
     "MaxentNet",
     "MaxentNetConfig",
     "MaxentNetwork",

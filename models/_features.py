@@ -10,7 +10,7 @@ import pandas as pd
 
 from ecocube.errors import InvalidInputError
 
-__all__ = ["SpatialFourierBasis", "TabularEncoder"]
+__all__ = ["SpatialFourierBasis", "TabularEncoder", "site_coordinates"]
 
 
 @dataclass
@@ -141,6 +141,23 @@ def _strictly_increasing(q: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.n
     return q_unique, (p[first] + p[last]) / 2
 
 
+def site_coordinates(table: pd.DataFrame, coords: Sequence[str]) -> np.ndarray:
+    """The ``coords`` columns of ``table`` as a float array; clear errors if missing or NaN."""
+    missing = [c for c in coords if c not in table.columns]
+    if missing:
+        raise InvalidInputError(
+            f"coordinate columns {missing} are missing; the spatial features need {list(coords)}"
+        )
+    xy = table[list(coords)].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(xy).all(axis=1)
+    if bad.any():
+        raise InvalidInputError(
+            f"{int(bad.sum())} rows have NaN or infinite coordinates in {list(coords)}; "
+            "drop them first"
+        )
+    return xy
+
+
 @dataclass
 class SpatialFourierBasis:
     """Random Fourier features of the site coordinates, a smooth spatial basis.
@@ -185,24 +202,9 @@ class SpatialFourierBasis:
         """Column names of the features."""
         return tuple(f"{self.prefix}{j}" for j in range(self.n_features))
 
-    @staticmethod
-    def _xy(table: pd.DataFrame, coords: Sequence[str]) -> np.ndarray:
-        missing = [c for c in coords if c not in table.columns]
-        if missing:
-            raise InvalidInputError(
-                f"coordinate columns {missing} are missing; the spatial basis needs {list(coords)}"
-            )
-        xy = table[list(coords)].to_numpy(dtype=np.float64)
-        if not np.isfinite(xy).all():
-            raise InvalidInputError(
-                f"{int((~np.isfinite(xy)).any(axis=1).sum())} rows have NaN or infinite "
-                f"coordinates in {list(coords)}; drop them first"
-            )
-        return xy
-
     def fit(self, table: pd.DataFrame, coords: Sequence[str] = ("x", "y")) -> SpatialFourierBasis:
         """Fit the centre and extent on the training sites (never on evaluation sites)."""
-        xy = self._xy(table, coords)
+        xy = site_coordinates(table, coords)
         self.centre_ = xy.mean(axis=0)
         self.span_ = float(max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1]), 1e-12))
         return self
@@ -211,6 +213,6 @@ class SpatialFourierBasis:
         """``table`` with the feature columns appended (a copy)."""
         if not hasattr(self, "centre_"):
             raise InvalidInputError("the spatial basis is not fitted; call fit(table) first")
-        z = (self._xy(table, coords) - self.centre_) / self.span_ @ self._w + self._b
+        z = (site_coordinates(table, coords) - self.centre_) / self.span_ @ self._w + self._b
         feats = pd.DataFrame(np.cos(z), columns=list(self.names), index=table.index)
         return pd.concat([table, feats], axis=1)

@@ -19,12 +19,14 @@ from ecocube.errors import InvalidInputError
 from ecocube.models._features import SpatialFourierBasis
 from ecocube.models.datasets.nceas import NCEAS_REGIONS, NceasGroup, load_nceas_groups
 from ecocube.models.evaluation import auc
+from ecocube.models.local_frequency import LocalRecordFrequency
 from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 
 __all__ = [
     "BENCHMARK_MODELS",
     "BenchmarkModel",
     "NceasResult",
+    "add_local_frequency",
     "cross_validate_group",
     "fit_predict_group",
     "run_nceas_benchmark",
@@ -51,20 +53,59 @@ class BenchmarkModel:
     spatial_basis
         ``(n_features, length_scale)`` of the spatial Fourier basis appended to the
         covariates (:func:`with_spatial_basis`), or ``None`` for the covariates only.
+    local_frequency
+        ``(bandwidth, prior_weight, weight)``: add ``weight`` times the log local record
+        frequency (:class:`~ecocube.models.local_frequency.LocalRecordFrequency`) to the
+        scores (:func:`add_local_frequency`), or ``None``.
     """
 
     config: Callable[[int, str], MaxentNetConfig]
     spatial_basis: tuple[int, float] | None = None
+    local_frequency: tuple[float, float, float] | None = None
 
 
 #: ``--model`` choices. The spatial basis of ``maxent-net`` (8 features at 0.7 of the region's
-#: extent) was chosen by spatial-block CV on the training data
-#: (``benchmarks/tune_nceas.py --grid spatial``).
+#: extent) and its local record frequency (bandwidth 0.02 of the extent, prior weight 0.5,
+#: weight 0.25) were chosen by spatial-block CV on the training data
+#: (``benchmarks/tune_nceas.py --grid spatial`` and ``--grid local``).
 BENCHMARK_MODELS: dict[str, BenchmarkModel] = {
-    "maxent-net": BenchmarkModel(_maxent_net, (8, 0.7)),
+    "maxent-net": BenchmarkModel(_maxent_net, (8, 0.7), (0.02, 0.5, 0.25)),
     "maxent-net-env": BenchmarkModel(_maxent_net),
     "maxent-linear": BenchmarkModel(_linear),
 }
+
+
+def add_local_frequency(
+    scores: pd.DataFrame,
+    group: NceasGroup,
+    sites: pd.DataFrame,
+    local_frequency: tuple[float, float, float],
+    records: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``scores + weight * log(local record frequency)`` of every species at ``sites``.
+
+    Parameters
+    ----------
+    scores
+        Model scores (log-intensities), rows aligned with ``sites``, one column per species.
+    group
+        The survey group; its random background sets the bandwidth's unit (the region's extent).
+    sites
+        Sites (``x``, ``y``) the scores are for.
+    local_frequency
+        ``(bandwidth, prior_weight, weight)``.
+    records
+        Presence records (``species``, ``x``, ``y``) the frequency is estimated from; default
+        the group's training records (cross-validation passes its training folds).
+    """
+    bandwidth, prior_weight, weight = local_frequency
+    if records is None:
+        records = group.train_po.rename(columns={"spid": "species"})
+    extent = pd.concat([records[["x", "y"]], group.train_bg[["x", "y"]]])
+    lf = LocalRecordFrequency(bandwidth, prior_weight).fit(records, extent=extent)
+    log_share = pd.DataFrame(lf.log_frequency(sites), columns=list(lf.species_))
+    extra = log_share.reindex(columns=[str(c) for c in scores.columns], fill_value=0.0)
+    return scores + weight * extra.to_numpy()
 
 
 def with_spatial_basis(
@@ -125,8 +166,16 @@ class NceasResult:
 SCALE_ON_BACKGROUND = False
 
 
-def fit_predict_group(group: NceasGroup, config: MaxentNetConfig) -> pd.DataFrame:
-    """Fit on one group's training data; return scores at its PA sites (rows) per species."""
+def fit_predict_group(
+    group: NceasGroup,
+    config: MaxentNetConfig,
+    local_frequency: tuple[float, float, float] | None = None,
+) -> pd.DataFrame:
+    """Fit on one group's training data; return scores at its PA sites (rows) per species.
+
+    With ``local_frequency``, the scores include the local record frequency
+    (:func:`add_local_frequency`).
+    """
     po = group.train_po.rename(columns={"spid": "species"})
     background = group.train_bg if config.background != "target-group" else None
     model = MaxentNet(group.covariates, group.categorical, config)
@@ -135,8 +184,10 @@ def fit_predict_group(group: NceasGroup, config: MaxentNetConfig) -> pd.DataFram
     model.encoder.handle_unknown = "ignore"
     scale_on = group.train_bg if SCALE_ON_BACKGROUND else None
     model.fit(po, background, site_cols=["x", "y"], scale_on=scale_on)
-    scores = model.predict_log_intensity(group.test_env)
-    return pd.DataFrame(scores, columns=list(model.species_))
+    scores = pd.DataFrame(model.predict_log_intensity(group.test_env), columns=list(model.species_))
+    if local_frequency is not None:
+        scores = add_local_frequency(scores, group, group.test_env, local_frequency)
+    return scores
 
 
 def run_nceas_benchmark(
@@ -149,6 +200,7 @@ def run_nceas_benchmark(
     progress: Callable[[str], None] | None = None,
     workers: int = 1,
     spatial_basis: tuple[int, float] | None = None,
+    local_frequency: tuple[float, float, float] | None = None,
 ) -> NceasResult:
     """Fit, predict and score every survey group of ``regions`` (all by default).
 
@@ -173,6 +225,10 @@ def run_nceas_benchmark(
         With an explicit ``config``: ``(n_features, length_scale)`` of a spatial Fourier basis
         added to the covariates (``None``: covariates only). A named model uses its own
         (:data:`BENCHMARK_MODELS`).
+    local_frequency
+        With an explicit ``config``: ``(bandwidth, prior_weight, weight)`` of the local record
+        frequency added to the scores (:func:`add_local_frequency`; ``None``: none). A named
+        model uses its own.
     """
     if config is None:
         if model not in BENCHMARK_MODELS:
@@ -181,6 +237,7 @@ def run_nceas_benchmark(
             )
         config = BENCHMARK_MODELS[model].config(seed, device)
         spatial_basis = BENCHMARK_MODELS[model].spatial_basis
+        local_frequency = BENCHMARK_MODELS[model].local_frequency
     else:
         config = replace(config, seed=seed, device=device)
     if not isinstance(workers, int) or workers < 1:
@@ -190,7 +247,9 @@ def run_nceas_benchmark(
         groups = [with_spatial_basis(g, *spatial_basis) for g in groups]
     preds, rows = [], []
     tic = time.perf_counter()
-    for group, scores in zip(groups, _fit_all(groups, config, workers, progress), strict=True):
+    for group, scores in zip(
+        groups, _fit_all(groups, config, local_frequency, workers, progress), strict=True
+    ):
         sites = group.test_env["siteid"].astype(str).to_numpy()
         for sp in group.species:
             s = scores[sp].to_numpy(dtype=np.float64)
@@ -215,6 +274,7 @@ def run_nceas_benchmark(
 def _fit_all(
     groups: list[NceasGroup],
     config: MaxentNetConfig,
+    local_frequency: tuple[float, float, float] | None,
     workers: int,
     progress: Callable[[str], None] | None,
 ) -> list[pd.DataFrame]:
@@ -222,7 +282,7 @@ def _fit_all(
     if workers == 1:
         out = []
         for group in groups:
-            out.append(fit_predict_group(group, config))
+            out.append(fit_predict_group(group, config, local_frequency))
             if progress is not None:
                 progress(group.name)
         return out
@@ -237,7 +297,9 @@ def _fit_all(
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_one_thread,
     ) as pool:
-        futures = {pool.submit(fit_predict_group, groups[i], config): i for i in order}
+        futures = {
+            pool.submit(fit_predict_group, groups[i], config, local_frequency): i for i in order
+        }
         for future in as_completed(futures):
             i = futures[future]
             results[i] = future.result()
@@ -259,6 +321,7 @@ def cross_validate_group(
     n_folds: int = 3,
     blocks_per_side: int = 8,
     seed: int = 0,
+    local_frequency: tuple[float, float, float] | None = None,
 ) -> pd.DataFrame:
     """Spatial-block cross-validation on the TRAINING data of one group (no PA data).
 
@@ -267,7 +330,9 @@ def cross_validate_group(
     held out in turn; the model is fitted on the rest and every species is scored on the
     held-out fold by two AUCs: its held-out presence sites against the held-out sites of the
     rest of its survey group (``auc_tg``, the closest proxy for the survey-site evaluation)
-    and against the held-out random background (``auc_bg``).
+    and against the held-out random background (``auc_bg``). With ``local_frequency``, the
+    scores include the local record frequency of the training folds' records
+    (:func:`add_local_frequency`).
 
     Returns
     -------
@@ -304,6 +369,13 @@ def cross_validate_group(
         held_bg = bg[bg_fold == k]
         s_sites = model.predict_log_intensity(sites)
         s_bg = model.predict_log_intensity(held_bg) if len(held_bg) else None
+        if local_frequency is not None:
+            cols = list(model.species_)
+            s_sites = add_local_frequency(pd.DataFrame(s_sites, columns=cols), group, sites,
+                                          local_frequency, train_po).to_numpy()  # fmt: skip
+            if s_bg is not None:
+                s_bg = add_local_frequency(pd.DataFrame(s_bg, columns=cols), group, held_bg,
+                                           local_frequency, train_po).to_numpy()  # fmt: skip
         for j, sp in enumerate(model.species_):
             if sp not in present.columns:
                 continue

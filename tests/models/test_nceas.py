@@ -120,6 +120,10 @@ def test_spatial_cv_uses_training_data_only() -> None:
     assert set(cv["spid"]) <= set(group.species)
     # held-out presences rank above the rest of their survey group more often than not
     assert cv["auc_tg"].between(0, 1).all() and cv["auc_tg"].mean() > 0.5
+    # the local record frequency of the training folds changes the scores, not the rows
+    lf = cross_validate_group(group, cfg, n_folds=3, local_frequency=(0.02, 0.5, 0.25))
+    assert lf[["spid", "fold"]].equals(cv[["spid", "fold"]])
+    assert not np.allclose(lf["auc_tg"], cv["auc_tg"]) and lf["auc_tg"].mean() > 0.5
 
 
 def test_bradypus_elapid_auc_floor(mirror: object) -> None:
