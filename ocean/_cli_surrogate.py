@@ -23,6 +23,9 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the initialisation."),
     epochs: int = typer.Option(600, "--epochs", help="Maximum training epochs."),
     members: int = typer.Option(4, "--members", help="Deep-ensemble members (pod_mlp)."),
+    head_members: int = typer.Option(
+        None, "--head-members", help="Members per index of the index head (default: --members)."
+    ),
     index_head: bool = typer.Option(
         True,
         "--index-head/--no-index-head",
@@ -38,7 +41,8 @@ def train(
         raise InvalidInputError(f"--arch {arch!r} is unknown; choose one of {', '.join(_ARCHS)}")
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     sur = Surrogate.create(arch, max_epochs=epochs, members=members, device=device, seed=seed,
-                           progress=True, index_head=index_head)  # fmt: skip
+                           progress=True, index_head=index_head,
+                           head_members=head_members)  # fmt: skip
     sur.fit(ensemble)
     sur.save(out)
     typer.echo(

@@ -62,6 +62,11 @@ class SurrogateConfig:
         Hidden width and number of hidden layers (MLP) or Fourier layers (FNO).
     members
         Deep-ensemble members of the POD-MLP (their spread is the predictive sd).
+    head_members
+        Members per index of the index head (``None``: ``members``). On the 6,144-scenario
+        ensemble, 8 instead of 4 lowered the uptake error on 1,000 fresh scenarios from 1.82 %
+        to 1.77 % (median) and raised the share of 50-scenario checks meeting the 2 % target
+        from 68 % to 78 % (docs/ocean_surrogate.md).
     modes
         POD modes kept per variable at most (POD-MLP) or Fourier modes (FNO).
     energy
@@ -92,6 +97,7 @@ class SurrogateConfig:
     width: int = 256
     depth: int = 3
     members: int = 4
+    head_members: int | None = None
     modes: int = 48
     energy: float = 0.999999
     val_fraction: float = 0.15
@@ -106,6 +112,13 @@ class SurrogateConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"SurrogateConfig.{name}={value!r} must be an integer >= 1")
+        if self.head_members is not None and (
+            not isinstance(self.head_members, int) or self.head_members < 1
+        ):
+            raise InvalidInputError(
+                f"SurrogateConfig.head_members={self.head_members!r} must be an integer >= 1 "
+                "(or None for as many as members)"
+            )
         if not 0.0 <= self.val_fraction < 0.9:
             raise InvalidInputError(
                 f"SurrogateConfig.val_fraction={self.val_fraction!r} must be in [0, 0.9)"

@@ -134,7 +134,7 @@ class PODMLPSurrogate(Surrogate):
             self.history.extend({"member": m, **h} for h in result.history)
         self.nets.to("cpu").eval()
         if self._head_targets is not None:
-            self.head = IndexHead(cfg.members)
+            self.head = IndexHead(cfg.head_members or cfg.members)
             self.history.extend(
                 self.head.fit(table, self._head_targets, train, val, cfg, self._device)
             )

@@ -160,6 +160,8 @@ def test_unknown_arch_and_bad_config() -> None:
         Surrogate.create("gpt")
     with pytest.raises(InvalidInputError, match="members=0 must be an integer >= 1"):
         SurrogateConfig(members=0)
+    with pytest.raises(InvalidInputError, match="head_members=0 must be an integer >= 1"):
+        SurrogateConfig(head_members=0)
     with pytest.raises(InvalidInputError, match=r"val_fraction=0\.95"):
         SurrogateConfig(val_fraction=0.95)
     with pytest.raises(InvalidInputError, match="energy=0"):

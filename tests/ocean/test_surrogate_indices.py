@@ -75,7 +75,7 @@ def head_surrogate() -> Surrogate:
     torch.manual_seed(0)
     ens = synthetic_ensemble(sample_scenarios(96, seed=0))
     return Surrogate.create("pod_mlp", max_epochs=120, members=2, width=32, modes=8, depth=2,
-                            batch_size=16, lr=5e-3).fit(ens)  # fmt: skip
+                            batch_size=16, lr=5e-3, head_members=3).fit(ens)  # fmt: skip
 
 
 def test_head_targets_invert_to_the_indices() -> None:
@@ -92,6 +92,8 @@ def test_head_predictions_are_the_indices_of_the_series(
 ) -> None:
     sur = head_surrogate
     assert sur.head is not None
+    # head_members sets the members per index independently of the POD ensemble
+    assert len(sur.nets) == 2 and sur.head.members == 3 and len(sur.head.nets) == 2 * 3
     new = sample_scenarios(8, seed=11)
     pred = sur.predict(new)
     head = sur.head.predict(new, 365)
@@ -112,7 +114,7 @@ def test_head_predictions_are_the_indices_of_the_series(
     a, b = flux_weights(new, 365)
     np.testing.assert_allclose(head["co2_uptake"], b - a * z[:, 0], rtol=1e-4, atol=1e-4)
     again = Surrogate.load(sur.save(tmp_path / "with_head"))
-    assert again.head is not None
+    assert again.head is not None and again.head.members == 3
     xr.testing.assert_allclose(again.predict(new), pred)
 
 
