@@ -76,6 +76,10 @@ GRIDS: dict[str, dict[str, dict]] = {
         "sfb8-0.7-lf0.05-0.25": {"spatial": (8, 0.7), "local": (0.05, 0.5, 0.25)},
         "sfb8-0.7-lf0.05-0.5": {"spatial": (8, 0.7), "local": (0.05, 0.5, 0.5)},
         "sfb8-0.7-lf0.02m2-0.5": {"spatial": (8, 0.7), "local": (0.02, 2.0, 0.5)},
+        "env-lf0.02-0.25": {"local": (0.02, 0.5, 0.25)},
+        "sfb16-0.5-lf0.02-0.25": {"spatial": (16, 0.5), "local": (0.02, 0.5, 0.25)},
+        "sfb16-1.0-lf0.02-0.25": {"spatial": (16, 1.0), "local": (0.02, 0.5, 0.25)},
+        "sfb8-1.0-lf0.02-0.25": {"spatial": (8, 1.0), "local": (0.02, 0.5, 0.25)},
     },
     "round8": {
         "mlp64x2-tg-drop0.5-ep40-quantile": {"dropout": 0.5, "epochs": 40, "scaling": "quantile"},
