@@ -57,7 +57,10 @@ class SurrogateConfig:
     Attributes
     ----------
     max_epochs, lr, batch_size, patience, weight_decay
-        Training loop settings (:class:`ecocube.training.TrainConfig`).
+        Training loop settings (:class:`ecocube.training.TrainConfig`). The default weight
+        decay (1e-4) was chosen on fresh scenarios (seed 4242, never the validation's): with the
+        6,144-scenario ensemble it raised the +4 °C-beyond-training phytoplankton-carbon R² of
+        three trainings from 0.938-0.951 to 0.964-0.971 at equal in-range accuracy.
     width, depth
         Hidden width and number of hidden layers (MLP) or Fourier layers (FNO).
     members
@@ -93,7 +96,7 @@ class SurrogateConfig:
     lr: float = 2e-3
     batch_size: int = 32
     patience: int = 60
-    weight_decay: float = 0.0
+    weight_decay: float = 1e-4
     width: int = 256
     depth: int = 3
     members: int = 4

@@ -13,7 +13,14 @@ import xarray as xr
 
 from ecocube.errors import InvalidInputError
 
-__all__ = ["EMULATED", "FieldCodec", "forcing_channels", "load_ensemble", "scenario_features"]
+__all__ = [
+    "EMULATED",
+    "NONNEGATIVE",
+    "FieldCodec",
+    "forcing_channels",
+    "load_ensemble",
+    "scenario_features",
+]
 
 #: Variables the surrogates emulate: name -> log-transformed? (positive, skewed quantities).
 EMULATED: dict[str, bool] = {
@@ -28,6 +35,13 @@ EMULATED: dict[str, bool] = {
     "intpp": True,
     "tos": False,
 }
+
+#: Emulated variables that are physically >= 0 (concentrations, stocks, rates of production):
+#: decoded predictions are clipped at 0, as a network emulating them on a linear scale can
+#: undershoot (most often beyond the training range).
+NONNEGATIVE: frozenset[str] = frozenset(
+    {"phyc", "intphyc", "chl", "dissic", "talk", "no3", "spco2", "intpp"}
+)
 
 
 def load_ensemble(ensemble: xr.Dataset | str | os.PathLike[str]) -> xr.Dataset:
@@ -175,7 +189,9 @@ class FieldCodec:
         for c, (v, _k) in enumerate(self.channels):
             a = z[..., c].astype("float64") * self.std[c] + self.mean[c]
             if self.log[c]:
-                a = np.clip(np.exp(a) - self.offset[c], 0.0, None)
+                a = np.exp(a) - self.offset[c]
+            if self.log[c] or v in NONNEGATIVE:
+                a = np.clip(a, 0.0, None)
             parts.setdefault(v, []).append(a)
         return {v: (p[0] if len(p) == 1 and self._scalar(v) else np.stack(p, -1))
                 for v, p in parts.items()}  # fmt: skip

@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from ecocube.ocean.surrogate._base import ARCHITECTURES, Surrogate
-from ecocube.ocean.surrogate._data import ensemble_table, load_ensemble, scenario_features
+from ecocube.ocean.surrogate._data import (
+    NONNEGATIVE,
+    ensemble_table,
+    load_ensemble,
+    scenario_features,
+)
 from ecocube.ocean.surrogate._indices import (
     IndexHead,
     head_targets,
@@ -222,7 +227,8 @@ class PODMLPSurrogate(Surrogate):
                         if sd is not None:
                             sd[..., j] *= phys[..., j]
                         phys[..., j] -= codec.offset[c]
-                        np.clip(phys[..., j], 0.0, None, out=phys[..., j])
+                if v in NONNEGATIVE or any(codec.log[a:b]):
+                    np.maximum(phys, 0.0, out=phys)  # concentrations cannot undershoot 0
                 scalar = codec.channels[a][1] < 0
                 fields_[v] = phys[..., 0] if scalar else phys
                 if sd is not None:

@@ -183,3 +183,27 @@ def test_bad_ensembles(ensemble: xr.Dataset, tmp_path: Path) -> None:
         sur.fit(ensemble.drop_vars("dissic"))
     with pytest.raises(InvalidInputError, match="at least 4 scenarios"):
         sur.fit(ensemble.isel(scenario=slice(0, 3)))
+
+
+def test_nonnegative_variables_never_undershoot_zero() -> None:
+    """A linear-scale surrogate that undershoots (e.g. far beyond its training range) must not
+    return negative concentrations; signed variables (fgco2) keep their sign."""
+    import torch
+
+    from ecocube.ocean.surrogate._data import NONNEGATIVE
+
+    ens = synthetic_ensemble(sample_scenarios(24, seed=0))
+    sur = Surrogate.create("pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1,
+                           index_head=False).fit(ens)  # fmt: skip
+    new = sample_scenarios(3, seed=5)
+    # push every decoded field far below zero: the fused affine maps get a large negative bias
+    sur._fused = [(w, b - 1e6 * torch.ones_like(b)) for w, b in sur._fused_maps()]
+    pred = sur.predict(new)
+    for name in NONNEGATIVE & set(pred.data_vars):
+        assert float(pred[name].min()) == 0.0, name
+    assert float(pred["fgco2"].max()) < -1e3
+    # the codec (used by the FNO) clips the same variables
+    codec = FieldCodec.fit(ens, ["phyc", "fgco2"], log=False)
+    z = np.full((1, ens.sizes["time"], len(codec.channels)), -1e6)
+    out = codec.decode(z)
+    assert out["phyc"].min() == 0.0 and out["fgco2"].max() < 0.0
