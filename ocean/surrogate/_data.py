@@ -98,11 +98,10 @@ def scenario_features(table: pd.DataFrame) -> np.ndarray:
     """
     from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
 
-    cols = []
-    for p in SCENARIO_PARAMETERS:
-        span = (p.high - p.low) or 1.0
-        cols.append(2.0 * (table[p.name].to_numpy(dtype=float) - p.low) / span - 1.0)
-    return np.stack(cols, axis=1).astype("float32")
+    values = table[[p.name for p in SCENARIO_PARAMETERS]].to_numpy(dtype=float)
+    low = np.array([p.low for p in SCENARIO_PARAMETERS])
+    span = np.array([(p.high - p.low) or 1.0 for p in SCENARIO_PARAMETERS])
+    return (2.0 * (values - low) / span - 1.0).astype("float32")
 
 
 def forcing_channels(table: pd.DataFrame, n_days: int) -> np.ndarray:
