@@ -98,7 +98,11 @@ def scenario_features(table: pd.DataFrame) -> np.ndarray:
     """
     from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
 
-    values = table[[p.name for p in SCENARIO_PARAMETERS]].to_numpy(dtype=float)
+    names = [p.name for p in SCENARIO_PARAMETERS]
+    if list(table.columns) == names:  # a validated table: one conversion, no column lookups
+        values = table.to_numpy(dtype=float)
+    else:
+        values = np.stack([table[c].to_numpy(dtype=float) for c in names], axis=1)
     low = np.array([p.low for p in SCENARIO_PARAMETERS])
     span = np.array([(p.high - p.low) or 1.0 for p in SCENARIO_PARAMETERS])
     return (2.0 * (values - low) / span - 1.0).astype("float32")

@@ -215,11 +215,19 @@ class PODMLPSurrogate(Surrogate):
             k0 = 0
             for v, (a, b), (w, bias) in zip(codec.variables, self.blocks, maps, strict=True):
                 r = w.shape[0]
-                phys = torch.addmm(bias, coef[:, k0 : k0 + r], w).numpy().reshape(n, -1, b - a)
+                mean_c = coef[:, k0 : k0 + r]
                 sd = None
                 if uncertainty and len(self.nets) > 1:
-                    dev = preds[:, :, k0 : k0 + r] - coef[None, :, k0 : k0 + r]
-                    sd = (dev @ w).square_().mean(0).sqrt_().numpy().reshape(n, -1, b - a)
+                    # the mean and the members' deviations in one product: the map (the
+                    # largest array of a prediction) is read from memory once, not twice
+                    dev = preds[:, :, k0 : k0 + r] - mean_c[None]
+                    out = (torch.cat([mean_c[None], dev]).reshape(-1, r) @ w).reshape(
+                        len(self.nets) + 1, n, -1
+                    )
+                    phys = out[0].add_(bias).numpy().reshape(n, -1, b - a)
+                    sd = out[1:].square_().mean(0).sqrt_().numpy().reshape(n, -1, b - a)
+                else:
+                    phys = torch.addmm(bias, mean_c, w).numpy().reshape(n, -1, b - a)
                 for j, c in enumerate(range(a, b)):
                     if codec.log[c]:
                         # z-space is log(x + offset): back-transform, delta-method sd
