@@ -59,8 +59,9 @@ class SurrogateConfig:
     max_epochs, lr, batch_size, patience, weight_decay
         Training loop settings (:class:`ecocube.training.TrainConfig`). The default weight
         decay (1e-4) was chosen on fresh scenarios (seed 4242, never the validation's): with the
-        6,144-scenario ensemble it raised the +4 °C-beyond-training phytoplankton-carbon R² of
-        three trainings from 0.938-0.951 to 0.964-0.971 at equal in-range accuracy.
+        6,144-scenario ensemble, the +4 °C-beyond-training phytoplankton-carbon R² was
+        0.938-0.951 over three trainings without it and 0.906-0.972 (four of five >= 0.964)
+        over five trainings with it, at equal in-range accuracy (docs/ocean_surrogate.md).
     width, depth
         Hidden width and number of hidden layers (MLP) or Fourier layers (FNO).
     members
