@@ -96,7 +96,8 @@ def add_local_frequency(
         ``(bandwidth, prior_weight, weight)``.
     records
         Presence records (``species``, ``x``, ``y``) the frequency is estimated from; default
-        the group's training records (cross-validation passes its training folds).
+        the group's training records (cross-validation passes its training folds). A species
+        without records there keeps its scores unchanged.
     """
     bandwidth, prior_weight, weight = local_frequency
     if records is None:

@@ -68,9 +68,9 @@ class SurrogateConfig:
         Deep-ensemble members of the POD-MLP (their spread is the predictive sd).
     head_members
         Members per index of the index head (``None``: ``members``). On the 6,144-scenario
-        ensemble, 8 instead of 4 lowered the uptake error on 1,000 fresh scenarios from 1.82 %
-        to 1.77 % (median) and raised the share of 50-scenario checks meeting the 2 % target
-        from 68 % to 78 % (docs/ocean_surrogate.md).
+        ensemble, 8 instead of 4 made the uptake target more robust on 1,000 fresh scenarios
+        (median relative error 1.82 % -> 1.71 %) but added 0.3-0.5 ms to a single call, which
+        then missed its speed-up target (docs/ocean_surrogate.md).
     modes
         POD modes kept per variable at most (POD-MLP) or Fourier modes (FNO).
     energy

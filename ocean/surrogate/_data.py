@@ -36,11 +36,11 @@ EMULATED: dict[str, bool] = {
     "tos": False,
 }
 
-#: Emulated variables that are physically >= 0 (concentrations, stocks, rates of production):
-#: decoded predictions are clipped at 0, as a network emulating them on a linear scale can
-#: undershoot (most often beyond the training range).
+#: Emulated variables that are physically >= 0 (concentrations, stocks, rates of production;
+#: every log-transformed one among them): decoded predictions are clipped at 0, as a network
+#: emulating them on a linear scale can undershoot (most often beyond the training range).
 NONNEGATIVE: frozenset[str] = frozenset(
-    {"phyc", "intphyc", "chl", "dissic", "talk", "no3", "spco2", "intpp"}
+    {v for v, log in EMULATED.items() if log} | {"dissic", "talk", "spco2"}
 )
 
 
@@ -193,7 +193,7 @@ class FieldCodec:
             a = z[..., c].astype("float64") * self.std[c] + self.mean[c]
             if self.log[c]:
                 a = np.exp(a) - self.offset[c]
-            if self.log[c] or v in NONNEGATIVE:
+            if v in NONNEGATIVE:
                 a = np.clip(a, 0.0, None)
             parts.setdefault(v, []).append(a)
         return {v: (p[0] if len(p) == 1 and self._scalar(v) else np.stack(p, -1))

@@ -235,7 +235,7 @@ class PODMLPSurrogate(Surrogate):
                         if sd is not None:
                             sd[..., j] *= phys[..., j]
                         phys[..., j] -= codec.offset[c]
-                if v in NONNEGATIVE or any(codec.log[a:b]):
+                if v in NONNEGATIVE:
                     np.maximum(phys, 0.0, out=phys)  # concentrations cannot undershoot 0
                 scalar = codec.channels[a][1] < 0
                 fields_[v] = phys[..., 0] if scalar else phys
