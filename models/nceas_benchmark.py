@@ -370,13 +370,14 @@ def cross_validate_group(
         held_bg = bg[bg_fold == k]
         s_sites = model.predict_log_intensity(sites)
         s_bg = model.predict_log_intensity(held_bg) if len(held_bg) else None
-        if local_frequency is not None:
-            cols = list(model.species_)
-            s_sites = add_local_frequency(pd.DataFrame(s_sites, columns=cols), group, sites,
-                                          local_frequency, train_po).to_numpy()  # fmt: skip
-            if s_bg is not None:
-                s_bg = add_local_frequency(pd.DataFrame(s_bg, columns=cols), group, held_bg,
-                                           local_frequency, train_po).to_numpy()  # fmt: skip
+        if local_frequency is not None:  # one frequency fit for both sets of sites
+            where = [sites[["x", "y"]]] + ([held_bg[["x", "y"]]] if s_bg is not None else [])
+            both = np.vstack([s_sites] + ([s_bg] if s_bg is not None else []))
+            both = add_local_frequency(
+                pd.DataFrame(both, columns=list(model.species_)), group,
+                pd.concat(where, ignore_index=True), local_frequency, train_po,
+            ).to_numpy()  # fmt: skip
+            s_sites, s_bg = both[: len(sites)], (both[len(sites) :] if s_bg is not None else None)
         for j, sp in enumerate(model.species_):
             if sp not in present.columns:
                 continue
