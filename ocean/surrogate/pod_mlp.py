@@ -149,6 +149,8 @@ class PODMLPSurrogate(Surrogate):
     def _forward(
         self, table: pd.DataFrame, uncertainty: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Standardised fields through the generic decode: the reference path that the fused
+        :meth:`_predict_fields` (used for predictions) is tested against."""
         import torch
 
         x = torch.as_tensor(scenario_features(table), device=self._device)
