@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pystac
 
+from ecocube._atomic import swap_into_place
 from ecocube.catalog._assets import AssetFile, declare_extensions
 from ecocube.catalog._family import BuildContext, Family
 from ecocube.catalog._items_climate import chelsa_items, worldclim_items
@@ -166,18 +169,44 @@ def build_catalog(
     InvalidInputError
         If a dataset name is not catalogued, or ``out_dir`` is a file.
     """
-    from ecocube import data
 
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"out_dir={str(out)!r} is a file; pass a folder path")
     families = _select(datasets)
-    # Replace only what this function writes, never other files of the folder.
-    (out / "catalog.json").unlink(missing_ok=True)
-    for family in FAMILIES:
-        if (out / family.collection_id).is_dir():
-            shutil.rmtree(out / family.collection_id)
-    out.mkdir(parents=True, exist_ok=True)
+    # Built in a temporary sibling folder, then swapped in piece by piece: a failed build leaves
+    # the previous catalog intact, and only what this function writes is ever replaced.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        catalog = _build_into(tmp, families, progress)
+        out.mkdir(exist_ok=True)
+        for family in FAMILIES:  # collections of an earlier build that this one leaves out
+            if family not in families and (out / family.collection_id).is_dir():
+                shutil.rmtree(out / family.collection_id)
+        for family in families:
+            swap_into_place(tmp / family.collection_id, out / family.collection_id)
+        os.replace(tmp / "catalog.json", out / "catalog.json")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    catalog.normalize_hrefs(_dir_href(out))
+    return catalog
+
+
+def _dir_href(folder: Path) -> str:
+    """``folder`` as a root href pystac reads as a folder (a trailing ``/``: without it, a
+    name with a dot such as ``catalog.v2`` is taken for a file and its parent is used)."""
+    return folder.as_posix().rstrip("/") + "/"
+
+
+def _build_into(
+    out: Path,
+    families: Sequence[Family],
+    progress: Callable[[Iterable[Family]], Iterable[Family]] | None,
+) -> pystac.Catalog:
+    """Write the catalog of ``families`` into the (new, empty) folder ``out``."""
+    from ecocube import data
+
     catalog = pystac.Catalog(
         id=CATALOG_ID,
         title="ecocube datasets",
@@ -211,7 +240,7 @@ def build_catalog(
             collection.add_item(item)
         declare_extensions(collection)
         catalog.add_child(collection)
-    catalog.normalize_hrefs(str(out))
+    catalog.normalize_hrefs(_dir_href(out))
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return catalog
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ecocube._cli_data import app as data_app
 from ecocube.catalog._cli import app as catalog_app
@@ -87,13 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EcocubeError, OSError, ValueError) as exc:
         if debug:
             raise
-        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         return 1
     except Exception as exc:
         if debug:
             raise
         console.print(
-            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} "
+            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))} "
             "(run again with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,

@@ -21,12 +21,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ecocube._atomic import check_replaceable, swap_into_place
 from ecocube.errors import CatalogError, DatasetNotFoundError, InvalidInputError
 
 __all__ = ["cube_item", "file_checksum", "open_cube", "register_cube", "write_cube"]
 
 #: Attribute that marks a store as written completely by ecocube.
 COMPLETE_ATTR = "ecocube:complete"
+#: Files that identify a Zarr store (v2 and v3): only such a folder is ever overwritten.
+_ZARR_MARKERS = (".zgroup", ".zattrs", ".zmetadata", "zarr.json")
 
 
 def file_checksum(path: Path | str) -> str:
@@ -113,6 +116,8 @@ def write_cube(
         raise InvalidInputError(
             f"path={str(path)!r} already exists; pass overwrite=True (--overwrite) or another path"
         )
+    # overwrite replaces a Zarr store, never a folder holding something else
+    check_replaceable(path, markers=_ZARR_MARKERS, what="a Zarr store")
     path.parent.mkdir(parents=True, exist_ok=True)
     out = ds.copy()
     for name in list(out.data_vars):
@@ -147,13 +152,8 @@ def write_cube(
         group = zarr.open_group(str(tmp), mode="a", zarr_format=2)
         group.attrs[COMPLETE_ATTR] = True
         zarr.consolidate_metadata(str(tmp), zarr_format=2)
-        if path.exists():
-            trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-            path.rename(trash)
-            tmp.rename(path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            tmp.rename(path)
+        check_replaceable(path, markers=_ZARR_MARKERS, what="a Zarr store")
+        swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -361,7 +361,8 @@ def register_cube(
         coll.remove_item(item.id)
     coll.add_item(item)
     coll.update_extent_from_items()
-    cat.normalize_hrefs(str(cat_file.parent))
+    # trailing '/': pystac takes a folder name with a dot (catalog.v2) for a file otherwise
+    cat.normalize_hrefs(cat_file.parent.as_posix() + "/")
     item.make_asset_hrefs_relative()
     cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return item

@@ -58,8 +58,9 @@ def fit(
     """Fit a species distribution model to a records file and save it to a model folder."""
     from rich.console import Console
 
-    from ecocube.models.estimator import SDM
+    from ecocube.models.estimator import SDM, check_model_target
 
+    check_model_target(out)  # a bad --out fails before the fit, not after it
     options = {} if steps is None else {"epochs" if model == "maxent-net" else "steps": steps}
     sdm = SDM(
         model=model,

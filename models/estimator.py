@@ -18,7 +18,6 @@ folder and renamed into place, so an interrupted save never leaves a half-writte
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -29,16 +28,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecocube._atomic import check_replaceable, swap_into_place
 from ecocube.errors import InvalidInputError
 from ecocube.models.integrated import IntegratedConfig, IntegratedData, IntegratedSDM
 from ecocube.models.records import (
     CovariateEncoder,
+    check_crs,
     read_table,
     validate_records,
     validate_sites,
 )
 
-__all__ = ["FORMAT_VERSION", "MANIFEST_NAME", "MODELS", "SDM"]
+__all__ = ["FORMAT_VERSION", "MANIFEST_NAME", "MODELS", "SDM", "check_model_target"]
 
 #: Model types :class:`SDM` can fit.
 MODELS: tuple[str, ...] = ("integrated", "maxent-net")
@@ -46,6 +47,15 @@ MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 _WEIGHTS = "model.pt"
 PREDICTION_COLUMNS = ("site", "species", "probability", "sd", "q05", "q95")
+
+
+def check_model_target(path: str | Path) -> None:
+    """Raise unless ``path`` can receive a model folder (absent, empty or a model folder).
+
+    :meth:`SDM.save` replaces an existing model folder but never a folder holding other files;
+    the CLI calls this before fitting so that a bad ``--out`` fails before the work is done.
+    """
+    check_replaceable(path, markers=(MANIFEST_NAME,), what="an ecocube model folder")
 
 
 class SDM:
@@ -135,11 +145,12 @@ class SDM:
         InvalidInputError
             On any invalid record (see :func:`ecocube.models.records.validate_records`).
         """
+        crs = check_crs(crs)
         df = records if isinstance(records, pd.DataFrame) else read_table(records, crs=crs)
         df = validate_records(
             df, self.covariates, categorical=self.categorical, drop_na=self.drop_na
         )
-        self.crs_ = None if crs is None else str(crs)
+        self.crs_ = crs
         self.kinds_ = {k: int(v) for k, v in df["kind"].value_counts().items()}
         is_po, is_bg, is_sv = (df["kind"] == k for k in ("presence", "background", "survey"))
         self.species_ = sorted(set(df.loc[is_po | is_sv, "species"]))
@@ -270,18 +281,8 @@ class SDM:
         try:
             torch.save(self.estimator_.state(), tmp / _WEIGHTS)
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-            old = None
-            if target.exists():
-                if not (target / MANIFEST_NAME).is_file() and any(target.iterdir()):
-                    raise InvalidInputError(
-                        f"{str(target)!r} exists and is not an ecocube model folder; choose "
-                        "another --out or remove it."
-                    )
-                old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            check_model_target(target)
+            swap_into_place(tmp, target)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

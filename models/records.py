@@ -35,6 +35,7 @@ from ecocube.errors import InvalidInputError
 __all__ = [
     "KINDS",
     "CovariateEncoder",
+    "check_crs",
     "read_table",
     "validate_records",
     "validate_sites",
@@ -57,7 +58,7 @@ def read_table(path: str | Path, *, crs: str | int | None = None) -> pd.DataFram
     """
     path = Path(path)
     if not path.is_file():
-        raise InvalidInputError(f"records file {str(path)!r} does not exist.")
+        raise InvalidInputError(f"file {str(path)!r} does not exist.")
     kind = _SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise InvalidInputError(
@@ -84,6 +85,22 @@ def read_table(path: str | Path, *, crs: str | int | None = None) -> pd.DataFram
     return df
 
 
+def check_crs(crs: str | int | None) -> str | None:
+    """The CRS as a string (``None`` stays ``None``), or a clear error when it is not valid."""
+    if crs is None:
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        CRS.from_user_input(crs)
+    except CRSError as err:
+        raise InvalidInputError(
+            f"--crs {crs!r} is not a valid CRS ({err}); give e.g. EPSG:4326 or a WKT/PROJ string."
+        ) from err
+    return str(crs)
+
+
 def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -91,6 +108,21 @@ def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
             f"covariate column(s) {missing} missing from the {what}; available columns: "
             f"{sorted(map(str, df.columns))}."
         )
+
+
+def _check_numeric(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Continuous covariates must be numbers (empty cells are NaN, handled separately)."""
+    for c in columns:
+        if pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+            continue
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = df[c][values.isna() & df[c].notna()]
+        if len(bad):
+            raise InvalidInputError(
+                f"continuous covariate {c!r} of the {what} holds {len(bad)} non-numeric value(s) "
+                f"(e.g. {sorted(map(str, bad.unique()))[:5]}); fix them, or pass the column with "
+                "--categorical if it is a category."
+            )
 
 
 def _handle_na(df: pd.DataFrame, columns: Sequence[str], drop_na: bool, what: str) -> pd.DataFrame:
@@ -126,6 +158,10 @@ def validate_records(
         (unless ``drop_na``), survey rows without ``presence`` or with values other than 0/1,
         presence records without background points, or a species with zero presences.
     """
+    if len(df) == 0:
+        raise InvalidInputError(
+            "the records table has no rows: give presence, background or survey rows."
+        )
     df = df.copy()
     if "kind" not in df.columns:
         raise InvalidInputError(
@@ -139,6 +175,7 @@ def validate_records(
             f"invalid kind value(s) {bad}; each row's kind must be one of {list(KINDS)}."
         )
     _check_columns(df, list(covariates) + list(categorical), "records")
+    _check_numeric(df, covariates, "records")
     df = _handle_na(df, list(covariates) + list(categorical), drop_na, "records")
     if "species" not in df.columns:
         df["species"] = "species"
@@ -158,7 +195,7 @@ def validate_records(
             )
         if not pres.isin([0, 1]).all():
             raise InvalidInputError(
-                f"survey 'presence' values must be 0 or 1; found {sorted(pres.unique())[:10]}."
+                f"survey 'presence' values must be 0 or 1; found {sorted(pres.unique().tolist())[:10]}."
             )
     df["presence"] = np.where(
         is_sv, pd.to_numeric(df.get("presence", np.nan), errors="coerce"), np.nan
@@ -189,8 +226,13 @@ def validate_records(
 def validate_sites(
     df: pd.DataFrame, covariates: Sequence[str], *, categorical: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """Check a prediction sites table (covariates present, no NaN)."""
+    """Check a prediction sites table (at least one row, covariates present, no NaN)."""
+    if len(df) == 0:
+        raise InvalidInputError(
+            "the sites table has no rows: give at least one site to predict at."
+        )
     _check_columns(df, list(covariates) + list(categorical), "sites")
+    _check_numeric(df, covariates, "sites")
     return _handle_na(df, list(covariates) + list(categorical), False, "sites")
 
 

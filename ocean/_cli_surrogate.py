@@ -36,6 +36,9 @@ def train(
     import torch
 
     from ecocube.ocean.surrogate import Surrogate
+    from ecocube.ocean.surrogate._base import check_surrogate_target
+
+    check_surrogate_target(out)  # a bad --out fails before the training, not after it
 
     if arch not in _ARCHS:
         raise InvalidInputError(f"--arch {arch!r} is unknown; choose one of {', '.join(_ARCHS)}")

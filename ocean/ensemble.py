@@ -15,7 +15,6 @@ GIL in its kernels) is started; pass ``scheduler="tcp://host:8786"`` to use a ru
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ecocube._atomic import swap_into_place
 from ecocube.errors import DatasetNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -195,9 +195,7 @@ def _write(ds: xr.Dataset, out: Path, *, overwrite: bool, attrs: dict[str, Any])
     else:  # pragma: no cover
         tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
         ds.assign_attrs(attrs).to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        swap_into_place(tmp, out)
     item = ensemble_item(out, ds)
     item_path = out.with_name(out.stem + ".item.json")
     tmp_item = item_path.with_name(f".{item_path.name}.tmp-{uuid.uuid4().hex[:8]}")

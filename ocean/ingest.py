@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ecocube._atomic import swap_into_place
 from ecocube.errors import InvalidInputError
 from ecocube.variables import SOURCES, native_mapping, normalize_units
 
@@ -284,9 +285,7 @@ def write_zarr(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         for v in encoded.variables.values():
             v.encoding = {}
         encoded.to_zarr(tmp / "store.zarr", mode="w", consolidated=True, zarr_format=2)
-        if path.exists():
-            shutil.rmtree(path)
-        (tmp / "store.zarr").rename(path)
+        swap_into_place(tmp / "store.zarr", path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path

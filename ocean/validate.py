@@ -272,7 +272,9 @@ def validate_surrogate(
     }
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report, indent=1, default=float))
+        tmp = Path(json_path).with_name(f".{Path(json_path).name}.tmp")
+        tmp.write_text(json.dumps(report, indent=1, default=float))
+        tmp.replace(json_path)  # never a half-written report
     if keep_datasets:
         report["_data"] = {"truth": truth, "pred": pred, "indices": table, "extra": extra_data}
     return report

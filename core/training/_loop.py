@@ -305,7 +305,10 @@ class Trainer:
                     if result.best_epoch == epoch:
                         save_checkpoint(last_path.with_name("best.pt"), payload)
                 bar.update(1)
-                bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+                shown = {"train": f"{train_loss:.4g}"}
+                if math.isfinite(val_loss):  # no validation data: show the training loss only
+                    shown["val"] = f"{val_loss:.4g}"
+                bar.set_postfix(**shown)
                 if stop:
                     break
         finally:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ecocube._atomic import check_replaceable, swap_into_place
 from ecocube.errors import InvalidInputError
 from ecocube.ocean.surrogate._data import (
     EMULATED,
@@ -37,6 +38,7 @@ __all__ = [
     "Surrogate",
     "SurrogateConfig",
     "SurrogateNotFittedError",
+    "check_surrogate_target",
     "model_fingerprint",
 ]
 
@@ -44,6 +46,15 @@ __all__ = [
 ARCHITECTURES: dict[str, type[Surrogate]] = {}
 
 _FORMAT_VERSION = 1
+
+
+def check_surrogate_target(directory: str | os.PathLike[str]) -> None:
+    """Raise unless ``directory`` can receive a surrogate (absent, empty or a surrogate folder).
+
+    :meth:`Surrogate.save` replaces an earlier surrogate but never a folder holding other
+    files; ``ecocube ocean train`` calls this before training.
+    """
+    check_replaceable(directory, markers=("config.json", "weights.pt"), what="a surrogate folder")
 
 
 class SurrogateNotFittedError(InvalidInputError):
@@ -281,6 +292,7 @@ class Surrogate(abc.ABC):
 
         codec = self._check_fitted()
         directory = Path(directory)
+        check_surrogate_target(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
@@ -298,9 +310,8 @@ class Surrogate(abc.ABC):
             cpu_state = {k: v.detach().cpu() for k, v in self._modules().state_dict().items()}
             torch.save(cpu_state, tmp / "weights.pt")
             np.savez(tmp / "arrays.npz", **arrays)
-            if directory.exists():
-                shutil.rmtree(directory)
-            tmp.rename(directory)
+            check_surrogate_target(directory)
+            swap_into_place(tmp, directory)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return directory

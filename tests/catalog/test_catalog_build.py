@@ -251,3 +251,31 @@ def test_build_rejects_bad_arguments(tmp_path: Path) -> None:
     afile.write_text("x")
     with pytest.raises(InvalidInputError, match="is a file; pass a folder path"):
         build_catalog(afile, ["s2_barbellino"])
+
+
+def test_build_into_a_dotted_folder_keeps_other_files(
+    tmp_path: Path, mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder name with a dot is a folder; the user's files and a failed rebuild lose nothing."""
+    out = tmp_path / "catalog.v2"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    cat = build_catalog(out, ["chelsa_costa_rica"])
+    assert Path(cat.get_self_href()) == out / "catalog.json"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "catalog.json",
+        "chelsa-costa-rica",
+        "notes.txt",
+    ]
+    assert not (tmp_path / "catalog.json").exists()
+    before = (out / "catalog.json").read_bytes()
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("simulated failure half-way through the build")
+
+    monkeypatch.setattr("ecocube.catalog._build._collection", boom)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        build_catalog(out, ["chelsa_costa_rica"])
+    assert (out / "catalog.json").read_bytes() == before
+    assert (out / "chelsa-costa-rica" / "collection.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["catalog.v2"]  # no temporary leftovers

@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from ecocube.cube import build_cube, cube_item, open_cube, register_cube, write_cube
+from ecocube.errors import InvalidInputError
 from tests.conftest import requires_mirror
 
 
@@ -54,6 +55,12 @@ def test_overwrite_replaces_only_after_success(tmp_path):
     write_cube(ds2, target, overwrite=True)
     assert float(open_cube(target)["a"].mean()) == 1.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.zarr"]
+    mine = tmp_path / "mine.zarr"  # overwrite replaces a Zarr store, not any folder
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="is not a Zarr store"):
+        write_cube(ds, mine, overwrite=True)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_float64_stored_as_float32(tmp_path):

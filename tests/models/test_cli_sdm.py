@@ -135,3 +135,47 @@ def test_cli_bad_inputs(fitted, capsys) -> None:
     assert "unsupported output type '.json'" in _err(capsys)
     assert main(["sdm", "predict", str(tmp), "--sites", str(sites), "--out", "p.csv"]) == 1
     assert "is not an ecocube model folder" in _err(capsys)
+
+    # values are shown verbatim (the console must not take "[2.0]" for markup)
+    two = good.copy()
+    two.loc[two.kind == "survey", "presence"] = 2
+    assert fit_with(two, "g.csv") == 1
+    assert "survey 'presence' values must be 0 or 1; found [2.0]." in _err(capsys)
+    text = good.copy()
+    text["t"] = text["t"].astype(object)
+    text.loc[5, "t"] = "warm-ish"
+    assert fit_with(text, "h.csv") == 1
+    assert "continuous covariate 't' of the records holds 1 non-numeric value(s)" in _err(capsys)
+    assert fit_with(good.iloc[:0], "i.csv") == 1
+    assert "the records table has no rows" in _err(capsys)
+    assert fit_with(good, "a.csv", "--crs", "EPSG:99999") == 1
+    assert "--crs 'EPSG:99999' is not a valid CRS" in _err(capsys)
+    pd.DataFrame({"t": [], "veg": []}).to_csv(sites, index=False)
+    assert main(["sdm", "predict", str(model), "--sites", str(sites), "--out", "p.csv"]) == 1
+    assert "the sites table has no rows" in _err(capsys)
+
+
+def test_cli_fit_never_replaces_a_foreign_folder(tmp_path, capsys) -> None:
+    """--out holding other files fails before the fit and keeps them; a model folder is replaced."""
+    records = tmp_path / "r.csv"
+    _records().to_csv(records, index=False)
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("years of work")
+    args = ["sdm", "fit", "--records", str(records), "--covariates", "t", "--steps", "5"]
+    assert main([*args, "--out", str(mine)]) == 1
+    err = _err(capsys)
+    assert "exists and is not an ecocube model folder" in err and "fitted" not in err
+    assert (mine / "chapter1.tex").read_text() == "years of work"
+    assert sorted(p.name for p in mine.iterdir()) == ["chapter1.tex"]
+    (tmp_path / "file.txt").write_text("x")
+    assert main([*args, "--out", str(tmp_path / "file.txt")]) == 1
+    assert "is a file" in _err(capsys)
+    model = tmp_path / "model"
+    assert main([*args, "--out", str(model)]) == 0
+    first = (model / "manifest.json").read_text()
+    assert main([*args, "--seed", "1", "--out", str(model)]) == 0  # a model folder is replaced
+    assert (
+        json.loads((model / "manifest.json").read_text())["seed"] == 1 != json.loads(first)["seed"]
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers

@@ -115,6 +115,13 @@ def test_fit_predict_save_load(
     again = Surrogate.load(out)
     assert again.arch == arch
     xr.testing.assert_allclose(again.predict(new), pred)
+    assert sur.save(out) == out  # an earlier surrogate is replaced...
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="is not a surrogate folder"):
+        sur.save(mine)  # ...a folder holding other files never is
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 @pytest.mark.parametrize("log_transform", [False, True])

@@ -100,3 +100,10 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "--arch 'transformer' is unknown" in capsys.readouterr().err
     assert main(["ocean", "validate", "--surrogate", str(tmp_path), "--n", "3"]) == 1
     assert "is not a surrogate folder" in capsys.readouterr().err
+    mine = tmp_path / "mine"  # --out holding other files: refused before any training
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    code = main(["ocean", "train", "--ensemble", str(tmp_path / "x.zarr"), "--out", str(mine)])
+    assert code == 1
+    assert "exists and is not a surrogate folder" in " ".join(capsys.readouterr().err.split())
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

@@ -1,0 +1,58 @@
+"""Output folders are replaced atomically and only when they are outputs of the same kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ecocube._atomic import check_replaceable, swap_into_place
+from ecocube.errors import InvalidInputError
+
+
+def test_check_replaceable(tmp_path: Path) -> None:
+    check_replaceable(tmp_path / "absent", markers=("m.json",), what="a thing")
+    (tmp_path / "empty").mkdir()
+    check_replaceable(tmp_path / "empty", markers=("m.json",), what="a thing")
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "m.json").write_text("{}")
+    (tmp_path / "ours" / "extra").write_text("")
+    check_replaceable(tmp_path / "ours", markers=("m.json",), what="a thing")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("")
+    with pytest.raises(InvalidInputError, match=r"'.*theirs' exists and is not a thing"):
+        check_replaceable(tmp_path / "theirs", markers=("m.json",), what="a thing")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(InvalidInputError, match="is a file, not a thing"):
+        check_replaceable(tmp_path / "f", markers=("m.json",), what="a thing")
+
+
+def test_swap_into_place_replaces_and_restores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out"
+    new = tmp_path / ".new"
+    new.mkdir()
+    (new / "v").write_text("1")
+    assert swap_into_place(new, target) == target and (target / "v").read_text() == "1"
+    new.mkdir()
+    (new / "v").write_text("2")
+    swap_into_place(new, target)
+    assert (target / "v").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the old folder is gone
+    # a failed rename puts the previous folder back under its name
+    new.mkdir()
+    (new / "v").write_text("3")
+    import os
+
+    real = os.replace
+
+    def flaky(src: object, dst: object) -> None:
+        if Path(src) == new:
+            raise OSError("disk full")
+        real(src, dst)
+
+    monkeypatch.setattr("ecocube._atomic.os.replace", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        swap_into_place(new, target)
+    assert (target / "v").read_text() == "2"
