@@ -158,10 +158,20 @@ def sample(
             f"--points {src}: no column(s) {missing}; columns are {list(table.columns)}; "
             "pass --x-col/--y-col"
         )
+    coords = {}
+    for col in (x_col, y_col):
+        coords[col] = pd.to_numeric(table[col], errors="coerce")
+        bad = coords[col].isna() & table[col].notna()
+        if bad.any():
+            raise InvalidInputError(
+                f"--points {src}: column {col!r} holds {int(bad.sum())} non-numeric value(s) "
+                f"(e.g. {sorted(map(str, table.loc[bad, col].unique()))[:5]}); coordinates "
+                "must be numbers"
+            )
     ds = open_cube(cube)
     names = [v for v in variables.split(",") if v] if variables else None
     values = ds.ecocube.sample_points(
-        table[x_col].to_numpy(), table[y_col].to_numpy(), crs=crs, variables=names
+        coords[x_col].to_numpy(), coords[y_col].to_numpy(), crs=crs, variables=names
     )
     result = pd.concat([table.reset_index(drop=True), values.drop(columns=["x", "y"])], axis=1)
     dst.parent.mkdir(parents=True, exist_ok=True)

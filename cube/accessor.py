@@ -110,8 +110,8 @@ class EcocubeAccessor:
         -------
         pandas.DataFrame
             One row per point (input order), columns ``x``, ``y`` (the input coordinates),
-            ``row``, ``col``, ``inside`` and one float32 column per variable (NaN outside the
-            cube or on nodata).
+            ``row``, ``col`` (the pixel holding the point, -1 outside the cube), ``inside`` and
+            one float32 column per variable (NaN outside the cube or on nodata).
         """
         names = list(variables) if variables is not None else self.data_variables
         unknown = [n for n in names if n not in self._ds.data_vars]
@@ -123,8 +123,8 @@ class EcocubeAccessor:
         out: dict[str, Any] = {
             "x": np.asarray(x, dtype=np.float64),
             "y": np.asarray(y, dtype=np.float64),
-            "row": rows,
-            "col": cols,
+            "row": np.where(inside, rows, -1),
+            "col": np.where(inside, cols, -1),
             "inside": inside,
         }
         ri = xr.DataArray(rows, dims="point")

@@ -63,9 +63,19 @@ def load_ensemble(ensemble: xr.Dataset | str | os.PathLike[str]) -> xr.Dataset:
                 f"ensemble {str(path)!r} does not exist; create it with "
                 "`ecocube ocean ensemble --n N --years Y --out ens.zarr`"
             )
-        ds = (
-            xr.open_zarr(path) if path.suffix == ".zarr" or path.is_dir() else xr.open_dataset(path)
-        )
+        try:
+            ds = (
+                xr.open_zarr(path)
+                if path.suffix == ".zarr" or path.is_dir()
+                else xr.open_dataset(path)
+            )
+        except (OSError, ValueError, KeyError) as err:  # not a Zarr store / netCDF file
+            raise InvalidInputError(
+                f"cannot open the ensemble {str(path)!r} ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:160]}); give the "
+                "Zarr store written by `ecocube ocean ensemble` (or a netCDF file of "
+                "ecocube.ocean.simulate output)"
+            ) from err
     missing = [v for v in EMULATED if v not in ds]
     missing += [p.name for p in SCENARIO_PARAMETERS if p.name not in ds.coords and p.name not in ds]
     if missing:

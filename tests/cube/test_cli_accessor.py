@@ -154,3 +154,17 @@ def test_cli_sample_writes_covariates_at_points(chelsa_zarr, mirror, tmp_path, c
     )
     assert code == 1
     assert "no column(s) ['lon']" in capsys.readouterr().err
+    # a point far outside: NaN values and no pixel index; a text coordinate: a clear error
+    pts = pd.DataFrame({"x": [-84.2, -10.0], "y": ["9.7", "9.7"]})
+    pts.to_csv(tmp_path / "pts.csv", index=False)
+    args = ["cube", "sample", str(chelsa_zarr), "--points", str(tmp_path / "pts.csv"),
+            "--x-col", "x", "--y-col", "y", "--variables", "bio1"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "s.csv")]) == 0
+    s = pd.read_csv(tmp_path / "s.csv")
+    assert s["inside"].tolist() == [True, False] and s.loc[1, ["row", "col"]].tolist() == [-1, -1]
+    assert s.loc[0, "row"] >= 0 and np.isfinite(s.loc[0, "bio1"]) and np.isnan(s.loc[1, "bio1"])
+    pts.loc[1, "y"] = "north"
+    pts.to_csv(tmp_path / "pts.csv", index=False)
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "t.csv")]) == 1
+    assert "column 'y' holds 1 non-numeric value(s) (e.g. ['north'])" in capsys.readouterr().err

@@ -186,6 +186,11 @@ def test_bad_ensembles(ensemble: xr.Dataset, tmp_path: Path) -> None:
     sur = Surrogate.create("pod_mlp", max_epochs=2)
     with pytest.raises(InvalidInputError, match="does not exist"):
         sur.fit(tmp_path / "nope.zarr")
+    (tmp_path / "records.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "empty").mkdir()
+    for wrong in ("records.csv", "empty"):  # not an ensemble: a clear error, not xarray's
+        with pytest.raises(InvalidInputError, match=r"cannot open the ensemble .* ocean ensemble"):
+            sur.fit(tmp_path / wrong)
     with pytest.raises(InvalidInputError, match=r"lacks \['dissic'\]"):
         sur.fit(ensemble.drop_vars("dissic"))
     with pytest.raises(InvalidInputError, match="at least 4 scenarios"):
