@@ -135,6 +135,8 @@ def sample_scenarios(
 
     if int(n) != n or n < 1:
         raise ScenarioError(f"n={n!r} must be a positive integer number of scenarios")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ScenarioError(f"seed={seed!r} must be a non-negative integer")
     ranges = dict(ranges or {})
     unknown = sorted(set(ranges) - set(_BY_NAME))
     if unknown:

@@ -93,6 +93,8 @@ def test_non_numeric_and_empty_tables_are_rejected() -> None:
     ("kwargs", "match"),
     [
         ({"n": 0}, "positive integer"),
+        ({"n": 2, "seed": -1}, r"seed=-1 must be a non-negative integer"),
+        ({"n": 2, "seed": 1.5}, r"seed=1.5 must be a non-negative integer"),
         (
             {"n": 2, "ranges": {"sunshine": (0, 1)}},
             r"unknown scenario parameter\(s\) \['sunshine'\]",
@@ -102,9 +104,10 @@ def test_non_numeric_and_empty_tables_are_rejected() -> None:
     ],
 )
 def test_sampler_errors(kwargs, match) -> None:
+    kwargs = {"seed": 0, **kwargs}
     n = kwargs.pop("n")
     with pytest.raises(ScenarioError, match=match):
-        sample_scenarios(n, seed=0, **kwargs)
+        sample_scenarios(n, **kwargs)
 
 
 def test_parameter_registry_has_units_and_sources_for_every_value() -> None:
