@@ -30,7 +30,9 @@ def main() -> None:
     from ecocube.models.nceas_benchmark import BENCHMARK_MODELS, run_nceas_benchmark
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="maxent-net,maxent-net-env,maxent-linear")
+    parser.add_argument(
+        "--models", default="maxent-net,maxent-net-group,maxent-net-env,maxent-linear"
+    )
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)

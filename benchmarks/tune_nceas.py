@@ -12,6 +12,7 @@ Reproduce::
     python benchmarks/tune_nceas.py --grid round2 --out benchmarks/results/nceas_cv_round2.csv
     python benchmarks/tune_nceas.py --grid spatial --members 4   # spatial basis (chosen 8, 0.7)
     python benchmarks/tune_nceas.py --grid local --members 4     # local record frequency
+    python benchmarks/tune_nceas.py --grid joint --members 4     # one network per region
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ GRIDS: dict[str, dict[str, dict]] = {
         "sfb16-1.0-lf0.02-0.25": {"spatial": (16, 1.0), "local": (0.02, 0.5, 0.25)},
         "sfb8-1.0-lf0.02-0.25": {"spatial": (8, 1.0), "local": (0.02, 0.5, 0.25)},
     },
+    # one network per region for its survey groups vs one per group; both on region-wide
+    # folds (cross_validate_region), so that they are scored on the same held-out sites
+    "joint": {
+        "group-sfb8-0.7-lf": {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.25), "joint": False},
+        "joint-sfb8-0.7-lf": {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.25), "joint": True},
+    },
     "round8": {
         "mlp64x2-tg-drop0.5-ep40-quantile": {"dropout": 0.5, "epochs": 40, "scaling": "quantile"},
     },
@@ -99,7 +106,12 @@ def main() -> None:
 
     from ecocube.models.datasets import load_nceas_groups
     from ecocube.models.maxent_net import MaxentNetConfig
-    from ecocube.models.nceas_benchmark import cross_validate_group, with_spatial_basis
+    from ecocube.models.nceas_benchmark import (
+        cross_validate_group,
+        cross_validate_region,
+        region_jobs,
+        with_spatial_basis,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grid", default="round1", choices=sorted(GRIDS))
@@ -125,10 +137,16 @@ def main() -> None:
         options = dict(grid[name])
         spatial = options.pop("spatial", None)
         local = options.pop("local", None)
+        joint = options.pop("joint", None)
         cfg = MaxentNetConfig(**{"n_members": args.members, **options})
         tic = time.perf_counter()
         per = []
-        for raw in groups:
+        for job in region_jobs(groups, True) if joint is not None else []:
+            if spatial is not None:  # region-wide basis for a joint network, as the benchmark
+                job = [with_spatial_basis(g, *spatial, fit_on=job if joint else None) for g in job]
+            cv = cross_validate_region(job, cfg, joint=joint, local_frequency=local)
+            per.append(cv.drop(columns="group").assign(auc_bg=float("nan")))
+        for raw in groups if joint is None else []:
             if spatial == "xy":  # raw coordinates as two more covariates
                 g = replace(raw, covariates=(*raw.covariates, "x", "y"))
             elif spatial is not None:
@@ -151,7 +169,12 @@ def main() -> None:
         row["config"] = str(
             {
                 k: v
-                for k, v in {**asdict(cfg), "spatial": spatial, "local": local}.items()
+                for k, v in {
+                    **asdict(cfg),
+                    "spatial": spatial,
+                    "local": local,
+                    "joint": joint,
+                }.items()
                 if k in grid[name]
             }
         )

@@ -15,8 +15,9 @@ def nceas(
     model: str = typer.Option(
         "maxent-net",
         "--model",
-        help="maxent-net (covariates + spatial basis), maxent-net-env (covariates only) or "
-        "maxent-linear.",
+        help="maxent-net (one network per region: covariates + spatial basis + local record "
+        "frequency), maxent-net-group (the same, one network per survey group), maxent-net-env "
+        "(covariates only) or maxent-linear.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of every model."),
     regions: str = typer.Option(

@@ -53,7 +53,11 @@ _ACTIVATIONS = {
 
 
 def site_log_weights(
-    counts: np.ndarray, is_bg: np.ndarray, background: str, random_weight: float
+    counts: np.ndarray,
+    is_bg: np.ndarray,
+    background: str,
+    random_weight: float,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log-weights of the sites in each species' normalising sum (``-inf`` = left out).
 
@@ -69,6 +73,11 @@ def site_log_weights(
         Maxent does), ``"both"`` over both, ``random_weight`` of the mass on the random ones.
     random_weight
         Share of the normalising mass of the random background with ``"both"``.
+    groups
+        ``(species,)`` survey-group code of each species, or ``None`` (one group). With
+        several groups, a species' target-group sites are only the sites holding records of
+        its own group: one network can serve several survey groups, each with its own
+        target-group background.
 
     Returns
     -------
@@ -81,14 +90,22 @@ def site_log_weights(
             f"background={background!r} needs random background sites; pass background sites "
             "or use background='target-group'"
         )
+    if groups is not None and len(np.unique(groups)) > 1:
+        codes, inverse = np.unique(np.asarray(groups), return_inverse=True)
+        # in_group[s, j]: site s holds a record of a species of species j's group
+        recorded = np.stack([counts[:, inverse == k].sum(1) > 0 for k in range(len(codes))], 1)
+        in_group = recorded[:, inverse] & ~is_bg[:, None]
+    else:
+        in_group = ~is_bg[:, None]
     if background == "target-group":
-        w = np.where(is_bg, 0.0, 1.0)[:, None]
+        w = in_group.astype(np.float64)
     elif background == "random":
         w = (is_bg[:, None] | (counts > 0)).astype(np.float64)
     else:
-        w = np.where(is_bg, random_weight / max(n_bg, 1), (1 - random_weight) / max(n_po, 1))[
-            :, None
-        ]
+        n_po = in_group.sum(0, keepdims=True) if in_group.shape[1] > 1 else n_po
+        w = np.where(is_bg[:, None], random_weight / max(n_bg, 1), 0.0) + in_group * (
+            (1 - random_weight) / np.maximum(n_po, 1)
+        )
     with np.errstate(divide="ignore"):
         return np.log(w).astype(np.float32)
 
@@ -363,6 +380,7 @@ class MaxentNet:
         site_cols: Sequence[str] | None = None,
         progress: bool = False,
         scale_on: pd.DataFrame | None = None,
+        group_col: str | None = None,
     ) -> MaxentNet:
         """Fit on presence records (and optional random background sites).
 
@@ -385,10 +403,20 @@ class MaxentNet:
             Table to fit the covariate scaling on; by default the random background, else all
             sites. With a target-group background, pass the region's random background here
             to z-score over the landscape without using it in the loss.
+        group_col
+            Column naming the survey group of each record when the records come from several
+            groups (e.g. the NCEAS groups of one region): one shared network is fitted, and
+            each species' target-group background is the sites of its own group only. Every
+            species must belong to one group.
         """
         cfg = self.config
         table, counts, is_bg = self._sites(presences, background, species_col, site_cols)
-        log_w = site_log_weights(counts, is_bg, self.config.background, self.config.random_weight)
+        groups = None
+        if group_col is not None:
+            groups = self._species_groups(presences, species_col, group_col)
+        log_w = site_log_weights(
+            counts, is_bg, self.config.background, self.config.random_weight, groups
+        )
         if scale_on is not None:
             self.encoder.fit(scale_on)
         else:
@@ -433,6 +461,26 @@ class MaxentNet:
             self._log_z = torch.logsumexp(f + tensors[2].to(device), dim=1, keepdim=True).cpu()
             self._n_background = float(torch.exp(tensors[2]).sum(0).mean())
         return self
+
+    def _species_groups(
+        self, presences: pd.DataFrame, species_col: str, group_col: str
+    ) -> np.ndarray:
+        """The survey group of every species of ``species_``, from the records."""
+        if group_col not in presences.columns:
+            raise InvalidInputError(f"group_col {group_col!r} is not a column of presences")
+        spp = (
+            presences[species_col].astype(str)
+            if species_col in presences.columns
+            else pd.Series("species", index=presences.index)
+        )
+        per = presences[group_col].astype(str).groupby(spp).unique()
+        several = {sp: sorted(g) for sp, g in per.items() if len(g) > 1}
+        if several:
+            raise InvalidInputError(
+                f"species with records in several groups ({group_col!r}): {several}; each "
+                "species needs one survey group"
+            )
+        return np.array([per[sp][0] for sp in self.species_])
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "network"):

@@ -9,7 +9,7 @@ to score.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -28,7 +28,10 @@ __all__ = [
     "NceasResult",
     "add_local_frequency",
     "cross_validate_group",
+    "cross_validate_region",
     "fit_predict_group",
+    "fit_predict_region",
+    "region_jobs",
     "run_nceas_benchmark",
     "with_spatial_basis",
 ]
@@ -57,19 +60,26 @@ class BenchmarkModel:
         ``(bandwidth, prior_weight, weight)``: add ``weight`` times the log local record
         frequency (:class:`~ecocube.models.local_frequency.LocalRecordFrequency`) to the
         scores (:func:`add_local_frequency`), or ``None``.
+    joint_region
+        Fit one network per region for all its survey groups, each species normalised over
+        its own group's sites (:func:`fit_predict_region`), instead of one per group.
     """
 
     config: Callable[[int, str], MaxentNetConfig]
     spatial_basis: tuple[int, float] | None = None
     local_frequency: tuple[float, float, float] | None = None
+    joint_region: bool = False
 
 
 #: ``--model`` choices. The spatial basis of ``maxent-net`` (8 features at 0.7 of the region's
 #: extent) and its local record frequency (bandwidth 0.02 of the extent, prior weight 0.5,
 #: weight 0.25) were chosen by spatial-block CV on the training data
-#: (``benchmarks/tune_nceas.py --grid spatial`` and ``--grid local``).
+#: (``benchmarks/tune_nceas.py --grid spatial`` and ``--grid local``), and so was fitting one
+#: network per region for its survey groups (``--grid joint``); ``maxent-net-group`` fits one
+#: network per survey group.
 BENCHMARK_MODELS: dict[str, BenchmarkModel] = {
-    "maxent-net": BenchmarkModel(_maxent_net, (8, 0.7), (0.02, 0.5, 0.25)),
+    "maxent-net": BenchmarkModel(_maxent_net, (8, 0.7), (0.02, 0.5, 0.25), joint_region=True),
+    "maxent-net-group": BenchmarkModel(_maxent_net, (8, 0.7), (0.02, 0.5, 0.25)),
     "maxent-net-env": BenchmarkModel(_maxent_net),
     "maxent-linear": BenchmarkModel(_linear),
 }
@@ -110,15 +120,24 @@ def add_local_frequency(
 
 
 def with_spatial_basis(
-    group: NceasGroup, n_features: int, length_scale: float, *, seed: int = 0
+    group: NceasGroup,
+    n_features: int,
+    length_scale: float,
+    *,
+    seed: int = 0,
+    fit_on: Sequence[NceasGroup] | None = None,
 ) -> NceasGroup:
     """The group with a spatial Fourier basis of ``x, y`` appended to its covariates.
 
-    The basis is fitted on the training sites (presences and the random background) only and
-    applied to the training and evaluation tables alike.
+    The basis is fitted on the training sites (presences and the random background) only,
+    of ``fit_on`` (default: the group itself; the groups of a region for a region-wide
+    network), and applied to the training and evaluation tables alike.
     """
     basis = SpatialFourierBasis(n_features, length_scale, seed=seed)
-    basis.fit(pd.concat([group.train_po[["x", "y"]], group.train_bg[["x", "y"]]]))
+    sources = [group] if fit_on is None else list(fit_on)
+    basis.fit(
+        pd.concat([g.train_po[["x", "y"]] for g in sources] + [sources[0].train_bg[["x", "y"]]])
+    )
     return replace(
         group,
         covariates=(*group.covariates, *basis.names),
@@ -126,6 +145,16 @@ def with_spatial_basis(
         train_bg=basis.transform(group.train_bg),
         test_env=basis.transform(group.test_env),
     )
+
+
+def region_jobs(groups: Sequence[NceasGroup], joint: bool) -> list[list[NceasGroup]]:
+    """The groups fitted together: one list per region with ``joint``, else one per group."""
+    if not joint:
+        return [[g] for g in groups]
+    by_region: dict[str, list[NceasGroup]] = {}
+    for g in groups:
+        by_region.setdefault(g.region, []).append(g)
+    return list(by_region.values())
 
 
 @dataclass
@@ -191,6 +220,49 @@ def fit_predict_group(
     return scores
 
 
+def _joint_records(groups: Sequence[NceasGroup]) -> pd.DataFrame:
+    """Presence records of several groups, with their group in ``_group``."""
+    return pd.concat([g.train_po.assign(_group=g.group) for g in groups], ignore_index=True).rename(
+        columns={"spid": "species"}
+    )
+
+
+def fit_predict_region(
+    groups: Sequence[NceasGroup],
+    config: MaxentNetConfig,
+    local_frequency: tuple[float, float, float] | None = None,
+) -> list[pd.DataFrame]:
+    """One network for the survey groups of one region; scores at each group's PA sites.
+
+    The records of all groups train one shared network; each species is normalised over the
+    sites of its own survey group only (``MaxentNet.fit(group_col=...)``), so every species
+    keeps its own group's target-group background. Each group's scores (rows: its PA sites,
+    columns: its species) include the local record frequency of its own records. A single
+    group is :func:`fit_predict_group`.
+    """
+    if len(groups) == 1:
+        return [fit_predict_group(groups[0], config, local_frequency)]
+    if len({g.region for g in groups}) > 1:
+        raise InvalidInputError("fit_predict_region needs the groups of one region")
+    background = groups[0].train_bg if config.background != "target-group" else None
+    model = MaxentNet(groups[0].covariates, groups[0].categorical, config)
+    model.encoder.handle_unknown = "ignore"
+    scale_on = groups[0].train_bg if SCALE_ON_BACKGROUND else None
+    model.fit(
+        _joint_records(groups), background, site_cols=["x", "y"], scale_on=scale_on,
+        group_col="_group",
+    )  # fmt: skip
+    out = []
+    for g in groups:
+        scores = pd.DataFrame(
+            model.predict_log_intensity(g.test_env), columns=list(model.species_)
+        )[[str(sp) for sp in g.species]]
+        if local_frequency is not None:
+            scores = add_local_frequency(scores, g, g.test_env, local_frequency)
+        out.append(scores)
+    return out
+
+
 def run_nceas_benchmark(
     model: str = "maxent-net",
     *,
@@ -202,6 +274,7 @@ def run_nceas_benchmark(
     workers: int = 1,
     spatial_basis: tuple[int, float] | None = None,
     local_frequency: tuple[float, float, float] | None = None,
+    joint_region: bool = False,
 ) -> NceasResult:
     """Fit, predict and score every survey group of ``regions`` (all by default).
 
@@ -230,6 +303,9 @@ def run_nceas_benchmark(
         With an explicit ``config``: ``(bandwidth, prior_weight, weight)`` of the local record
         frequency added to the scores (:func:`add_local_frequency`; ``None``: none). A named
         model uses its own.
+    joint_region
+        With an explicit ``config``: one network per region for its survey groups
+        (:func:`fit_predict_region`). A named model uses its own.
     """
     if config is None:
         if model not in BENCHMARK_MODELS:
@@ -239,17 +315,21 @@ def run_nceas_benchmark(
         config = BENCHMARK_MODELS[model].config(seed, device)
         spatial_basis = BENCHMARK_MODELS[model].spatial_basis
         local_frequency = BENCHMARK_MODELS[model].local_frequency
+        joint_region = BENCHMARK_MODELS[model].joint_region
     else:
         config = replace(config, seed=seed, device=device)
     if not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers must be an integer >= 1, got {workers!r}")
-    groups = load_nceas_groups(NCEAS_REGIONS if regions is None else regions)
+    jobs = region_jobs(
+        load_nceas_groups(NCEAS_REGIONS if regions is None else regions), joint_region
+    )
     if spatial_basis is not None:
-        groups = [with_spatial_basis(g, *spatial_basis) for g in groups]
+        jobs = [[with_spatial_basis(g, *spatial_basis, fit_on=job) for g in job] for job in jobs]
+    groups = [g for job in jobs for g in job]
     preds, rows = [], []
     tic = time.perf_counter()
     for group, scores in zip(
-        groups, _fit_all(groups, config, local_frequency, workers, progress), strict=True
+        groups, _fit_all(jobs, config, local_frequency, workers, progress), strict=True
     ):
         sites = group.test_env["siteid"].astype(str).to_numpy()
         for sp in group.species:
@@ -273,40 +353,45 @@ def run_nceas_benchmark(
 
 
 def _fit_all(
-    groups: list[NceasGroup],
+    jobs: list[list[NceasGroup]],
     config: MaxentNetConfig,
     local_frequency: tuple[float, float, float] | None,
     workers: int,
     progress: Callable[[str], None] | None,
 ) -> list[pd.DataFrame]:
-    """Scores of every group, in order; in ``workers`` spawned processes when > 1."""
+    """Scores of every group of every job, in order; in ``workers`` spawned processes when > 1.
+
+    A job is a list of groups fitted together (:func:`fit_predict_region`).
+    """
     if workers == 1:
         out = []
-        for group in groups:
-            out.append(fit_predict_group(group, config, local_frequency))
+        for job in jobs:
+            out.extend(fit_predict_region(job, config, local_frequency))
             if progress is not None:
-                progress(group.name)
+                for g in job:
+                    progress(g.name)
         return out
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # Largest groups first so the pool ends evenly loaded.
-    order = sorted(range(len(groups)), key=lambda i: -len(groups[i].train_po))
-    results: dict[int, pd.DataFrame] = {}
+    # Largest jobs first so the pool ends evenly loaded.
+    order = sorted(range(len(jobs)), key=lambda i: -sum(len(g.train_po) for g in jobs[i]))
+    results: dict[int, list[pd.DataFrame]] = {}
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_one_thread,
     ) as pool:
         futures = {
-            pool.submit(fit_predict_group, groups[i], config, local_frequency): i for i in order
+            pool.submit(fit_predict_region, jobs[i], config, local_frequency): i for i in order
         }
         for future in as_completed(futures):
             i = futures[future]
             results[i] = future.result()
             if progress is not None:
-                progress(groups[i].name)
-    return [results[i] for i in range(len(groups))]
+                for g in jobs[i]:
+                    progress(g.name)
+    return [scores for i in range(len(jobs)) for scores in results[i]]
 
 
 def _one_thread() -> None:
@@ -395,4 +480,88 @@ def cross_validate_group(
                 yb = np.r_[np.ones(int(y.sum())), np.zeros(len(held_bg))]
                 row["auc_bg"] = auc(yb, np.r_[s_sites[y == 1, j], s_bg[:, j]])
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cross_validate_region(
+    groups: Sequence[NceasGroup],
+    config: MaxentNetConfig,
+    *,
+    joint: bool,
+    n_folds: int = 3,
+    blocks_per_side: int = 8,
+    seed: int = 0,
+    local_frequency: tuple[float, float, float] | None = None,
+) -> pd.DataFrame:
+    """Spatial-block CV on the TRAINING data of a region's groups: per-group or joint networks.
+
+    The folds are blocks over the whole region (all groups' record sites and the random
+    background), so both ways of fitting are scored on the same held-out sites. With ``joint``,
+    one network is fitted per fold for all groups (:func:`fit_predict_region`'s model), else one
+    per group. Each species is scored by ``auc_tg``: its held-out presence sites against the
+    held-out sites of the rest of its OWN survey group (as :func:`cross_validate_group`). No
+    PA data are read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``region``, ``group``, ``spid``, ``fold``, ``n_presence``, ``auc_tg``.
+    """
+    from ecocube.cube.splitters import SpatialBlockKFold
+
+    if len({g.region for g in groups}) != 1:
+        raise InvalidInputError("cross_validate_region needs the groups of one region")
+    po = _joint_records(groups)
+    xy_sites = po[["x", "y"]].drop_duplicates().reset_index(drop=True)
+    all_xy = pd.concat([xy_sites, groups[0].train_bg[["x", "y"]]], ignore_index=True)
+    span = max(np.ptp(all_xy["x"]), np.ptp(all_xy["y"]))
+    cv = SpatialBlockKFold(block_size=span / blocks_per_side * 1.0001, n_splits=n_folds, seed=seed)
+    folds = cv.fold_labels(all_xy["x"].to_numpy(), all_xy["y"].to_numpy())
+    site_fold = pd.Series(folds[: len(xy_sites)], index=pd.MultiIndex.from_frame(xy_sites))
+    po_fold = site_fold.reindex(pd.MultiIndex.from_frame(po[["x", "y"]])).to_numpy()
+    rows = []
+    for k in range(n_folds):
+        train, test = po[po_fold != k], po[po_fold == k]
+        fitted: dict[str, MaxentNet] = {}
+        if joint and len(groups) > 1:
+            model = MaxentNet(groups[0].covariates, groups[0].categorical, config)
+            model.encoder.handle_unknown = "ignore"
+            model.fit(train, None, site_cols=["x", "y"], group_col="_group")
+            fitted = {g.group: model for g in groups}
+        for g in groups:
+            tr, te = train[train["_group"] == g.group], test[test["_group"] == g.group]
+            if len(te) == 0 or len(tr) == 0:
+                continue
+            model = fitted.get(g.group)
+            if model is None:
+                model = MaxentNet(g.covariates, g.categorical, config)
+                model.encoder.handle_unknown = "ignore"
+                model.fit(tr, None, site_cols=["x", "y"])
+            sites = te.drop_duplicates(["x", "y"]).reset_index(drop=True)
+            present = (
+                te.assign(one=1)
+                .pivot_table(index=["x", "y"], columns="species", values="one", aggfunc="max")
+                .reindex(pd.MultiIndex.from_frame(sites[["x", "y"]]))
+                .fillna(0)
+            )
+            names = [str(sp) for sp in g.species if str(sp) in model.species_]
+            scores = pd.DataFrame(model.predict_log_intensity(sites), columns=list(model.species_))[
+                names
+            ]
+            if local_frequency is not None:
+                scores = add_local_frequency(scores, g, sites[["x", "y"]], local_frequency, tr)
+            for sp in names:
+                if sp not in present.columns or present[sp].sum() < 2:
+                    continue
+                y = present[sp].to_numpy()
+                rows.append(
+                    {
+                        "region": g.region,
+                        "group": g.group,
+                        "spid": sp,
+                        "fold": k,
+                        "n_presence": int(y.sum()),
+                        "auc_tg": auc(y, scores[sp].to_numpy()),
+                    }
+                )
     return pd.DataFrame(rows)

@@ -101,6 +101,55 @@ def test_target_group_background_cancels_sampling_bias() -> None:
     assert abs(slopes["target-group"]) < 0.4
 
 
+def test_group_col_gives_each_species_its_own_groups_background() -> None:
+    """Two survey groups with opposite observer biases in one network: each species is
+    normalised over its own group's sites, so each group's bias cancels; pooled, it does not."""
+    rng = np.random.default_rng(5)
+    land = pd.DataFrame({"t": rng.uniform(-2, 2, 6000), "p": rng.uniform(-2, 2, 6000)})
+    recs = []
+    for group, bias in (("birds", 1.5), ("plants", -1.5)):
+        effort = np.exp(bias * land.p.to_numpy())
+        for j, opt in enumerate(np.linspace(-1.5, 1.5, 4)):
+            w = effort * np.exp(-((land.t.to_numpy() - opt) ** 2))
+            rows = land.iloc[rng.choice(len(land), 200, p=w / w.sum())]
+            recs.append(rows.assign(species=f"{group}{j}", survey=group))
+    presences = pd.concat(recs, ignore_index=True)
+    cfg = MaxentNetConfig(hidden=(16,), epochs=150, n_members=2)
+    grid = pd.DataFrame({"t": np.zeros(41), "p": np.linspace(-2, 2, 41)})
+
+    def p_slope(model: MaxentNet, species: str) -> float:
+        eta = model.predict_log_intensity(grid)[:, list(model.species_).index(species)]
+        return float(np.polyfit(grid.p, eta, 1)[0])
+
+    pooled = MaxentNet(["t", "p"], config=cfg).fit(presences)
+    grouped = MaxentNet(["t", "p"], config=cfg).fit(presences, group_col="survey")
+    for sp, sign in (("birds1", 1), ("plants1", -1)):
+        assert sign * p_slope(pooled, sp) > 1.0  # the pooled background keeps the bias
+        assert abs(p_slope(grouped, sp)) < 0.4  # its own group's background cancels it
+    mixed = presences.copy()
+    mixed.loc[mixed.index[0], "survey"] = "plants"  # birds0 now in two groups
+    with pytest.raises(InvalidInputError, match=r"species with records in several groups"):
+        MaxentNet(["t", "p"], config=cfg).fit(mixed, group_col="survey")
+    with pytest.raises(InvalidInputError, match="group_col 'team' is not a column"):
+        MaxentNet(["t", "p"], config=cfg).fit(presences, group_col="team")
+
+
+def test_site_log_weights_with_groups() -> None:
+    from ecocube.models.maxent_net import site_log_weights
+
+    counts = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 2], [0, 0, 0]], dtype=np.float32)
+    is_bg = np.array([False, False, False, True])
+    groups = np.array(["a", "a", "b"])
+    tg = site_log_weights(counts, is_bg, "target-group", 0.2, groups)
+    assert np.isfinite(tg).tolist() == [[True, True, False], [True, True, False],
+                                         [False, False, True], [False, False, False]]  # fmt: skip
+    one = site_log_weights(counts, is_bg, "target-group", 0.2, np.array(["a"] * 3))
+    assert one.shape == (4, 1)  # one group: the shared weights of the single-group model
+    both = np.exp(site_log_weights(counts, is_bg, "both", 0.2, groups))
+    np.testing.assert_allclose(both.sum(0), [1.0, 1.0, 1.0], rtol=1e-6)  # mass 0.2 + 0.8 each
+    np.testing.assert_allclose(both[3], [0.2, 0.2, 0.2], rtol=1e-6)
+
+
 def test_seed_determinism_and_minibatches() -> None:
     presences, bg, test, _ = _synthetic(1)
     cfg = MaxentNetConfig(

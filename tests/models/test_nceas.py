@@ -16,6 +16,8 @@ from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 from ecocube.models.nceas_benchmark import (
     BENCHMARK_MODELS,
     cross_validate_group,
+    cross_validate_region,
+    fit_predict_region,
     run_nceas_benchmark,
     with_spatial_basis,
 )
@@ -146,3 +148,31 @@ def test_bradypus_elapid_auc_floor(mirror: object) -> None:
     score = model.predict_log_intensity(held)[:, 0]
     value = auc(held["presence"].to_numpy().astype(int), score)
     assert value > BRADYPUS_AUC_FLOOR, value
+
+
+def test_one_network_per_region_keeps_the_per_group_protocol() -> None:
+    """AWT's bird and plant groups in one network: each group's species scored at its own PA
+    sites, each species normalised over its own group's record sites."""
+    groups = load_nceas_groups(["AWT"])
+    cfg = MaxentNetConfig(hidden=(16,), epochs=40, n_members=1)
+    bird, plant = fit_predict_region(groups, cfg)
+    assert bird.shape == (len(groups[0].test_env), len(groups[0].species))
+    assert plant.shape == (len(groups[1].test_env), len(groups[1].species))
+    assert list(bird.columns) == list(groups[0].species)
+    aucs = [auc(g.test_pa[sp].to_numpy(), s[sp].to_numpy())
+            for g, s in zip(groups, (bird, plant), strict=True) for sp in g.species]  # fmt: skip
+    assert np.mean(aucs) > 0.62, np.mean(aucs)
+    result = run_nceas_benchmark(regions=["AWT"], config=cfg, joint_region=True)
+    assert len(result.predictions) == sum(len(g.species) * len(g.test_env) for g in groups)
+    assert np.allclose(result.per_species["auc"].mean(), np.mean(aucs))
+    assert BENCHMARK_MODELS["maxent-net"].joint_region  # the default, chosen by CV
+    with pytest.raises(InvalidInputError, match="groups of one region"):
+        fit_predict_region([groups[0], load_nceas_group("SA")], cfg)
+    # CV on the training data, the same region-wide folds for both ways of fitting
+    joint = cross_validate_region(groups, cfg, joint=True)
+    apart = cross_validate_region(groups, cfg, joint=False)
+    assert set(joint.columns) == {"region", "group", "spid", "fold", "n_presence", "auc_tg"}
+    assert joint[["group", "spid", "fold"]].equals(apart[["group", "spid", "fold"]])
+    assert set(joint["spid"]) <= set(groups[0].species) | set(groups[1].species)
+    assert joint["auc_tg"].mean() > 0.55 and apart["auc_tg"].mean() > 0.55
+    assert not np.allclose(joint["auc_tg"], apart["auc_tg"])
