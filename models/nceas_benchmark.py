@@ -400,6 +400,38 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def _block_folds(
+    po: pd.DataFrame, bg: pd.DataFrame, n_folds: int, blocks_per_side: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spatial-block fold of every presence record and background site.
+
+    Square blocks (``blocks_per_side`` across the larger side of the record sites and the
+    background together) are assigned to ``n_folds`` folds; records at one site share a fold.
+    """
+    from ecocube.cube.splitters import SpatialBlockKFold
+
+    xy_sites = po[["x", "y"]].drop_duplicates().reset_index(drop=True)
+    all_xy = pd.concat([xy_sites, bg[["x", "y"]]], ignore_index=True)
+    span = max(np.ptp(all_xy["x"]), np.ptp(all_xy["y"]))
+    cv = SpatialBlockKFold(block_size=span / blocks_per_side * 1.0001, n_splits=n_folds, seed=seed)
+    folds = cv.fold_labels(all_xy["x"].to_numpy(), all_xy["y"].to_numpy())
+    site_fold = pd.Series(folds[: len(xy_sites)], index=pd.MultiIndex.from_frame(xy_sites))
+    po_fold = site_fold.reindex(pd.MultiIndex.from_frame(po[["x", "y"]])).to_numpy()
+    return po_fold, folds[len(xy_sites) :]
+
+
+def _held_out_sites(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Distinct sites of held-out records and the 0/1 presence of each species there."""
+    sites = records.drop_duplicates(["x", "y"]).reset_index(drop=True)
+    present = (
+        records.assign(one=1)
+        .pivot_table(index=["x", "y"], columns="species", values="one", aggfunc="max")
+        .reindex(pd.MultiIndex.from_frame(sites[["x", "y"]]))
+        .fillna(0)
+    )
+    return sites, present
+
+
 def cross_validate_group(
     group: NceasGroup,
     config: MaxentNetConfig,
@@ -425,18 +457,9 @@ def cross_validate_group(
     pandas.DataFrame
         ``spid``, ``fold``, ``n_presence``, ``auc_tg``, ``auc_bg``.
     """
-    from ecocube.cube.splitters import SpatialBlockKFold
-
     po = group.train_po.rename(columns={"spid": "species"})
     bg = group.train_bg
-    xy_sites = po[["x", "y"]].drop_duplicates().reset_index(drop=True)
-    all_xy = pd.concat([xy_sites, bg[["x", "y"]]], ignore_index=True)
-    span = max(np.ptp(all_xy["x"]), np.ptp(all_xy["y"]))
-    cv = SpatialBlockKFold(block_size=span / blocks_per_side * 1.0001, n_splits=n_folds, seed=seed)
-    folds = cv.fold_labels(all_xy["x"].to_numpy(), all_xy["y"].to_numpy())
-    site_fold = pd.Series(folds[: len(xy_sites)], index=pd.MultiIndex.from_frame(xy_sites))
-    po_fold = site_fold.reindex(pd.MultiIndex.from_frame(po[["x", "y"]])).to_numpy()
-    bg_fold = folds[len(xy_sites) :]
+    po_fold, bg_fold = _block_folds(po, bg, n_folds, blocks_per_side, seed)
     rows = []
     for k in range(n_folds):
         train_po, test_po = po[po_fold != k], po[po_fold == k]
@@ -445,13 +468,7 @@ def cross_validate_group(
         model.encoder.handle_unknown = "ignore"
         scale_on = bg[bg_fold != k] if SCALE_ON_BACKGROUND else None
         model.fit(train_po, background, site_cols=["x", "y"], scale_on=scale_on)
-        sites = test_po.drop_duplicates(["x", "y"]).reset_index(drop=True)
-        present = (
-            test_po.assign(one=1)
-            .pivot_table(index=["x", "y"], columns="species", values="one", aggfunc="max")
-            .reindex(pd.MultiIndex.from_frame(sites[["x", "y"]]))
-            .fillna(0)
-        )
+        sites, present = _held_out_sites(test_po)
         held_bg = bg[bg_fold == k]
         s_sites = model.predict_log_intensity(sites)
         s_bg = model.predict_log_intensity(held_bg) if len(held_bg) else None
@@ -507,18 +524,10 @@ def cross_validate_region(
     pandas.DataFrame
         ``region``, ``group``, ``spid``, ``fold``, ``n_presence``, ``auc_tg``.
     """
-    from ecocube.cube.splitters import SpatialBlockKFold
-
     if len({g.region for g in groups}) != 1:
         raise InvalidInputError("cross_validate_region needs the groups of one region")
     po = _joint_records(groups)
-    xy_sites = po[["x", "y"]].drop_duplicates().reset_index(drop=True)
-    all_xy = pd.concat([xy_sites, groups[0].train_bg[["x", "y"]]], ignore_index=True)
-    span = max(np.ptp(all_xy["x"]), np.ptp(all_xy["y"]))
-    cv = SpatialBlockKFold(block_size=span / blocks_per_side * 1.0001, n_splits=n_folds, seed=seed)
-    folds = cv.fold_labels(all_xy["x"].to_numpy(), all_xy["y"].to_numpy())
-    site_fold = pd.Series(folds[: len(xy_sites)], index=pd.MultiIndex.from_frame(xy_sites))
-    po_fold = site_fold.reindex(pd.MultiIndex.from_frame(po[["x", "y"]])).to_numpy()
+    po_fold, _ = _block_folds(po, groups[0].train_bg, n_folds, blocks_per_side, seed)
     rows = []
     for k in range(n_folds):
         train, test = po[po_fold != k], po[po_fold == k]
@@ -537,13 +546,7 @@ def cross_validate_region(
                 model = MaxentNet(g.covariates, g.categorical, config)
                 model.encoder.handle_unknown = "ignore"
                 model.fit(tr, None, site_cols=["x", "y"])
-            sites = te.drop_duplicates(["x", "y"]).reset_index(drop=True)
-            present = (
-                te.assign(one=1)
-                .pivot_table(index=["x", "y"], columns="species", values="one", aggfunc="max")
-                .reindex(pd.MultiIndex.from_frame(sites[["x", "y"]]))
-                .fillna(0)
-            )
+            sites, present = _held_out_sites(te)
             names = [str(sp) for sp in g.species if str(sp) in model.species_]
             scores = pd.DataFrame(model.predict_log_intensity(sites), columns=list(model.species_))[
                 names
