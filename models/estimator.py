@@ -33,6 +33,7 @@ from ecocube.errors import InvalidInputError
 from ecocube.models.integrated import IntegratedConfig, IntegratedData, IntegratedSDM
 from ecocube.models.records import (
     CovariateEncoder,
+    check_coordinates,
     check_crs,
     read_table,
     validate_records,
@@ -147,6 +148,7 @@ class SDM:
         """
         crs = check_crs(crs)
         df = records if isinstance(records, pd.DataFrame) else read_table(records, crs=crs)
+        check_coordinates(df, crs)
         df = validate_records(
             df, self.covariates, categorical=self.categorical, drop_na=self.drop_na
         )
@@ -211,6 +213,7 @@ class SDM:
         """
         self._check_fitted()
         df = sites if isinstance(sites, pd.DataFrame) else read_table(sites, crs=self.crs_)
+        check_coordinates(df, self.crs_, "sites")
         df = validate_sites(df, self.covariates, categorical=self.categorical)
         x = self.encoder_.transform(df)  # also rejects categorical levels unseen at fit time
         if isinstance(self.estimator_, _MaxentNetEnsemble):

@@ -35,6 +35,7 @@ from ecocube.errors import InvalidInputError
 __all__ = [
     "KINDS",
     "CovariateEncoder",
+    "check_coordinates",
     "check_crs",
     "read_table",
     "validate_records",
@@ -99,6 +100,29 @@ def check_crs(crs: str | int | None) -> str | None:
             f"--crs {crs!r} is not a valid CRS ({err}); give e.g. EPSG:4326 or a WKT/PROJ string."
         ) from err
     return str(crs)
+
+
+def check_coordinates(df: pd.DataFrame, crs: str | None, what: str = "records") -> None:
+    """With a geographic ``crs``, ``x``/``y`` must be longitudes/latitudes.
+
+    Catches projected coordinates (metres) declared as, e.g., EPSG:4326, a common mix-up with
+    GeoPackages that carry no CRS.
+    """
+    if crs is None or not {"x", "y"} <= set(df.columns):
+        return
+    from pyproj import CRS
+
+    if not CRS.from_user_input(crs).is_geographic:
+        return
+    x = pd.to_numeric(df["x"], errors="coerce").abs()
+    y = pd.to_numeric(df["y"], errors="coerce").abs()
+    bad = int(((x > 180) | (y > 90)).sum())
+    if bad:
+        raise InvalidInputError(
+            f"{bad} of {len(df)} rows of the {what} have x/y outside longitude/latitude ranges, "
+            f"but --crs {crs!r} is geographic; give the CRS the coordinates are in (e.g. a "
+            "projected EPSG code)."
+        )
 
 
 def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:

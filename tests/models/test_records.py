@@ -123,6 +123,22 @@ def test_read_csv_parquet_and_gpkg_agree(tmp_path) -> None:
     np.testing.assert_allclose(a["t"], b["t"])
     np.testing.assert_allclose(c["t"], a["t"])
     np.testing.assert_allclose(c[["x", "y"]].to_numpy(), a[["x", "y"]].to_numpy())
+    # reprojected on request: metres in Web Mercator
+    m = read_table(tmp_path / "r.gpkg", crs="EPSG:3857")
+    assert m["x"].iloc[-1] == pytest.approx(111_319.49, rel=1e-6)
+
+
+def test_coordinates_and_crs_must_agree() -> None:
+    from ecocube.models.records import check_coordinates, check_crs
+
+    df = pd.DataFrame({"x": [10.0, 250_000.0], "y": [45.0, 5_000_000.0]})
+    with pytest.raises(InvalidInputError, match="1 of 2 rows of the records have x/y outside"):
+        check_coordinates(df, "EPSG:4326")
+    check_coordinates(df, "EPSG:32632")  # projected: any metres are fine
+    check_coordinates(df, None)  # no CRS declared: nothing to check
+    assert check_crs(4326) == "4326" and check_crs(None) is None
+    with pytest.raises(InvalidInputError, match="is not a valid CRS"):
+        check_crs("EPSG:99999")
 
 
 def test_encoder_scales_on_region_and_rejects_unseen_levels() -> None:
