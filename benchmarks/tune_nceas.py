@@ -23,6 +23,8 @@ from dataclasses import asdict, replace
 
 import pandas as pd
 
+_JOINT = {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.25), "joint": True}
+
 GRIDS: dict[str, dict[str, dict]] = {
     "round1": {
         "mlp64x2-tg": {},
@@ -87,6 +89,13 @@ GRIDS: dict[str, dict[str, dict]] = {
     "joint": {
         "group-sfb8-0.7-lf": {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.25), "joint": False},
         "joint-sfb8-0.7-lf": {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.25), "joint": True},
+    },
+    # the network's size and schedule re-checked with the region-wide networks
+    "joint2": {
+        "joint-mlp128x2": {**_JOINT, "hidden": (128, 128)},
+        "joint-ep60": {**_JOINT, "epochs": 60},
+        "joint-drop0.3": {**_JOINT, "dropout": 0.3},
+        "joint-wd1e-2": {**_JOINT, "weight_decay": 1e-2},
     },
     "round8": {
         "mlp64x2-tg-drop0.5-ep40-quantile": {"dropout": 0.5, "epochs": 40, "scaling": "quantile"},
