@@ -206,18 +206,7 @@ def fit_predict_group(
     With ``local_frequency``, the scores include the local record frequency
     (:func:`add_local_frequency`).
     """
-    po = group.train_po.rename(columns={"spid": "species"})
-    background = group.train_bg if config.background != "target-group" else None
-    model = MaxentNet(group.covariates, group.categorical, config)
-    # PA sites may hold categorical levels absent from training (never seen by the model):
-    # their indicators are all zero rather than an error, as the benchmark must score them.
-    model.encoder.handle_unknown = "ignore"
-    scale_on = group.train_bg if SCALE_ON_BACKGROUND else None
-    model.fit(po, background, site_cols=["x", "y"], scale_on=scale_on)
-    scores = pd.DataFrame(model.predict_log_intensity(group.test_env), columns=list(model.species_))
-    if local_frequency is not None:
-        scores = add_local_frequency(scores, group, group.test_env, local_frequency)
-    return scores
+    return fit_predict_region([group], config, local_frequency)[0]
 
 
 def _joint_records(groups: Sequence[NceasGroup]) -> pd.DataFrame:
@@ -237,20 +226,20 @@ def fit_predict_region(
     The records of all groups train one shared network; each species is normalised over the
     sites of its own survey group only (``MaxentNet.fit(group_col=...)``), so every species
     keeps its own group's target-group background. Each group's scores (rows: its PA sites,
-    columns: its species) include the local record frequency of its own records. A single
-    group is :func:`fit_predict_group`.
+    columns: its species) include the local record frequency of its own records. With one
+    group this is :func:`fit_predict_group`.
     """
-    if len(groups) == 1:
-        return [fit_predict_group(groups[0], config, local_frequency)]
     if len({g.region for g in groups}) > 1:
         raise InvalidInputError("fit_predict_region needs the groups of one region")
     background = groups[0].train_bg if config.background != "target-group" else None
     model = MaxentNet(groups[0].covariates, groups[0].categorical, config)
+    # PA sites may hold categorical levels absent from training (never seen by the model):
+    # their indicators are all zero rather than an error, as the benchmark must score them.
     model.encoder.handle_unknown = "ignore"
     scale_on = groups[0].train_bg if SCALE_ON_BACKGROUND else None
     model.fit(
         _joint_records(groups), background, site_cols=["x", "y"], scale_on=scale_on,
-        group_col="_group",
+        group_col="_group" if len(groups) > 1 else None,
     )  # fmt: skip
     out = []
     for g in groups:
