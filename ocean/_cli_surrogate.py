@@ -31,6 +31,12 @@ def train(
         "--index-head/--no-index-head",
         help="Emulate CO2 uptake and bloom day with a scalar head (pod_mlp).",
     ),
+    distil_head: bool = typer.Option(
+        False,
+        "--distil-head",
+        help="Distil the index head's members into one MLP per index (pod_mlp; use with "
+        "--head-members 8).",
+    ),
 ) -> None:
     """Train a surrogate of the full ocean model on an ensemble and save it to OUT."""
     import torch
@@ -45,7 +51,7 @@ def train(
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     sur = Surrogate.create(arch, max_epochs=epochs, members=members, device=device, seed=seed,
                            progress=True, index_head=index_head,
-                           head_members=head_members)  # fmt: skip
+                           head_members=head_members, distil_head=distil_head)  # fmt: skip
     sur.fit(ensemble)
     sur.save(out)
     typer.echo(

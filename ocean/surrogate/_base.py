@@ -102,6 +102,10 @@ class SurrogateConfig:
         Train the POD-MLP's index head (:mod:`ecocube.ocean.surrogate._indices`): annual CO2
         uptake and bloom day emulated from the scenario parameters, with the daily ``fgco2`` and
         ``chl`` made consistent with them. Ignored by the FNO.
+    distil_head
+        After training the index head's ``head_members`` per index, replace them by one MLP
+        per index fitted to their mean (:meth:`IndexHead.distil`): the accuracy of the larger
+        ensemble at the single-call cost of one member (docs/ocean_surrogate.md).
     """
 
     max_epochs: int = 600
@@ -121,6 +125,7 @@ class SurrogateConfig:
     device: str = "auto"
     progress: bool = False
     index_head: bool = True
+    distil_head: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_epochs", "batch_size", "width", "depth", "members", "modes"):

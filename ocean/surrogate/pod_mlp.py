@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecocube.errors import InvalidInputError
 from ecocube.ocean.surrogate._base import ARCHITECTURES, Surrogate
 from ecocube.ocean.surrogate._data import (
     NONNEGATIVE,
@@ -143,7 +144,22 @@ class PODMLPSurrogate(Surrogate):
             self.history.extend(
                 self.head.fit(table, self._head_targets, train, val, cfg, self._device)
             )
+            if cfg.distil_head:
+                self.head = self.head.distil(seed=cfg.seed, device=self._device,
+                                             progress=cfg.progress)  # fmt: skip
         self._device = "cpu"
+
+    def distil_head(self, *, n_scenarios: int = 200_000, epochs: int = 80, seed: int = 0) -> Any:
+        """Replace the index head by its distilled one-member-per-index student; return self.
+
+        For a surrogate trained without ``distil_head`` (e.g. with ``head_members=8``): see
+        :meth:`IndexHead.distil`. Save the surrogate again to keep the result.
+        """
+        if self.head is None:
+            raise InvalidInputError("this surrogate has no index head to distil")
+        self.head = self.head.distil(n_scenarios=n_scenarios, epochs=epochs, seed=seed)
+        self.config = replace(self.config, distil_head=True)
+        return self
 
     # ---- prediction -----------------------------------------------------------------------
     def _forward(

@@ -118,6 +118,33 @@ def test_head_predictions_are_the_indices_of_the_series(
     xr.testing.assert_allclose(again.predict(new), pred)
 
 
+def test_distilled_head_follows_the_ensemble_mean(
+    head_surrogate: Surrogate, tmp_path: Path
+) -> None:
+    """One student per index fitted to the members' mean: it reproduces the mean closely,
+    costs one member per index, and saves and loads like any head."""
+    import copy
+
+    sur = copy.deepcopy(head_surrogate)
+    teacher = sur.head
+    sur.distil_head(n_scenarios=4000, epochs=40, seed=0)
+    assert sur.head is not teacher and sur.head.members == 1 and len(sur.head.nets) == 2
+    assert sur.head.distilled_from == 3 and sur.config.distil_head
+    new = sample_scenarios(64, seed=12)
+    t, s = teacher.predict(new, 365), sur.head.predict(new, 365)
+    # the learnt targets (effective pCO2, bloom day) within a small part of their spread
+    a, b = flux_weights(new, 365)
+    for key, to_target in (("co2_uptake", lambda u: (b - u) / a), ("bloom_day", lambda d: d)):
+        tt, ss = to_target(t[key]), to_target(s[key])
+        err = np.abs(ss - tt).mean()
+        assert err < 0.1 * tt.std(), (key, err, tt.std())
+    again = Surrogate.load(sur.save(tmp_path / "distilled"))
+    assert again.head.members == 1 and again.head.distilled_from == 3
+    xr.testing.assert_allclose(again.predict(new), sur.predict(new))
+    with pytest.raises(ValueError, match="n_scenarios=10 must be >= 100"):
+        teacher.distil(n_scenarios=10)
+
+
 def test_without_head_the_saved_layout_is_unchanged(tmp_path: Path) -> None:
     ens = synthetic_ensemble(sample_scenarios(24, seed=0))
     sur = Surrogate.create("pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1,
