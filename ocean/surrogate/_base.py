@@ -106,6 +106,8 @@ class SurrogateConfig:
         After training the index head's ``head_members`` per index, replace them by one MLP
         per index fitted to their mean (:meth:`IndexHead.distil`): the accuracy of the larger
         ensemble at the single-call cost of one member (docs/ocean_surrogate.md).
+    distil_scenarios, distil_epochs
+        Points of the parameter space the student is fitted on, and its epochs.
     """
 
     max_epochs: int = 600
@@ -126,9 +128,12 @@ class SurrogateConfig:
     progress: bool = False
     index_head: bool = True
     distil_head: bool = False
+    distil_scenarios: int = 200_000
+    distil_epochs: int = 80
 
     def __post_init__(self) -> None:
-        for name in ("max_epochs", "batch_size", "width", "depth", "members", "modes"):
+        for name in ("max_epochs", "batch_size", "width", "depth", "members", "modes",
+                     "distil_scenarios", "distil_epochs"):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"SurrogateConfig.{name}={value!r} must be an integer >= 1")

@@ -145,8 +145,13 @@ class PODMLPSurrogate(Surrogate):
                 self.head.fit(table, self._head_targets, train, val, cfg, self._device)
             )
             if cfg.distil_head:
-                self.head = self.head.distil(seed=cfg.seed, device=self._device,
-                                             progress=cfg.progress)  # fmt: skip
+                self.head = self.head.distil(
+                    n_scenarios=cfg.distil_scenarios,
+                    epochs=cfg.distil_epochs,
+                    seed=cfg.seed,
+                    device=self._device,
+                    progress=cfg.progress,
+                )
         self._device = "cpu"
 
     def distil_head(self, *, n_scenarios: int = 200_000, epochs: int = 80, seed: int = 0) -> Any:

@@ -9,6 +9,7 @@ import pytest
 import torch
 import xarray as xr
 
+from ecocube.errors import InvalidInputError
 from ecocube.ocean.indices import annual_co2_uptake, bloom_timing, compute_indices
 from ecocube.ocean.scenarios import sample_scenarios
 from ecocube.ocean.surrogate import Surrogate
@@ -143,6 +144,14 @@ def test_distilled_head_follows_the_ensemble_mean(
     xr.testing.assert_allclose(again.predict(new), sur.predict(new))
     with pytest.raises(ValueError, match="n_scenarios=10 must be >= 100"):
         teacher.distil(n_scenarios=10)
+    # or at training time: the trained surrogate carries a one-member head
+    ens = synthetic_ensemble(sample_scenarios(24, seed=0))
+    trained = Surrogate.create("pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1,
+                               head_members=2, distil_head=True, distil_scenarios=500,
+                               distil_epochs=2).fit(ens)  # fmt: skip
+    assert trained.head.members == 1 and trained.head.distilled_from == 2
+    with pytest.raises(InvalidInputError, match="distil_epochs=0 must be an integer >= 1"):
+        Surrogate.create("pod_mlp", distil_epochs=0)
 
 
 def test_without_head_the_saved_layout_is_unchanged(tmp_path: Path) -> None:
