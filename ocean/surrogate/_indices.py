@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecocube.errors import InvalidInputError
 from ecocube.ocean.surrogate._data import scenario_features
 from ecocube.ocean.surrogate._nets import mlp, stack_members, stacked_forward
 from ecocube.ocean.surrogate._train import train_module
@@ -193,12 +194,8 @@ class IndexHead:
         """
         import torch
 
-        layers = self._stacked()
         feats = scenario_features(table) if features is None else features
-        x = torch.as_tensor(feats, device=layers[0][0].device)
-        h = stacked_forward(layers, x)  # all members at once: one bmm per layer
-        z = h[..., 0].T.cpu().numpy().astype("float64")  # (n, indices * members)
-        z = z.reshape(len(table), len(HEAD_INDICES), self.members).mean(-1)
+        z = self._standardised(torch.as_tensor(feats, device=self._stacked()[0][0].device))
         out = z * self.std + self.mean
         a, b = flux_weights(table, n_days)
         return {"co2_uptake": b - a * out[:, 0], "bloom_day": out[:, 1]}
@@ -232,12 +229,16 @@ class IndexHead:
         from scipy.stats import qmc
 
         if n_scenarios < 100 or epochs < 1:
-            raise ValueError(f"n_scenarios={n_scenarios} must be >= 100 and epochs={epochs} >= 1")
+            raise InvalidInputError(
+                f"n_scenarios={n_scenarios} must be >= 100 and epochs={epochs} >= 1"
+            )
         n_in = self._stacked()[0][0].shape[1]
         unit = qmc.LatinHypercube(d=n_in, seed=seed).random(n_scenarios)
         x = (2.0 * unit - 1.0).astype("float32")  # the training range of every parameter
-        h = stacked_forward(self._stacked(), torch.as_tensor(x))[..., 0].T.cpu().numpy()
-        teacher = h.reshape(n_scenarios, len(HEAD_INDICES), self.members).mean(-1)
+        teacher = np.concatenate(  # in chunks: all members' activations of 200,000 points are GBs
+            [self._standardised(torch.as_tensor(x[i : i + 16_384]))
+             for i in range(0, n_scenarios, 16_384)]
+        )  # fmt: skip
         order = np.random.default_rng(seed).permutation(n_scenarios)
         val, train = order[: n_scenarios // 20], order[n_scenarios // 20 :]
         student = IndexHead(1, self.mean.copy(), self.std.copy()).build()
@@ -248,6 +249,12 @@ class IndexHead:
         student.nets.to("cpu").eval()
         student.distilled_from = self.members
         return student
+
+    def _standardised(self, x: Any) -> np.ndarray:
+        """Members' mean of the standardised targets, ``(n, indices)``, for features ``x``."""
+        h = stacked_forward(self._stacked(), x)  # all members at once: one bmm per layer
+        z = h[..., 0].T.cpu().numpy().astype("float64")  # (n, indices * members)
+        return z.reshape(len(x), len(HEAD_INDICES), self.members).mean(-1)
 
     def _stacked(self) -> list[tuple[Any, Any]]:
         """Stacked weights of all members (:func:`stack_members`), cached on first use.

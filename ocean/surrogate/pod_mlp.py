@@ -154,16 +154,26 @@ class PODMLPSurrogate(Surrogate):
                 )
         self._device = "cpu"
 
-    def distil_head(self, *, n_scenarios: int = 200_000, epochs: int = 80, seed: int = 0) -> Any:
+    def distil_head(
+        self, *, n_scenarios: int | None = None, epochs: int | None = None, seed: int = 0
+    ) -> Any:
         """Replace the index head by its distilled one-member-per-index student; return self.
 
         For a surrogate trained without ``distil_head`` (e.g. with ``head_members=8``): see
-        :meth:`IndexHead.distil`. Save the surrogate again to keep the result.
+        :meth:`IndexHead.distil`; ``n_scenarios`` and ``epochs`` default to the config's
+        ``distil_scenarios`` and ``distil_epochs``. Save the surrogate again to keep the result.
         """
         if self.head is None:
             raise InvalidInputError("this surrogate has no index head to distil")
-        self.head = self.head.distil(n_scenarios=n_scenarios, epochs=epochs, seed=seed)
-        self.config = replace(self.config, distil_head=True)
+        self.config = replace(
+            self.config,
+            distil_head=True,
+            distil_scenarios=n_scenarios or self.config.distil_scenarios,
+            distil_epochs=epochs or self.config.distil_epochs,
+        )
+        self.head = self.head.distil(
+            n_scenarios=self.config.distil_scenarios, epochs=self.config.distil_epochs, seed=seed
+        )
         return self
 
     # ---- prediction -----------------------------------------------------------------------

@@ -142,7 +142,7 @@ def test_distilled_head_follows_the_ensemble_mean(
     again = Surrogate.load(sur.save(tmp_path / "distilled"))
     assert again.head.members == 1 and again.head.distilled_from == 3
     xr.testing.assert_allclose(again.predict(new), sur.predict(new))
-    with pytest.raises(ValueError, match="n_scenarios=10 must be >= 100"):
+    with pytest.raises(InvalidInputError, match="n_scenarios=10 must be >= 100"):
         teacher.distil(n_scenarios=10)
     # or at training time: the trained surrogate carries a one-member head
     ens = synthetic_ensemble(sample_scenarios(24, seed=0))
