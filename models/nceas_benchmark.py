@@ -209,6 +209,27 @@ def fit_predict_group(
     return fit_predict_region([group], config, local_frequency)[0]
 
 
+def _fit_net(
+    group: NceasGroup,
+    config: MaxentNetConfig,
+    records: pd.DataFrame,
+    background: pd.DataFrame | None,
+    *,
+    scale_on: pd.DataFrame | None = None,
+    group_col: str | None = None,
+) -> MaxentNet:
+    """A benchmark network fitted on ``records`` (sites keyed by ``x``, ``y``).
+
+    PA sites may hold categorical levels absent from training (never seen by the model):
+    their indicators are all zero rather than an error, as the benchmark must score them.
+    """
+    model = MaxentNet(group.covariates, group.categorical, config)
+    model.encoder.handle_unknown = "ignore"
+    return model.fit(
+        records, background, site_cols=["x", "y"], scale_on=scale_on, group_col=group_col
+    )
+
+
 def _joint_records(groups: Sequence[NceasGroup]) -> pd.DataFrame:
     """Presence records of several groups, with their group in ``_group``."""
     return pd.concat([g.train_po.assign(_group=g.group) for g in groups], ignore_index=True).rename(
@@ -232,13 +253,9 @@ def fit_predict_region(
     if len({g.region for g in groups}) > 1:
         raise InvalidInputError("fit_predict_region needs the groups of one region")
     background = groups[0].train_bg if config.background != "target-group" else None
-    model = MaxentNet(groups[0].covariates, groups[0].categorical, config)
-    # PA sites may hold categorical levels absent from training (never seen by the model):
-    # their indicators are all zero rather than an error, as the benchmark must score them.
-    model.encoder.handle_unknown = "ignore"
-    scale_on = groups[0].train_bg if SCALE_ON_BACKGROUND else None
-    model.fit(
-        _joint_records(groups), background, site_cols=["x", "y"], scale_on=scale_on,
+    model = _fit_net(
+        groups[0], config, _joint_records(groups), background,
+        scale_on=groups[0].train_bg if SCALE_ON_BACKGROUND else None,
         group_col="_group" if len(groups) > 1 else None,
     )  # fmt: skip
     out = []
@@ -453,10 +470,8 @@ def cross_validate_group(
     for k in range(n_folds):
         train_po, test_po = po[po_fold != k], po[po_fold == k]
         background = bg[bg_fold != k] if config.background != "target-group" else None
-        model = MaxentNet(group.covariates, group.categorical, config)
-        model.encoder.handle_unknown = "ignore"
         scale_on = bg[bg_fold != k] if SCALE_ON_BACKGROUND else None
-        model.fit(train_po, background, site_cols=["x", "y"], scale_on=scale_on)
+        model = _fit_net(group, config, train_po, background, scale_on=scale_on)
         sites, present = _held_out_sites(test_po)
         held_bg = bg[bg_fold == k]
         s_sites = model.predict_log_intensity(sites)
@@ -516,15 +531,18 @@ def cross_validate_region(
     if len({g.region for g in groups}) != 1:
         raise InvalidInputError("cross_validate_region needs the groups of one region")
     po = _joint_records(groups)
-    po_fold, _ = _block_folds(po, groups[0].train_bg, n_folds, blocks_per_side, seed)
+    bg = groups[0].train_bg
+    po_fold, bg_fold = _block_folds(po, bg, n_folds, blocks_per_side, seed)
+
+    def background(k: int) -> pd.DataFrame | None:  # the training folds' random background
+        return bg[bg_fold != k] if config.background != "target-group" else None
+
     rows = []
     for k in range(n_folds):
         train, test = po[po_fold != k], po[po_fold == k]
         fitted: dict[str, MaxentNet] = {}
         if joint and len(groups) > 1:
-            model = MaxentNet(groups[0].covariates, groups[0].categorical, config)
-            model.encoder.handle_unknown = "ignore"
-            model.fit(train, None, site_cols=["x", "y"], group_col="_group")
+            model = _fit_net(groups[0], config, train, background(k), group_col="_group")
             fitted = {g.group: model for g in groups}
         for g in groups:
             tr, te = train[train["_group"] == g.group], test[test["_group"] == g.group]
@@ -532,9 +550,7 @@ def cross_validate_region(
                 continue
             model = fitted.get(g.group)
             if model is None:
-                model = MaxentNet(g.covariates, g.categorical, config)
-                model.encoder.handle_unknown = "ignore"
-                model.fit(tr, None, site_cols=["x", "y"])
+                model = _fit_net(g, config, tr, background(k))
             sites, present = _held_out_sites(te)
             names = [str(sp) for sp in g.species if str(sp) in model.species_]
             scores = pd.DataFrame(model.predict_log_intensity(sites), columns=list(model.species_))[
