@@ -1,0 +1,246 @@
+"""More spatial ideas for the NCEAS maxent-net, scored by the same spatial-block CV (no PA data).
+
+Each candidate is compared with the default ``maxent-net`` (one network per region, spatial
+basis 8 x 0.7, local record frequency 0.02 / 0.5 / 0.25 added to the scores) on the same
+region-wide folds as ``tune_nceas.py --grid joint`` (3 folds of square blocks, 8 across the
+region, or ``--blocks``): each species' held-out presence sites against the held-out sites of
+the rest of its own survey group (``auc_tg``). None of these beat the default (session 6, see
+docs/sdm.md), so none is in the package:
+
+* ``community-*``: the kernel-smoothed composition of the region's records around each site
+  (leave-one-site-out log shares of every species of every group, or their first principal
+  components) as more network inputs, so species borrow each other's spatial signal.
+* ``decluster-*``: each species' presence sites down-weighted by its own record density
+  (weights ``density ** -power`` over a Gaussian kernel, rescaled to the species' record
+  count), a spatial-thinning correction for clumped records.
+* ``multiscale-*``: the local record frequency at two bandwidths added to the scores.
+* ``basis-bag-*``: the ensemble members split among several random spatial Fourier bases
+  (another seed of the basis each), averaging over the basis' randomness at the same cost.
+
+Reproduce::
+
+    python benchmarks/tune_nceas_extra.py                 # all candidates, 8 blocks per side
+    python benchmarks/tune_nceas_extra.py --blocks 24 --only default,community-0.02,community-0.02-pc8
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_LF = (0.02, 0.5, 0.25)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Community features ``(bandwidth, prior, n_pcs)``, declustering ``(bandwidth, power)``
+    the local frequencies added to the scores, and the number of spatial bases bagged (each
+    with its own random features and ``n_members / bases`` members; same total cost)."""
+
+    community: tuple[float, float, int] | None = None
+    decluster: tuple[float, float] | None = None
+    local: tuple[tuple[float, float, float], ...] = (DEFAULT_LF,)
+    bases: int = 1
+
+
+CANDIDATES = {
+    "default": Candidate(),
+    "community-0.02": Candidate(community=(0.02, 0.5, 0)),
+    "community-0.02-nolf": Candidate(community=(0.02, 0.5, 0), local=()),
+    "community-0.02-pc8": Candidate(community=(0.02, 0.5, 8)),
+    "decluster-0.02-0.5": Candidate(decluster=(0.02, 0.5)),
+    "decluster-0.02-1": Candidate(decluster=(0.02, 1.0)),
+    "decluster-0.05-0.5": Candidate(decluster=(0.05, 0.5)),
+    "basis-bag-4": Candidate(bases=4),
+    "basis-bag-2": Candidate(bases=2),
+    "multiscale-0.02+0.1": Candidate(local=(DEFAULT_LF, (0.1, 0.5, 0.25))),
+    "multiscale-0.02+0.1-w0.5": Candidate(local=(DEFAULT_LF, (0.1, 0.5, 0.5))),
+    "multiscale-0.01+0.02": Candidate(local=((0.01, 0.5, 0.15), (0.02, 0.5, 0.15))),
+}
+
+
+def kernel_log_shares(
+    records: pd.DataFrame, query: np.ndarray, bandwidth: float, prior: float, span: float,
+    leave_site_out: bool,
+) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+    """Log share of every species among the records around ``query`` (optionally LOO)."""
+    sites = records[["x", "y"]].drop_duplicates().to_numpy(float)
+    key = pd.MultiIndex.from_arrays(sites.T)
+    pos = key.get_indexer(pd.MultiIndex.from_frame(records[["x", "y"]]))
+    species = sorted(records["species"].astype(str).unique())
+    labels = np.zeros((len(sites), len(species)))
+    labels[pos, pd.Categorical(records["species"].astype(str), species).codes] = 1.0
+    num, den = np.empty((len(query), len(species))), np.empty(len(query))
+    step = max(1, 2**22 // len(sites))
+    for a in range(0, len(query), step):
+        d2 = ((query[a : a + step, None, :] - sites[None, :, :]) ** 2).sum(-1)
+        kernel = np.exp(-0.5 * d2 / (bandwidth * span) ** 2)
+        num[a : a + step], den[a : a + step] = kernel @ labels, kernel.sum(1)
+    if leave_site_out:
+        own = key.get_indexer(pd.MultiIndex.from_arrays(query.T))
+        hit = own >= 0
+        num[hit] -= labels[own[hit]]
+        den[hit] -= 1.0
+    pi = labels.mean(0)
+    return np.log(
+        (np.clip(num, 0, None) + prior * pi) / (np.clip(den, 0, None)[:, None] + prior)
+    ), species
+
+
+def main() -> None:
+    import torch
+
+    from ecocube.models.datasets import load_nceas_groups
+    from ecocube.models.evaluation import auc
+    from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
+    from ecocube.models.nceas_benchmark import (
+        _block_folds,
+        _held_out_sites,
+        _joint_records,
+        add_local_frequency,
+        region_jobs,
+        with_spatial_basis,
+    )
+
+    class DeclusteredNet(MaxentNet):
+        """MaxentNet whose presence counts are down-weighted by each species' record density."""
+
+        decluster: tuple[float, float] = (0.02, 0.5)
+
+        def _sites(self, presences, background, species_col, site_cols):  # type: ignore[override]
+            table, counts, is_bg = super()._sites(presences, background, species_col, site_cols)
+            bandwidth, power = self.decluster
+            site_id = presences.groupby(list(site_cols), sort=False).ngroup().to_numpy()
+            first = pd.Series(np.arange(len(presences))).groupby(site_id).first().to_numpy()
+            xy = presences.iloc[first][["x", "y"]].to_numpy(float)
+            h2 = (bandwidth * max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1]))) ** 2
+            for j in range(counts.shape[1]):
+                idx = np.flatnonzero(counts[: len(xy), j] > 0)
+                if len(idx) >= 3:
+                    d2 = ((xy[idx, None, :] - xy[None, idx, :]) ** 2).sum(-1)
+                    w = np.exp(-0.5 * d2 / h2).sum(1) ** -power
+                    counts[idx, j] *= w * len(idx) / w.sum()
+            return table, counts, is_bg
+
+    def community(groups, train, cand, query, loo, basis=None):
+        bandwidth, prior, _ = cand.community
+        parts, names = [], []
+        for g in groups:
+            tr = train[train["_group"] == g.group]
+            span = max(np.ptp(g.train_bg["x"]), np.ptp(g.train_bg["y"]))
+            ls, spp = kernel_log_shares(tr, query, bandwidth, prior, span, loo)
+            parts.append(ls)
+            names += [f"cf_{g.group}_{s}" for s in spp]
+        return pd.DataFrame(np.hstack(parts), columns=names)
+
+    def fit_fold(groups, cfg, cand, train):
+        """The network of one fold and the feature transform of held-out sites."""
+        g0, fit_on, pca = groups[0], train, None
+        if cand.community is not None:
+            sites = train[["x", "y"]].drop_duplicates().reset_index(drop=True)
+            feats = community(groups, train, cand, sites.to_numpy(float), True)
+            if cand.community[2]:
+                mu, sd = feats.mean(), feats.std() + 1e-9
+                vt = np.linalg.svd(((feats - mu) / sd).to_numpy(), full_matrices=False)[2]
+                pca = (mu, sd, vt[: cand.community[2]].T)
+                feats = pd.DataFrame(((feats - mu) / sd).to_numpy() @ pca[2])
+                feats.columns = [f"pc{i}" for i in range(feats.shape[1])]
+            fit_on = train.merge(pd.concat([sites, feats], axis=1), on=["x", "y"])
+            g0 = replace(g0, covariates=(*g0.covariates, *feats.columns))
+        net_cls = MaxentNet
+        if cand.decluster is not None:
+            net_cls = type("Net", (DeclusteredNet,), {"decluster": cand.decluster})
+        model = net_cls(g0.covariates, g0.categorical, cfg)
+        model.encoder.handle_unknown = "ignore"
+        model.fit(fit_on, None, site_cols=["x", "y"],
+                  group_col="_group" if len(groups) > 1 else None)  # fmt: skip
+
+        def features(sites):
+            if cand.community is None:
+                return sites
+            f = community(groups, train, cand, sites[["x", "y"]].to_numpy(float), False)
+            if pca is not None:
+                f = pd.DataFrame(((f - pca[0]) / pca[1]).to_numpy() @ pca[2])
+                f.columns = [f"pc{i}" for i in range(f.shape[1])]
+            return pd.concat([sites, f], axis=1)
+
+        return model, features
+
+    def cross_validate(job, cfg, cand, blocks):
+        po = _joint_records(job)
+        po_fold, _ = _block_folds(po, job[0].train_bg, 3, blocks, 0)
+        bases = [[with_spatial_basis(g, 8, 0.7, seed=b, fit_on=job) for g in job]
+                 for b in range(cand.bases)]  # fmt: skip
+        rows = []
+        for k in range(3):
+            train, test = po[po_fold != k], po[po_fold == k]
+            total: dict[str, pd.DataFrame] = {}
+            for b, groups in enumerate(bases):
+                po_b = _joint_records(groups)  # the same rows as po, with the basis columns
+                train_b, test_b = po_b[po_fold != k], po_b[po_fold == k]
+                cfg_b = replace(cfg, n_members=cfg.n_members // cand.bases, seed=cfg.seed + b)
+                model, features = fit_fold(groups, cfg_b, cand, train_b)
+                for g in groups:
+                    te = test_b[test_b["_group"] == g.group]
+                    if len(te) == 0 or (train_b["_group"] == g.group).sum() == 0:
+                        continue
+                    sites = _held_out_sites(te)[0].reset_index(drop=True)
+                    spp = [str(sp) for sp in g.species if str(sp) in model.species_]
+                    scores = (
+                        pd.DataFrame(
+                            model.predict_log_intensity(features(sites)),
+                            columns=list(model.species_),
+                        )[spp]
+                        / cand.bases
+                    )
+                    total[g.group] = scores if b == 0 else total[g.group] + scores
+            for g in job:
+                if g.group not in total:
+                    continue
+                tr, te = train[train["_group"] == g.group], test[test["_group"] == g.group]
+                sites, present = _held_out_sites(te)
+                scores = total[g.group]
+                for lf in cand.local:
+                    scores = add_local_frequency(scores, g, sites[["x", "y"]], lf, tr)
+                for sp in scores.columns:
+                    if sp in present.columns and present[sp].sum() >= 2:
+                        y = present[sp].to_numpy()
+                        rows.append({"region": g.region, "spid": sp, "auc_tg": auc(y, scores[sp])})
+        return pd.DataFrame(rows)
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=None, help="comma-separated candidate names")
+    parser.add_argument("--blocks", type=int, default=8, help="CV blocks across the region")
+    parser.add_argument("--out", default="benchmarks/results/nceas_cv_extra.csv")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    groups = load_nceas_groups()
+    cfg = MaxentNetConfig(n_members=4)
+    rows = []
+    for name in args.only.split(",") if args.only else list(CANDIDATES):
+        tic = time.perf_counter()
+        per = []
+        for job in region_jobs(groups, True):
+            per.append(cross_validate(job, cfg, CANDIDATES[name], args.blocks))
+        by_sp = pd.concat(per).groupby(["region", "spid"])["auc_tg"].mean().reset_index()
+        row = {"candidate": name, "blocks": args.blocks, "auc_tg": float(by_sp["auc_tg"].mean())}
+        row |= {f"tg_{r}": v for r, v in by_sp.groupby("region")["auc_tg"].mean().items()}
+        row["seconds"] = time.perf_counter() - tic
+        rows.append(row)
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    out = pd.DataFrame(rows)
+    try:
+        old = pd.read_csv(args.out)
+        keep = ~(old["candidate"].isin(out["candidate"]) & (old["blocks"] == args.blocks))
+        out = pd.concat([old[keep], out])
+    except FileNotFoundError:
+        pass
+    out.to_csv(args.out, index=False)
+
+
+if __name__ == "__main__":
+    main()
