@@ -1,10 +1,15 @@
-"""Atomic replacement of output folders (model folders, surrogates, Zarr stores).
+"""Atomic replacement of outputs: folders (model folders, surrogates, Zarr stores) and files.
 
 Every writer of a folder output builds it in a temporary sibling folder and then calls
 :func:`swap_into_place`, so readers never see half an output and a failed write leaves the
 previous one intact. :func:`check_replaceable` is called first (by the CLIs before any long
 computation, and again by the writers): an existing folder is only ever replaced when it is an
 output of the same kind, never a folder holding something else.
+
+Single-file outputs (CSV tables, JSON reports, netCDF files) follow the same rule:
+:func:`check_output_file` before the work (the path is not a folder, its parent exists, and an
+existing file is only replaced when allowed), then :func:`write_file_atomic`, which writes a
+temporary sibling and renames it over the target, removing the temporary file on failure.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ecocube.errors import InvalidInputError
 
-__all__ = ["check_replaceable", "swap_into_place"]
+__all__ = ["check_output_file", "check_replaceable", "swap_into_place", "write_file_atomic"]
 
 
 def check_replaceable(path: str | os.PathLike[str], *, markers: Sequence[str], what: str) -> None:
@@ -71,4 +76,66 @@ def swap_into_place(tmp: str | os.PathLike[str], target: str | os.PathLike[str])
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def check_output_file(
+    path: str | os.PathLike[str], *, overwrite: bool = True, option: str = "--out"
+) -> Path:
+    """Raise unless ``path`` can receive a single-file output; return it as a ``Path``.
+
+    Called before any long computation, so that a bad output path costs nothing.
+
+    Parameters
+    ----------
+    path
+        The output file about to be written.
+    overwrite
+        Whether an existing file may be replaced (else an error names ``--overwrite``).
+    option
+        The option that gave the path, for the message.
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` is a folder, its parent folder does not exist, or it exists and
+        ``overwrite`` is false.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInputError(
+            f"{option} {str(target)!r} is a folder; give a file path (e.g. {str(target / 'out')!r})."
+        )
+    parent = target.parent
+    if not parent.is_dir():
+        raise InvalidInputError(
+            f"{option} {str(target)!r}: the folder {str(parent)!r} does not exist; create it "
+            "first or choose another path."
+        )
+    if target.exists() and not overwrite:
+        raise InvalidInputError(
+            f"{option} {str(target)!r} already exists; pass --overwrite to replace it or choose "
+            "another path."
+        )
+    return target
+
+
+def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``.
+
+    Readers never see a half-written file, and a failed write leaves the previous file (if
+    any) untouched and no temporary file behind. The temporary name keeps the suffix of
+    ``path``, so writers that infer the format from it still work.
+    """
+    target = Path(path)
+    tmp = target.parent / f".{target.stem}.tmp-{uuid.uuid4().hex[:8]}{target.suffix}"
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
     return target

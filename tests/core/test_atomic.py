@@ -56,3 +56,37 @@ def test_swap_into_place_replaces_and_restores(
     with pytest.raises(OSError, match="disk full"):
         swap_into_place(new, target)
     assert (target / "v").read_text() == "2"
+
+
+def test_check_output_file_refuses_folders_missing_parents_and_unasked_overwrites(tmp_path):
+    from ecocube._atomic import check_output_file
+
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(InvalidInputError, match="is a folder; give a file path"):
+        check_output_file(tmp_path / "folder")
+    with pytest.raises(InvalidInputError, match="does not exist; create it"):
+        check_output_file(tmp_path / "missing" / "out.csv")
+    (tmp_path / "old.csv").write_text("keep")
+    with pytest.raises(InvalidInputError, match="pass --overwrite"):
+        check_output_file(tmp_path / "old.csv", overwrite=False)
+    assert check_output_file(tmp_path / "old.csv") == tmp_path / "old.csv"
+    assert check_output_file(tmp_path / "new.csv", overwrite=False) == tmp_path / "new.csv"
+
+
+def test_write_file_atomic_keeps_the_old_file_and_no_temporary_on_failure(tmp_path):
+    from ecocube._atomic import write_file_atomic
+
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    def fail(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_file_atomic(target, fail)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    write_file_atomic(target, lambda tmp: tmp.write_text("new"))
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
