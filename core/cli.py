@@ -2,7 +2,8 @@
 
 Each domain package contributes a sub-command group from its ``_cli`` module; heavy imports
 happen inside the commands so ``ecocube --help`` stays fast. Errors are printed as one line
-(``error: ...``) with a non-zero exit code; ``--debug`` shows the traceback instead.
+(``error: ...``) with a non-zero exit code; ``--debug`` (before or after the sub-command)
+shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def _root(
     debug: bool = typer.Option(
         False,
         "--debug",
-        help="Show full tracebacks instead of one-line errors.",
+        help=(
+            "Show full tracebacks instead of one-line errors. Accepted anywhere on the command "
+            "line, e.g. `ecocube cube build ... --debug`."
+        ),
         envvar="ECOCUBE_DEBUG",
     ),
 ) -> None:
@@ -70,11 +74,32 @@ def demo(
     Console().print(f"report written to [bold]{path}[/bold]")
 
 
+def _hoist_debug(args: list[str]) -> list[str]:
+    """Move ``--debug`` given after a sub-command to the front, where the root option reads it.
+
+    ``--debug`` is an option of the root command only (sub-commands live in several packages);
+    moving it here lets ``ecocube cube build ... --debug`` work like ``ecocube --debug cube
+    build ...``. Arguments after a ``--`` separator are left alone.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ecocube`` console script; returns the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Entry point of the ``ecocube`` console script; returns the exit code.
+
+    Parameters
+    ----------
+    argv
+        Command-line arguments without the program name (default: ``sys.argv[1:]``).
+        ``--debug`` may appear anywhere before a ``--`` separator.
+    """
+    args = _hoist_debug(list(sys.argv[1:] if argv is None else argv))
     console = Console(stderr=True)
-    debug = "--debug" in args or os.environ.get("ECOCUBE_DEBUG", "").lower() in {"1", "true", "yes"}
+    env_debug = os.environ.get("ECOCUBE_DEBUG", "").lower() in {"1", "true", "yes"}
+    debug = args[:1] == ["--debug"] or env_debug
     try:
         app(args=args, prog_name="ecocube", standalone_mode=False)
     except typer.Exit as exc:

@@ -59,6 +59,7 @@ def build(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ecocube.cube import build_cube, register_cube, write_cube
+    from ecocube.errors import CatalogError
 
     console = Console()
     box = _floats(bbox, 4, "--bbox")
@@ -94,7 +95,10 @@ def build(
             progress.update(task, description=f"writing {len(ds.data_vars)} variables to {out}")
             path = write_cube(ds, out, overwrite=overwrite, client=client)
         if register and Path(catalog).is_dir() and (Path(catalog) / "catalog.json").is_file():
-            item = register_cube(path, catalog)
+            try:
+                item = register_cube(path, catalog)
+            except CatalogError as err:
+                raise CatalogError(f"the cube was written to {path}, but {err}") from err
             console.print(f"registered STAC item [bold]{item.id}[/bold] in {catalog}")
     finally:
         if client is not None:

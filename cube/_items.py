@@ -24,7 +24,7 @@ from ecocube.errors import (
     InvalidInputError,
 )
 
-__all__ = ["AssetRef", "collect_assets", "load_items"]
+__all__ = ["AssetRef", "catalog_items", "collect_assets", "load_items", "read_link"]
 
 _RASTER_TYPES = ("image/tiff", "image/x.geotiff", "image/vnd.stac.geotiff", "image/jp2")
 _SKIP_ROLES = {"thumbnail", "overview", "metadata", "visual"}
@@ -129,12 +129,15 @@ def load_items(
         try:
             cat = pystac.read_file(str(path))
         except Exception as err:  # pystac raises several unrelated types
-            raise CatalogError(f"catalog={source!r} cannot be read as STAC: {err}") from err
+            raise CatalogError(
+                f"catalog={source!r}: {path} cannot be read as STAC ({_cause(err)}); "
+                f"rebuild the catalog with `ecocube catalog build --out {path.parent}`"
+            ) from err
         source = cat
     if isinstance(source, pystac.Item):
         return [source]
     if isinstance(source, (pystac.Catalog, pystac.Collection)):
-        return list(source.get_items(recursive=True))
+        return catalog_items(source, collections=collections)
     if isinstance(source, pystac.ItemCollection):
         return list(source.items)
     try:
@@ -150,6 +153,168 @@ def load_items(
             f"items contains {sorted(set(bad))} objects; every element must be a pystac.Item "
             "(use pystac.Item.from_dict for JSON dictionaries)"
         )
+    return items
+
+
+def _cause(err: BaseException) -> str:
+    """Why a STAC file could not be read, from pystac's exception and the one it wraps."""
+    import json
+
+    import pystac
+
+    cause = err.__cause__ if isinstance(err, pystac.STACError) and err.__cause__ else err
+    if isinstance(cause, FileNotFoundError):
+        return "the file does not exist"
+    if isinstance(cause, json.JSONDecodeError) or "json" in type(cause).__name__.lower():
+        return f"the file is not valid JSON: {cause}"
+    if isinstance(cause, pystac.STACTypeError):
+        return f"the file is not a STAC object: {cause}"
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _catalog_label(node: Any) -> str:
+    root = node.get_root() or node
+    href = root.get_self_href()
+    return str(Path(href).parent) if href else f"<in-memory catalog {root.id!r}>"
+
+
+def read_link(owner: Any, link: Any, *, fix: str | None = None) -> Any:
+    """Resolve one link of a static catalog; raise :class:`CatalogError` naming it if it is broken.
+
+    Parameters
+    ----------
+    owner
+        The catalog, collection or item holding ``link``.
+    link
+        A ``pystac.Link`` (``child`` or ``item``).
+    fix
+        What to do about a broken link (default: rebuild the catalog).
+
+    Returns
+    -------
+    pystac.STACObject
+        The object the link points to.
+
+    Raises
+    ------
+    CatalogError
+        When the target file is missing, is not JSON or is not a STAC object.
+    """
+    import pystac
+
+    if link.is_resolved():
+        return link.target
+    where = _catalog_label(owner)
+    try:
+        link.resolve_stac_object(root=owner.get_root())
+    except Exception as err:  # pystac wraps every read problem in STACError
+        target = link.get_absolute_href() or link.href
+        owner_href = owner.get_self_href() or f"{type(owner).__name__} {owner.id!r}"
+        if fix is None:
+            fix = (
+                f"rebuild the catalog with `ecocube catalog build --out {where}` (or repair or "
+                f"remove the link; `ecocube catalog validate {where}` lists every problem)"
+            )
+        raise CatalogError(
+            f"catalog {where} is damaged: the {link.rel!r} link {link.href!r} in {owner_href} "
+            f"points to {target}, which cannot be read ({_cause(err)}); {fix}"
+        ) from err
+    obj = link.target
+    expected = pystac.Item if link.rel == pystac.RelType.ITEM else pystac.Catalog
+    if not isinstance(obj, expected):
+        raise CatalogError(
+            f"catalog {where} is damaged: the {link.rel!r} link {link.href!r} in "
+            f"{owner.get_self_href()} points to a {type(obj).__name__}, not a "
+            f"{expected.__name__}; rebuild the catalog with `ecocube catalog build --out {where}`"
+        )
+    return obj
+
+
+def _link_stem(link: Any) -> str:
+    """Folder name of a child link (``./chelsa/collection.json`` -> ``chelsa``)."""
+    href = link.get_href(transform_href=False) or ""
+    parts = [p for p in href.replace("\\", "/").split("/") if p not in ("", ".")]
+    return parts[-2] if len(parts) >= 2 else Path(href).stem
+
+
+def _all_items(node: Any, fix: str | None = None) -> list[Any]:
+    """Every item under ``node``, resolving each link with a clear error if it is broken."""
+    items = [read_link(node, link, fix=fix) for link in node.get_item_links()]
+    for link in node.get_child_links():
+        items.extend(_all_items(read_link(node, link, fix=fix), fix))
+    return items
+
+
+def _find_collections(
+    node: Any, wanted: set[str], found: dict[str, Any], seen: set[str], loose: list[Any]
+) -> None:
+    """Walk the child links, recording wanted collections in ``found``, every collection id in
+    ``seen`` and the items of plain (non-collection) catalogs in ``loose``; the items of
+    unwanted collections are never read."""
+    import pystac
+
+    for link in node.get_child_links():
+        child = read_link(node, link)
+        if isinstance(child, pystac.Collection):
+            seen.add(child.id)
+            if child.id in wanted:
+                found.setdefault(child.id, child)
+                continue
+        else:
+            loose.extend(read_link(child, lk) for lk in child.get_item_links())
+        _find_collections(child, wanted, found, seen, loose)
+
+
+def catalog_items(catalog: Any, *, collections: Sequence[str] | None = None) -> list[Any]:
+    """Items of a static catalog, reading only the requested collections where possible.
+
+    Parameters
+    ----------
+    catalog
+        A ``pystac.Catalog`` or ``pystac.Collection`` (e.g. read from ``catalog.json``).
+    collections
+        Collection ids wanted. The child links whose folder is named after a wanted id are read
+        first, so a broken link elsewhere in the catalog does not matter; the other links are
+        read only when a wanted collection is not found that way.
+
+    Returns
+    -------
+    list of pystac.Item
+        With ``collections``: the items of those collections (plus any items held directly by
+        plain catalogs); without: every item.
+
+    Raises
+    ------
+    CatalogError
+        A link that has to be read is broken (missing file, malformed JSON, not STAC), or a
+        requested collection is not in the catalog (the available ids are listed).
+    """
+    import pystac
+
+    if not collections or isinstance(catalog, pystac.Collection):
+        return _all_items(catalog)
+    wanted = set(collections)
+    found: dict[str, Any] = {}
+    loose = [read_link(catalog, link) for link in catalog.get_item_links()]
+    for link in catalog.get_child_links():
+        if _link_stem(link) in wanted:
+            child = read_link(catalog, link)
+            if isinstance(child, pystac.Collection) and child.id in wanted:
+                found.setdefault(child.id, child)
+    if set(found) != wanted:
+        seen: set[str] = set()
+        _find_collections(catalog, wanted, found, seen, loose)
+        seen |= {i.collection_id for i in loose if i.collection_id}
+        missing = sorted(wanted - set(found) - seen)
+        if missing:
+            raise CatalogError(
+                f"collections={list(collections)!r}: unknown collection(s) {missing}; the "
+                f"catalog {_catalog_label(catalog)} holds {sorted(seen)}"
+            )
+    items = [i for i in loose if (i.collection_id or "") in wanted]
+    for cid in collections:
+        if cid in found:
+            items.extend(_all_items(found.pop(cid)))
     return items
 
 

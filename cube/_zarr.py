@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from ecocube._atomic import check_replaceable, swap_into_place
+from ecocube.cube._items import _all_items, _cause
 from ecocube.errors import CatalogError, DatasetNotFoundError, InvalidInputError
 
 __all__ = ["cube_item", "file_checksum", "open_cube", "register_cube", "write_cube"]
@@ -168,14 +169,35 @@ def open_cube(path: Path | str, *, chunks: Any = "auto") -> xr.Dataset:
     DatasetNotFoundError
         When ``path`` does not exist.
     InvalidInputError
-        When the store lacks the completion marker (an interrupted or foreign write).
+        When ``path`` is not a Zarr store, or the store is unreadable or lacks the completion
+        marker (an interrupted or foreign write).
     """
     path = Path(path)
     if not path.exists():
         raise DatasetNotFoundError(
             f"cube={str(path)!r} does not exist; build it with `ecocube cube build ... --out {path}`"
         )
-    ds = xr.open_zarr(path, chunks=chunks, consolidated=True)
+    import zarr.errors
+
+    # zarr 3: NodeNotFoundError; zarr 2: GroupNotFoundError (both subclass ValueError)
+    not_found = tuple(
+        getattr(zarr.errors, name)
+        for name in ("NodeNotFoundError", "GroupNotFoundError")
+        if hasattr(zarr.errors, name)
+    )
+    try:
+        ds = xr.open_zarr(path, chunks=chunks, consolidated=True)
+    except (*not_found, FileNotFoundError) as err:
+        raise InvalidInputError(
+            f"{str(path)!r} is not an ecocube cube (no Zarr store found); give the path of a "
+            "cube written by `ecocube cube build ... --out PATH`"
+        ) from err
+    except (KeyError, ValueError) as err:
+        raise InvalidInputError(
+            f"{str(path)!r} is a Zarr store but not a readable ecocube cube ({type(err).__name__}: "
+            f"{err}); give the path of a cube written by `ecocube cube build`, or rebuild this "
+            "one with `ecocube cube build ... --overwrite`"
+        ) from err
     order = json.loads(ds.attrs.get("ecocube:variable_order", "[]"))
     if order and set(order) == set(map(str, ds.data_vars)):
         ds = ds[order]  # Zarr lists arrays alphabetically; keep the build order (bio1..bio19)
@@ -334,7 +356,22 @@ def register_cube(
         raise CatalogError(
             f"catalog={str(catalog)!r} has no catalog.json; build one with `ecocube catalog build`"
         )
-    cat = pystac.Catalog.from_file(str(cat_file))
+    fix = (
+        f"rebuild the catalog with `ecocube catalog build --out {cat_file.parent}` and build "
+        "again, or build with --no-register"
+    )
+    try:
+        cat = pystac.Catalog.from_file(str(cat_file))
+    except Exception as err:  # pystac raises several unrelated types
+        raise CatalogError(
+            f"cannot register the cube: {cat_file} is not a readable STAC catalog "
+            f"({_cause(err)}); {fix}"
+        ) from err
+    try:
+        # Saving touches every object: read every link first, so a broken one is named.
+        _all_items(cat, fix)
+    except CatalogError as err:
+        raise CatalogError(f"cannot register the cube: {err}") from err
     item = cube_item(path, item_id=item_id)
     coll = cat.get_child(collection_id)
     if coll is None:

@@ -140,3 +140,34 @@ def test_zarr_write_refuses_to_overwrite_and_open_checks(item, tmp_path):
     zarr.consolidate_metadata(str(half), zarr_format=2)
     with pytest.raises(InvalidInputError, match=r"not a complete ecocube store"):
         open_cube(half)
+
+
+def test_open_cube_on_a_folder_that_is_not_a_zarr_store(tmp_path, capsys):
+    from ecocube.cli import main
+    from ecocube.cube import open_cube
+
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "notes.txt").write_text("not a cube")
+    for name in ("keep", "notes.txt"):
+        with pytest.raises(
+            InvalidInputError,
+            match=rf"'.*{name}' is not an ecocube cube \(no Zarr store found\); give the path "
+            r"of a cube written by `ecocube cube build",
+        ):
+            open_cube(tmp_path / name)
+    assert main(["cube", "info", str(tmp_path / "keep")]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "is not an ecocube cube (no Zarr store found)" in err
+    assert "No group found" not in err and "internal error" not in err
+
+
+def test_open_cube_on_a_zarr_group_without_consolidated_metadata(tmp_path):
+    import zarr
+
+    from ecocube.cube import open_cube
+
+    zarr.open_group(str(tmp_path / "bare.zarr"), mode="w", zarr_format=2)
+    with pytest.raises(
+        InvalidInputError, match=r"'.*bare.zarr' is a Zarr store but not a readable"
+    ):
+        open_cube(tmp_path / "bare.zarr")
