@@ -146,7 +146,7 @@ _VARS: tuple[Variable, ...] = (
     # --- air-sea exchange -------------------------------------------------------------------------
     Variable("spco2", "surface_partial_pressure_of_carbon_dioxide_in_sea_water",
              "Surface ocean pCO2", "uatm", _T2, (0.0, 2000.0)),
-    Variable("fgco2", "surface_downward_mass_flux_of_carbon_dioxide_expressed_as_carbon",
+    Variable("fgco2", "surface_downward_mole_flux_of_carbon_dioxide",
              "Air-sea CO2 flux (positive into the ocean)", "mmol m-2 d-1", _T2, (-1e3, 1e3),
              "CF sign convention: positive downward (ocean uptake)"),
     # --- atmospheric forcing (ERA5) ----------------------------------------------------------------

@@ -33,7 +33,9 @@ def ensemble(
 
     import torch
 
-    from ecocube.ocean.ensemble import run_ensemble
+    from ecocube.ocean.ensemble import check_ensemble_target, run_ensemble
+
+    check_ensemble_target(out, overwrite=overwrite)  # a bad --out fails before the ensemble
 
     torch.set_num_threads(1)  # one thread per Dask worker; the batch is the parallelism
     start = time.perf_counter()
@@ -56,15 +58,17 @@ def simulate_cmd(
     device: str = typer.Option("cpu", "--device", help="Torch device of the model."),
     dt: float = typer.Option(10800.0, "--dt", help="Model time step (s), divides 86400."),
     n_layers: int = typer.Option(20, "--layers", help="Layers of the water column."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Run the full model for the reference (or N sampled) scenario(s) and write netCDF."""
+    from ecocube._atomic import check_output_file, write_file_atomic
     from ecocube.ocean.scenarios import default_scenario, sample_scenarios
     from ecocube.ocean.simulate import simulate
 
+    check_output_file(out, overwrite=overwrite)  # a bad --out fails before the run
     table = default_scenario() if n == 1 else sample_scenarios(n, seed=seed)
     ds = simulate(
         table, years=years, dt=dt, n_layers=n_layers, device=device, seed=seed, progress=True
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_netcdf(out)
+    write_file_atomic(out, lambda tmp: ds.to_netcdf(tmp))
     typer.echo(f"wrote {out}: {len(table)} scenario(s) x {years} yr")

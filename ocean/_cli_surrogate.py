@@ -43,11 +43,21 @@ def train(
 
     from ecocube.ocean.surrogate import Surrogate
     from ecocube.ocean.surrogate._base import check_surrogate_target
+    from ecocube.training import resolve_device
 
     check_surrogate_target(out)  # a bad --out fails before the training, not after it
 
     if arch not in _ARCHS:
         raise InvalidInputError(f"--arch {arch!r} is unknown; choose one of {', '.join(_ARCHS)}")
+    # name the option, not the SurrogateConfig field it fills
+    counts = (("--epochs", epochs, "training epochs"), ("--members", members, "ensemble members"),
+              ("--head-members", head_members, "index-head members"))  # fmt: skip
+    for option, value, what in counts:
+        if value is not None and value < 1:
+            raise InvalidInputError(
+                f"{option} {value}: the number of {what} must be >= 1; pass {option} 1 or more"
+            )
+    resolve_device(device)  # a bad --device fails before loading the ensemble
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     sur = Surrogate.create(arch, max_epochs=epochs, members=members, device=device, seed=seed,
                            progress=True, index_head=index_head,
@@ -75,8 +85,11 @@ def validate(
     from rich.console import Console
     from rich.table import Table
 
+    from ecocube._atomic import check_output_file
     from ecocube.ocean.validate import validate_surrogate
 
+    if json_out is not None:  # a bad --json fails before the validation, not after it
+        check_output_file(json_out, option="--json")
     with Console().status("running the full model and the surrogate..."):
         report = validate_surrogate(surrogate, n=n, seed=seed, device=device, json_path=json_out)
     table = Table(title=f"surrogate {report['setup']['arch']} vs full model ({n} scenarios)")

@@ -15,6 +15,7 @@ GIL in its kernels) is started; pass ``scheduler="tcp://host:8786"`` to use a ru
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ecocube._atomic import swap_into_place
+from ecocube._atomic import check_replaceable, swap_into_place, write_file_atomic
 from ecocube.errors import DatasetNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-__all__ = ["ensemble_item", "open_ensemble", "run_ensemble"]
+__all__ = ["check_ensemble_target", "ensemble_item", "open_ensemble", "run_ensemble"]
 
 INDEX_ATTRS = {
     "co2_uptake": ("Annual CO2 uptake (positive into the ocean)", "mol m-2 yr-1"),
@@ -39,6 +40,42 @@ INDEX_ATTRS = {
     "gini_simpson": ("Gini-Simpson index of the phytoplankton types", "1"),
     "rao_q": ("Rao's quadratic entropy over T_opt", "degC"),
 }
+
+
+def _item_path(out: Path) -> Path:
+    """Where the STAC item of the store ``out`` is written."""
+    return out.with_name(out.stem + ".item.json")
+
+
+def check_ensemble_target(out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Raise unless an ensemble store can be written to ``out``; return it as a ``Path``.
+
+    Called by :func:`run_ensemble` and ``ecocube ocean ensemble`` before any simulation, with
+    the rule the writer (:func:`ecocube.cube.write_cube`) applies at the end: an existing path
+    is only replaced with ``overwrite`` and only when it is a Zarr store (never a file or a
+    folder holding other files).
+
+    Raises
+    ------
+    InvalidInputError
+        ``out`` exists without ``overwrite``, is a file or a folder that is not a Zarr store,
+        or the STAC item path beside it is a folder.
+    """
+    from ecocube.cube._zarr import _ZARR_MARKERS
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InvalidInputError(
+            f"out={str(out)!r} already exists; pass overwrite=True (--overwrite) or another path"
+        )
+    check_replaceable(out, markers=_ZARR_MARKERS, what="a Zarr store")
+    item = _item_path(out)
+    if item.is_dir():
+        raise InvalidInputError(
+            f"the STAC item of out={str(out)!r} would be written to {str(item)!r}, which is a "
+            "folder; remove it or choose another output path"
+        )
+    return out
 
 
 def _run_batch(table: pd.DataFrame, options: dict[str, Any]) -> xr.Dataset:
@@ -95,7 +132,11 @@ def run_ensemble(
     Raises
     ------
     InvalidInputError
-        ``out`` exists (without ``overwrite``), bad ``batch_size`` or ``n_workers``.
+        ``out`` exists (without ``overwrite``) or is not a Zarr store (see
+        :func:`check_ensemble_target`; checked before any simulation), bad ``batch_size`` or
+        ``n_workers``.
+    ConfigurationError
+        ``device`` is not a torch device or is not available here.
     """
     import pandas as pd
     import xarray as xr
@@ -103,11 +144,7 @@ def run_ensemble(
     from ecocube.ocean.indices import compute_indices
     from ecocube.ocean.scenarios import sample_scenarios, validate_scenarios
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise InvalidInputError(
-            f"out={str(out)!r} already exists; pass overwrite=True (--overwrite) or another path"
-        )
+    out = check_ensemble_target(out, overwrite=overwrite)  # before any simulation
     if int(batch_size) != batch_size or batch_size < 1:
         raise InvalidInputError(f"batch_size={batch_size!r} must be a positive integer")
     if int(n_workers) != n_workers or n_workers < 1:
@@ -117,7 +154,7 @@ def run_ensemble(
     else:
         table = validate_scenarios(scenarios)
     options = {"years": years, "dt": dt, "n_layers": n_layers, "device": device, "seed": seed}
-    # fail fast on bad options before starting a cluster
+    # fail fast on bad options (time step, layers, device) before starting a cluster
     from ecocube.ocean.simulate import _validate_options
 
     _validate_options(options)
@@ -196,11 +233,8 @@ def _write(ds: xr.Dataset, out: Path, *, overwrite: bool, attrs: dict[str, Any])
         tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
         ds.assign_attrs(attrs).to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
         swap_into_place(tmp, out)
-    item = ensemble_item(out, ds)
-    item_path = out.with_name(out.stem + ".item.json")
-    tmp_item = item_path.with_name(f".{item_path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp_item.write_text(json.dumps(item.to_dict(), indent=1))
-    tmp_item.replace(item_path)
+    text = json.dumps(ensemble_item(out, ds).to_dict(), indent=1)
+    write_file_atomic(_item_path(out), lambda tmp: tmp.write_text(text))
 
 
 def ensemble_item(out: Path | str, ds: xr.Dataset) -> Any:

@@ -110,10 +110,12 @@ def surface_carbon_fluxes(
 
     p = pco2(t(dic) / _RHO, t(ta) / _RHO, t(temp), t(sal))
     flux = co2_flux(p, torch.full_like(p, pco2_air), t(ws), t(temp), t(sal)) * 86400.0
+    # a mole flux in mmol m-2 d-1 (the registry gives the CF mole-flux name)
+    fgco2_attrs = VARIABLES["fgco2"].attrs()
     out = xr.Dataset(
         {
             "spco2": (dic.dims, p.numpy().astype("float32"), VARIABLES["spco2"].attrs()),
-            "fgco2": (dic.dims, flux.numpy().astype("float32"), VARIABLES["fgco2"].attrs()),
+            "fgco2": (dic.dims, flux.numpy().astype("float32"), fgco2_attrs),
         },
         coords=dic.coords,
     )

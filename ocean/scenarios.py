@@ -170,19 +170,64 @@ def _as_range(value: tuple[float, float] | float, name: str) -> tuple[float, flo
     return lo, hi
 
 
+def _as_frame(scenarios: pd.DataFrame | pd.Series | Mapping[str, object]) -> pd.DataFrame:
+    """A scenario table from a DataFrame, a Series (one row) or a mapping of columns."""
+    import pandas as pd
+
+    if isinstance(scenarios, pd.DataFrame):
+        return scenarios
+    if isinstance(scenarios, pd.Series):  # one row of a table
+        return scenarios.to_frame().T.rename_axis("scenario")
+    if not isinstance(scenarios, Mapping):
+        try:  # e.g. a list of row mappings
+            return pd.DataFrame(scenarios)
+        except (TypeError, ValueError) as err:
+            raise ScenarioError(
+                f"scenarios is a {type(scenarios).__name__} pandas cannot read as a table "
+                f"({err}); pass a DataFrame (sample_scenarios, default_scenario) or a mapping "
+                "of parameter names to values"
+            ) from err
+    dims = {str(k): np.ndim(v) for k, v in scenarios.items()}
+    if all(d == 0 for d in dims.values()):  # scalars: one scenario
+        return pd.DataFrame([dict(scenarios)])
+    if any(d > 1 for d in dims.values()):
+        bad = sorted(k for k, d in dims.items() if d > 1)
+        raise ScenarioError(
+            f"scenarios{bad} hold(s) multi-dimensional arrays; give each parameter a scalar "
+            "or a 1-D sequence (one value per scenario)"
+        )
+    lengths = {k: len(v) for k, v in scenarios.items() if np.ndim(v) == 1}  # type: ignore[arg-type]
+    if len(set(lengths.values())) > 1:
+        raise ScenarioError(
+            f"scenarios maps parameters to sequences of different lengths {lengths}; give every "
+            "parameter one value per scenario (or a scalar, shared by all)"
+        )
+    return pd.DataFrame(dict(scenarios))  # one scenario per position, scalars repeated
+
+
 def validate_scenarios(scenarios: pd.DataFrame | Mapping[str, object]) -> pd.DataFrame:
     """Check a scenario table and return it as a float DataFrame in canonical column order.
 
-    Extra columns are dropped; the index is kept (named ``scenario``).
+    Parameters
+    ----------
+    scenarios
+        A table with one row per scenario; or a mapping of parameter names to scalars (one
+        scenario, e.g. ``dict(table.iloc[0])``) or to equal-length sequences (one scenario per
+        position, scalars repeated); or a :class:`pandas.Series` (one scenario, e.g. a row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Float64 columns in :data:`SCENARIO_PARAMETERS` order. Extra columns are dropped; the
+        index is kept (named ``scenario``).
 
     Raises
     ------
     ScenarioError
-        Missing columns, NaN or non-finite values, values outside the valid range, or no rows.
+        Missing columns, NaN or non-finite values, values outside the valid range, no rows, or
+        a mapping whose sequences differ in length.
     """
-    import pandas as pd
-
-    frame = scenarios if isinstance(scenarios, pd.DataFrame) else pd.DataFrame(scenarios)
+    frame = _as_frame(scenarios)
     names = [p.name for p in SCENARIO_PARAMETERS]
     missing = [c for c in names if c not in frame.columns]
     if missing:

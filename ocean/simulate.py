@@ -19,16 +19,31 @@ from ecocube.errors import InvalidInputError
 from ecocube.ocean._errors import StabilityError
 from ecocube.ocean.parameters import DEFAULT_PARAMETERS, ModelParameters
 from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, validate_scenarios
+from ecocube.variables import VARIABLES
 
 if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
     from torch import Tensor
 
-__all__ = ["FORCING_NAMES", "OUTPUT_VARIABLES", "check_stability", "simulate"]
+__all__ = [
+    "FGCO2_STANDARD_NAME",
+    "FORCING_NAMES",
+    "OUTPUT_VARIABLES",
+    "check_stability",
+    "simulate",
+]
 
 SECONDS_PER_DAY = 86400.0
 DAYS_PER_YEAR = 365
+
+#: CF standard name of ``fgco2`` in mmol m-2 d-1: a *mole* flux (canonical units mol m-2 s-1).
+#: CMIP's ``surface_downward_mass_flux_of_carbon_dioxide_expressed_as_carbon`` is a mass flux
+#: (kg m-2 s-1), inconsistent with molar units; files carrying it are still read.
+FGCO2_STANDARD_NAME = VARIABLES["fgco2"].standard_name
+
+#: Plausible range of sea water temperatures (degC) for forcing and initial values.
+TEMPERATURE_RANGE: tuple[float, float] = (-2.5, 40.0)
 
 #: Forcing series that ``simulate(forcing=...)`` may override (daily values).
 FORCING_NAMES: dict[str, str] = {
@@ -65,7 +80,7 @@ OUTPUT_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "ph": ((), {"standard_name": "sea_water_ph_reported_on_total_scale",
                 "long_name": "Surface pH (total scale)", "units": "1"}),
     "fgco2": ((), {
-        "standard_name": "surface_downward_mass_flux_of_carbon_dioxide_expressed_as_carbon",
+        "standard_name": FGCO2_STANDARD_NAME,
         "long_name": "Air-sea CO2 flux (positive into the ocean)", "units": "mmol m-2 d-1",
         "comment": "CF sign convention: positive downward (ocean uptake); 1 mmol C = 12.011 mg"}),
     "intpp": ((), {
@@ -103,25 +118,59 @@ def check_stability(
     if not (math.isfinite(dt) and dt > 0):
         raise StabilityError(f"dt={dt!r} s must be a positive finite number of seconds")
     phys = params.physics
-    limits: list[tuple[str, float]] = []
+    # (part, limit in s, whether the limit grows with the layer thickness dz)
+    limits: list[tuple[str, float, bool]] = []
     for p in params.phyto:
-        limits.append((f"growth of {p.name!r} (mu_max dt <= 1)", SECONDS_PER_DAY / p.mu_max))
+        limits.append((f"growth of {p.name!r} (mu_max dt <= 1)", SECONDS_PER_DAY / p.mu_max, False))
         limits.append(
             (f"nitrate uptake of {p.name!r} (rho_max dt <= Q_max - Q_min)",
-             SECONDS_PER_DAY * (p.q_max - p.q_min) / p.rho_max)
+             SECONDS_PER_DAY * (p.q_max - p.q_min) / p.rho_max, False)
         )  # fmt: skip
     limits.append(
         ("surface heat restoring (gamma dt / (rho c_p dz) <= 1)",
-         phys.rho_water * phys.cp_water * dz / phys.heat_exchange)
+         phys.rho_water * phys.cp_water * dz / phys.heat_exchange, True)
     )  # fmt: skip
     k = float(transfer_velocity(torch.tensor(float(max_wind)), torch.tensor(30.0)))
-    limits.append((f"air-sea gas transfer at {max_wind:g} m s-1 (k dt / dz <= 1)", dz / k))
-    part, limit = min(limits, key=lambda item: item[1])
+    limits.append((f"air-sea gas transfer at {max_wind:g} m s-1 (k dt / dz <= 1)", dz / k, True))
+    part, limit, _ = min(limits, key=lambda item: item[1])
     if dt > limit:
         raise StabilityError(
             f"dt={dt:g} s violates the stability limit of the explicit {part}: dt must be "
-            f"<= {limit:.0f} s with dz={dz:g} m; use a smaller dt (e.g. 3600 or 10800 s)"
+            f"<= {limit:.0f} s with dz={dz:g} m; {_stability_fix(dt, dz, limit, limits, phys)}"
         )
+
+
+def _largest_day_divisor(limit: float) -> int | None:
+    """The largest whole number of seconds ``<= limit`` that divides one day (86400 s) evenly.
+
+    ``None`` when ``limit`` is below one second.
+    """
+    day = int(SECONDS_PER_DAY)
+    if not limit >= 1.0:
+        return None
+    for steps in range(max(1, math.floor(SECONDS_PER_DAY / limit)), day + 1):
+        if day % steps == 0 and day // steps <= limit:
+            return day // steps
+    return None  # pragma: no cover - steps == day gives 1 s <= limit
+
+
+def _stability_fix(
+    dt: float, dz: float, limit: float, limits: list[tuple[str, float, bool]], phys: Any
+) -> str:
+    """The remedy named by the stability error: a valid ``dt``, or fewer (thicker) layers."""
+    good_dt = _largest_day_divisor(limit)
+    fixes = []
+    if good_dt is not None:
+        fixes.append(f"use dt={good_dt} s (the largest step within the limit that divides a day)")
+    # the heat-restoring and gas-transfer limits grow with dz: fewer layers may keep this dt
+    if all(lim >= dt for _, lim, per_dz in limits if not per_dz):
+        per_metre = min(lim / dz for _, lim, per_dz in limits if per_dz)
+        max_layers = math.floor(phys.depth * per_metre / dt)
+        if max_layers >= 3:
+            fixes.append(f"keep dt={dt:g} s with at most {max_layers} layers (n_layers, --layers)")
+    if not fixes:
+        return "no whole-second step is that short: lower the wind or use fewer layers (--layers)"
+    return " or ".join(fixes)
 
 
 def simulate(
@@ -147,7 +196,9 @@ def simulate(
     scenarios
         Table with one row per scenario and the columns of
         :data:`~ecocube.ocean.scenarios.SCENARIO_PARAMETERS` (e.g. from
-        :func:`~ecocube.ocean.sample_scenarios`); extra columns are ignored.
+        :func:`~ecocube.ocean.sample_scenarios`); extra columns are ignored. A mapping of
+        scalars (or a :class:`pandas.Series`, e.g. one row of a table) is one scenario; a
+        mapping of equal-length sequences is one scenario per position.
     years
         Simulated years (365-day years, starting on 1 January).
     dt
@@ -155,8 +206,9 @@ def simulate(
     n_layers
         Number of equal layers over ``parameters.physics.depth`` (>= 3).
     device
-        Torch device (``"cpu"``, ``"cuda"``...). The model runs in float64 so that mass is
-        conserved to round-off.
+        Torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``...), checked by
+        :func:`ecocube.training.resolve_device` as for surrogate training. The model runs in
+        float64 so that mass is conserved to round-off.
     seed
         Seed of the daily weather noise (only used when ``weather_noise > 0``).
     parameters
@@ -167,7 +219,8 @@ def simulate(
         year) or ``(n_scenarios, days)``.
     initial
         Optional initial values (scalar or one value per layer): ``"no3"``, ``"dic"``,
-        ``"talk"`` (mmol m-3), ``"phyc"`` (mmol C m-3 per type), ``"temperature"`` (degC).
+        ``"talk"`` (mmol m-3), ``"phyc"`` (mmol C m-3 per type), ``"temperature"`` (degC,
+        within [-2.5, 40] like ``forcing["temperature"]``).
     closed
         Switch off the air-sea CO2 flux and the deep nutrient/DIC restoring, so that total
         nitrogen and total carbon of the column are conserved (used to test conservation).
@@ -194,20 +247,25 @@ def simulate(
     StabilityError
         A time step beyond the stability limit of an explicit part.
     InvalidInputError
-        Bad ``years``, ``n_layers``, ``dt``, ``forcing`` (NaN, negative, wrong shape) or
-        ``initial`` (negative concentrations).
+        Bad ``years``, ``n_layers``, ``dt``, ``forcing`` (NaN, negative, wrong shape,
+        implausible temperature) or ``initial`` (negative or implausibly large
+        concentrations, a temperature outside [-2.5, 40] degC, e.g. in Kelvin).
+    ConfigurationError
+        ``device`` is not a torch device or is not available here.
     """
     import torch
+
+    from ecocube.training import resolve_device
 
     table = validate_scenarios(scenarios)
     _validate_options(
         {"years": years, "dt": dt, "n_layers": n_layers}, parameters, _max_wind(table, forcing)
     )
+    dev = resolve_device(device)
     phys = parameters.physics
     dz = phys.depth / n_layers
     steps_per_day = SECONDS_PER_DAY / dt
     n_days = DAYS_PER_YEAR * int(years)
-    dev = torch.device(device)
     drivers = _build_forcing(table, n_days, phys, forcing, seed, weather_noise, dev)
     state = _initial_state(table, n_layers, dz, parameters, initial, drivers, dev)
     previous_threads = torch.get_num_threads()
@@ -230,8 +288,16 @@ def _validate_options(
     parameters: ModelParameters = DEFAULT_PARAMETERS,
     max_wind: float = 25.0,
 ) -> None:
-    """Check ``years``, ``n_layers`` and ``dt`` (stability, divides a day) of a run."""
+    """Check ``years``, ``n_layers``, ``dt`` (stability, divides a day) and ``device`` of a run.
+
+    ``device`` (optional key) is checked by :func:`ecocube.training.resolve_device`, as
+    ``ecocube ocean train`` does, so a bad name fails before any work.
+    """
     years, n_layers, dt = options["years"], options["n_layers"], options["dt"]
+    if "device" in options:
+        from ecocube.training import resolve_device
+
+        resolve_device(options["device"])
     if int(years) != years or years < 1:
         raise InvalidInputError(f"years={years!r} must be a positive integer")
     if int(n_layers) != n_layers or n_layers < 3:
@@ -354,12 +420,43 @@ def _forcing_array(name: str, values: Any, n: int, n_days: int) -> np.ndarray:
             f"forcing[{name!r}] has negative values (min {arr.min():g}); {FORCING_NAMES[name]} "
             "must be >= 0"
         )
-    if name == "temperature" and ((arr < -2.5) | (arr > 40)).any():
-        raise InvalidInputError(
-            f"forcing['temperature'] has values in [{arr.min():g}, {arr.max():g}] outside "
-            "[-2.5, 40] degC; is it in Kelvin? Convert to degC"
-        )
+    if name == "temperature":
+        _check_temperature(arr, "forcing['temperature']")
     return arr
+
+
+def _check_temperature(arr: np.ndarray, label: str) -> None:
+    """Raise unless every value of ``arr`` is a plausible sea water temperature in degC."""
+    low, high = TEMPERATURE_RANGE
+    if ((arr < low) | (arr > high)).any():
+        raise InvalidInputError(
+            f"{label} has values in [{arr.min():g}, {arr.max():g}] outside "
+            f"[{low:g}, {high:g}] degC; is it in Kelvin? Convert to degC"
+        )
+
+
+def _check_initial_range(arr: np.ndarray, name: str) -> None:
+    """Raise unless the initial values ``arr`` of ``name`` are plausible in the model's units.
+
+    Temperatures use the forcing check (:func:`_check_temperature`); concentrations the upper
+    bound of the plausible range that ingest uses (:data:`ecocube.variables.VARIABLES`).
+    """
+    if name == "temperature":
+        _check_temperature(arr, f"initial[{name!r}]")
+        return
+    from ecocube.variables import VARIABLES
+
+    var = VARIABLES[_INITIAL_VARIABLES[name]]
+    high = None if var.valid_range is None else var.valid_range[1]
+    if high is not None and (arr > high).any():
+        raise InvalidInputError(
+            f"initial[{name!r}] has values up to {arr.max():g}, above the plausible {high:g} "
+            f"{var.units}; give it in {var.units}"
+        )
+
+
+#: Registry name (:data:`ecocube.variables.VARIABLES`) of each concentration in ``initial``.
+_INITIAL_VARIABLES = {"no3": "no3", "dic": "dissic", "talk": "talk", "phyc": "phyc"}
 
 
 def _deep_temperature(table: pd.DataFrame, phys: Any) -> np.ndarray:
@@ -404,6 +501,7 @@ def _initial_state(
                 f"initial[{name!r}] has negative concentrations (min {arr.min():g}); "
                 "concentrations must be >= 0"
             )
+        _check_initial_range(arr, name)
         try:
             values[name] = np.broadcast_to(arr, values[name].shape)
         except ValueError as err:

@@ -27,13 +27,13 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ecocube._atomic import check_output_file, write_file_atomic
 from ecocube.errors import EcocubeWarning, InvalidInputError
 
 __all__ = ["SERIES", "TARGETS", "series_scores", "validate_surrogate"]
@@ -147,7 +147,8 @@ def validate_surrogate(
     device
         Torch device of the full model.
     json_path
-        Write the report there as JSON.
+        Write the report there as JSON (atomically; an existing file is replaced). Checked
+        before any simulation: it must not be a folder and its folder must exist.
     keep_datasets
         Return the full-model and surrogate Datasets and the index table under ``"_data"``
         (not written to JSON).
@@ -164,11 +165,19 @@ def validate_surrogate(
     dict
         ``metrics`` (flat name -> value), ``targets`` (name -> {value, threshold, passed}),
         ``timing`` (seconds), ``setup`` (sizes, seeds, settings).
+
+    Raises
+    ------
+    InvalidInputError
+        ``n < 2``, ``seed`` equal to the training ensemble's, or a ``json_path`` that is a
+        folder or lies in a missing folder.
     """
     from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, sample_scenarios
     from ecocube.ocean.simulate import simulate
     from ecocube.ocean.surrogate import Surrogate
 
+    if json_path is not None:  # a bad report path fails before the validation, not after it
+        check_output_file(json_path, option="json_path")
     if int(n) != n or n < 2:
         raise InvalidInputError(f"n={n!r} must be an integer >= 2 scenarios")
     sur = surrogate if isinstance(surrogate, Surrogate) else Surrogate.load(surrogate)
@@ -271,10 +280,8 @@ def validate_surrogate(
         },
     }
     if json_path is not None:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(json_path).with_name(f".{Path(json_path).name}.tmp")
-        tmp.write_text(json.dumps(report, indent=1, default=float))
-        tmp.replace(json_path)  # never a half-written report
+        text = json.dumps(report, indent=1, default=float)
+        write_file_atomic(json_path, lambda tmp: tmp.write_text(text))  # never half-written
     if keep_datasets:
         report["_data"] = {"truth": truth, "pred": pred, "indices": table, "extra": extra_data}
     return report

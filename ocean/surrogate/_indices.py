@@ -31,6 +31,7 @@ import pandas as pd
 
 from ecocube.errors import InvalidInputError
 from ecocube.ocean.surrogate._data import scenario_features
+from ecocube.ocean.surrogate._gp import MaternGP
 from ecocube.ocean.surrogate._nets import mlp, stack_members, stacked_forward
 from ecocube.ocean.surrogate._train import train_module
 
@@ -47,6 +48,9 @@ __all__ = [
 HEAD_INDICES: tuple[str, ...] = ("co2_uptake", "bloom_day")
 
 DAYS_PER_YEAR = 365
+#: Fewest training scenarios for the uptake GP (``SurrogateConfig.uptake_gp``); below, the
+#: MLPs alone predict the uptake (8 kernel hyper-parameters need more points than that).
+GP_MIN_SCENARIOS = 20
 _WIDTH = 128
 _DEPTH = 3
 
@@ -115,6 +119,9 @@ class IndexHead:
     distilled_from
         With a distilled head (:meth:`distil`): the number of members per index it learned
         from; ``None`` otherwise.
+    gp
+        Optional Gaussian process of the uptake target (``p_eff``); when present the uptake
+        is predicted from the mean of the GP and the MLPs (``SurrogateConfig.uptake_gp``).
     mean, std
         Standardisation of the targets (``p_eff``, bloom day) over the training scenarios.
     nets
@@ -126,6 +133,7 @@ class IndexHead:
     std: np.ndarray = field(default_factory=lambda: np.ones(len(HEAD_INDICES)))
     nets: Any = None
     distilled_from: int | None = None
+    gp: MaternGP | None = None
     _cache: Any = field(default=None, repr=False)
 
     def build(self) -> IndexHead:
@@ -183,6 +191,9 @@ class IndexHead:
                                  seed=config.seed + 7919 + 1000 * k)  # fmt: skip
             history.extend({"member": m, "head_index": i, **h} for h in result.history)
         self.nets.to("cpu").eval()
+        self.gp = None
+        if getattr(config, "uptake_gp", False) and len(train) >= GP_MIN_SCENARIOS:
+            self.gp = MaternGP().fit(x[train], y[train, 0], seed=config.seed)
         return history
 
     def predict(
@@ -196,6 +207,8 @@ class IndexHead:
 
         feats = scenario_features(table) if features is None else features
         z = self._standardised(torch.as_tensor(feats, device=self._stacked()[0][0].device))
+        if self.gp is not None:  # the mean of two emulators of p_eff
+            z[:, 0] = 0.5 * (z[:, 0] + self.gp.predict(feats))
         out = z * self.std + self.mean
         a, b = flux_weights(table, n_days)
         return {"co2_uptake": b - a * out[:, 0], "bloom_day": out[:, 1]}
@@ -248,6 +261,7 @@ class IndexHead:
                         device, seed=seed + 104_729 * (i + 1))  # fmt: skip
         student.nets.to("cpu").eval()
         student.distilled_from = self.members
+        student.gp = self.gp  # the GP is not distilled: it costs one kernel row per scenario
         return student
 
     def _standardised(self, x: Any) -> np.ndarray:
@@ -266,19 +280,37 @@ class IndexHead:
             self._cache = stack_members(self.nets)
         return self._cache
 
-    def state(self) -> dict[str, Any]:
-        """JSON-serialisable state (the weights are saved with the surrogate's modules)."""
-        return {"members": self.members, "indices": list(HEAD_INDICES),
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-serialisable state and the GP's arrays (the weights are saved with the
+        surrogate's modules)."""
+        gp_meta, gp_arrays = self.gp.state() if self.gp is not None else (None, {})
+        meta = {"members": self.members, "indices": list(HEAD_INDICES),
                 "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "distilled_from": self.distilled_from}  # fmt: skip
+                "distilled_from": self.distilled_from, "gp": gp_meta}  # fmt: skip
+        return meta, {f"head_gp_{k}": v for k, v in gp_arrays.items()}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> IndexHead:
-        """Inverse of :meth:`state` (untrained members; load the weights afterwards)."""
+        """Inverse of :meth:`state` (untrained members; load the weights and
+        :meth:`load_arrays` afterwards)."""
         head = cls(int(state["members"]), np.asarray(state["mean"], dtype=float),
                    np.asarray(state["std"], dtype=float),
                    distilled_from=state.get("distilled_from"))  # fmt: skip
         return head.build()
+
+    def load_arrays(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore the GP (if the saved head had one) from the surrogate's arrays."""
+        if state.get("gp") is None:
+            self.gp = None
+            return
+        if "head_gp_x" not in arrays or "head_gp_alpha" not in arrays:
+            raise InvalidInputError(
+                "the surrogate folder's arrays.npz lacks the index head's GP (head_gp_x, "
+                "head_gp_alpha); the folder is incomplete: save or train the surrogate again"
+            )
+        self.gp = MaternGP.from_state(
+            state["gp"], {"x": arrays["head_gp_x"], "alpha": arrays["head_gp_alpha"]}
+        )
 
 
 @dataclass(frozen=True)

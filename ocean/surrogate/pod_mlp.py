@@ -303,9 +303,13 @@ class PODMLPSurrogate(Surrogate):
         for i, (basis, mean, scale) in enumerate(zip(self.bases, self.means, self.coef_scale,
                                                      strict=True)):  # fmt: skip
             arrays[f"basis_{i}"], arrays[f"mean_{i}"], arrays[f"scale_{i}"] = basis, mean, scale
+        head_state = None
+        if self.head is not None:
+            head_state, head_arrays = self.head.state()
+            arrays.update(head_arrays)
         extra = {"blocks": self.blocks, "n_days": self.n_days,
                  "ranks": [int(b.shape[0]) for b in self.bases],
-                 "index_head": None if self.head is None else self.head.state()}  # fmt: skip
+                 "index_head": head_state}  # fmt: skip
         return extra, arrays
 
     def _build_from_state(self, state: dict[str, Any]) -> None:
@@ -331,6 +335,8 @@ class PODMLPSurrogate(Surrogate):
         self.bases = [arrays[f"basis_{i}"] for i in range(n)]
         self.means = [arrays[f"mean_{i}"] for i in range(n)]
         self.coef_scale = [arrays[f"scale_{i}"] for i in range(n)]
+        if self.head is not None:
+            self.head.load_arrays(state["index_head"], arrays)
 
 
 ARCHITECTURES[PODMLPSurrogate.arch] = PODMLPSurrogate

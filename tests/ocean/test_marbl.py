@@ -36,6 +36,9 @@ def test_surface_carbon_fluxes_sign_and_known_value() -> None:
     # DIC 2100, TA 2320 umol/kg at 10 degC, S 35: pCO2 ~ 325 uatm (Lueker K1/K2, Weiss K0)
     assert out.spco2.item() == pytest.approx(325.3, abs=1.0)
     assert out.fgco2.item() > 0  # undersaturated water takes up CO2: positive downward
+    # mmol m-2 d-1 is a mole flux: the CF mole-flux name, not CMIP's mass-flux one
+    assert out.fgco2.attrs["standard_name"] == "surface_downward_mole_flux_of_carbon_dioxide"
+    assert out.fgco2.attrs["units"] == "mmol m-2 d-1"
     low = marbl.surface_carbon_fluxes(bgc, phys, 10.0, pco2_air=300.0)
     assert low.fgco2.item() < 0
 

@@ -56,6 +56,24 @@ def test_validate_drops_extra_columns_and_accepts_a_mapping() -> None:
     assert len(validate_scenarios(mapping)) == 1
 
 
+def test_mapping_of_scalars_is_one_scenario_and_of_sequences_several() -> None:
+    table = sample_scenarios(3, seed=0)
+    one = validate_scenarios(dict(table.iloc[1]))  # was a raw pandas "all scalar values" error
+    assert len(one) == 1 and one.index.name == "scenario"
+    np.testing.assert_allclose(one.to_numpy()[0], table.to_numpy()[1])
+    row = validate_scenarios(table.iloc[2])  # a Series (one row of a table) is one scenario
+    assert list(row.index) == [2]
+    np.testing.assert_allclose(row.to_numpy()[0], table.to_numpy()[2])
+    columns = {c: table[c].to_numpy() for c in table.columns}
+    np.testing.assert_allclose(validate_scenarios(columns).to_numpy(), table.to_numpy())
+    shared = validate_scenarios({**columns, "wind": 5.0})  # a scalar is shared by all
+    assert shared["wind"].to_list() == [5.0, 5.0, 5.0]
+    with pytest.raises(ScenarioError, match=r"sequences of different lengths .*'light': 2"):
+        validate_scenarios({**columns, "light": [1.0, 1.0]})
+    with pytest.raises(ScenarioError, match=r"scenarios\['wind'\] hold\(s\) multi-dimensional"):
+        validate_scenarios({**columns, "wind": np.ones((3, 2))})
+
+
 def test_missing_column_is_rejected() -> None:
     df = sample_scenarios(2, seed=0).drop(columns=["wind", "light"])
     with pytest.raises(ScenarioError, match=r"missing column\(s\) \['light', 'wind'\]"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecocube.errors import InvalidInputError
+from ecocube.errors import ConfigurationError, InvalidInputError
 from ecocube.ocean import (
     ScenarioError,
     StabilityError,
@@ -31,9 +31,9 @@ def test_dims_coords_and_cf_attributes(run) -> None:
     for name in ("chl", "dissic", "spco2", "fgco2", "tos"):
         assert run[name].dims == ("scenario", "time")
     assert list(run["phyto_type"].values) == ["diatom", "nano", "pico"]
-    assert run["fgco2"].attrs["standard_name"] == (
-        "surface_downward_mass_flux_of_carbon_dioxide_expressed_as_carbon"
-    )
+    # a mole flux (CF canonical units mol m-2 s-1), consistent with its mmol m-2 d-1
+    assert run["fgco2"].attrs["standard_name"] == "surface_downward_mole_flux_of_carbon_dioxide"
+    assert run["fgco2"].attrs["units"] == "mmol m-2 d-1"
     assert "positive" in run["fgco2"].attrs["long_name"]
     assert run["tos"].attrs["units"] == "degC"
     assert run.attrs["Conventions"].startswith("CF-")
@@ -140,8 +140,17 @@ def test_bad_forcing(forcing, match) -> None:
         ({"phyc": np.nan}, "NaN"),
         ({"no3": [1.0, 2.0]}, r"give a scalar or 6 values"),
         ({"silicate": 1.0}, "unknown field 'silicate'"),
+        # the forcing's plausibility check (and Kelvin hint) applies to initial temperatures
+        ({"temperature": 288.0}, r"initial\['temperature'\] has values in \[288, 288\] outside "
+         r"\[-2.5, 40\] degC; is it in Kelvin\? Convert to degC"),
+        ({"temperature": -50.0}, r"initial\['temperature'\] .* outside \[-2.5, 40\] degC"),
+        ({"temperature": [15.0] * 5 + [300.0]}, r"initial\['temperature'\] .*is it in Kelvin"),
+        # and the ingest's plausible ranges to initial concentrations (here umol m-3, not mmol)
+        ({"dic": 2.1e6}, r"initial\['dic'\] has values up to 2.1e\+06, above the plausible "
+         r"6000 mmol m-3; give it in mmol m-3"),
+        ({"no3": 500.0}, r"initial\['no3'\] .*above the plausible 100 mmol m-3"),
     ],
-)
+)  # fmt: skip
 def test_bad_initial_conditions(initial, match) -> None:
     with pytest.raises(InvalidInputError, match=match):
         simulate(default_scenario(), initial=initial, **FAST)
@@ -158,6 +167,51 @@ def test_bad_initial_conditions(initial, match) -> None:
 def test_bad_options(kwargs, match) -> None:
     with pytest.raises(InvalidInputError, match=match):
         simulate(default_scenario(), **{**FAST, **kwargs})
+
+
+def test_unknown_device_is_a_clear_error() -> None:
+    # the device check of surrogate training (ecocube.training.resolve_device), before the run
+    with pytest.raises(ConfigurationError, match="device 'gpu' is not a torch device; use"):
+        simulate(default_scenario(), device="gpu", **FAST)
+
+
+def test_stability_error_suggests_a_time_step_that_works() -> None:
+    import re
+
+    from ecocube.ocean.simulate import _max_wind, _validate_options
+
+    with pytest.raises(StabilityError) as info:
+        simulate(default_scenario(), years=1, n_layers=400, dt=10800.0)
+    message = str(info.value)
+    assert "3600 or 10800" not in message  # the old suggestions failed too
+    limit = int(re.search(r"dt must be <= (\d+) s", message).group(1))
+    suggested = int(re.search(r"use dt=(\d+) s", message).group(1))
+    layers = int(re.search(r"at most (\d+) layers", message).group(1))
+    # the largest whole-second step within the limit that divides a day
+    assert suggested <= limit and 86400 % suggested == 0
+    assert all(86400 % d for d in range(suggested + 1, limit))
+    wind = _max_wind(default_scenario(), None)
+    _validate_options({"years": 1, "n_layers": 400, "dt": float(suggested)}, max_wind=wind)
+    _validate_options({"years": 1, "n_layers": layers, "dt": 10800.0}, max_wind=wind)
+    with pytest.raises(StabilityError):
+        _validate_options({"years": 1, "n_layers": layers + 1, "dt": 10800.0}, max_wind=wind)
+    # the ensemble's limit (wind up to 25 m s-1) is 679 s: dt=675 s, not 3600 s
+    with pytest.raises(StabilityError, match=r"<= 679 s .*; use dt=675 s"):
+        _validate_options({"years": 1, "n_layers": 400, "dt": 10800.0})
+    # where thinner layers cannot help (the growth limit), only the time step is suggested
+    with pytest.raises(StabilityError, match=r"use dt=43200 s \(the largest") as info:
+        check_stability(86400.0, 7.5, max_wind=5.0)
+    assert "layers" not in str(info.value)
+
+
+def test_a_mapping_of_scalars_is_one_scenario_and_of_sequences_several() -> None:
+    table = sample_scenarios(2, seed=1)
+    one = simulate(dict(table.iloc[1]), **FAST)  # a mapping of scalars: one scenario
+    assert one.sizes["scenario"] == 1
+    assert float(one["warming"][0]) == pytest.approx(float(table["warming"].iloc[1]))
+    both = simulate({c: table[c].to_list() for c in table.columns}, **FAST)
+    assert both.sizes["scenario"] == 2
+    np.testing.assert_allclose(both["dissic"].values[1], one["dissic"].values[0], rtol=1e-10)
 
 
 def test_initial_conditions_are_used() -> None:

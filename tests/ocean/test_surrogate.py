@@ -219,3 +219,23 @@ def test_nonnegative_variables_never_undershoot_zero() -> None:
     z = np.full((1, ens.sizes["time"], len(codec.channels)), -1e6)
     out = codec.decode(z)
     assert out["phyc"].min() == 0.0 and out["fgco2"].max() < 0.0
+
+
+def test_fgco2_of_older_ensembles_and_surrogates_gets_the_mole_flux_name(
+    ensemble: xr.Dataset,
+) -> None:
+    from ecocube.ocean.surrogate._base import _current_meta, _template_meta
+    from ecocube.ocean.surrogate._data import ensemble_table
+
+    legacy = "surface_downward_mass_flux_of_carbon_dioxide_expressed_as_carbon"
+    old = ensemble.copy()
+    old["fgco2"].attrs = {"standard_name": legacy, "units": "mmol m-2 d-1"}
+    meta = _template_meta(old, ensemble_table(old))  # training on an older ensemble
+    assert meta["var_attrs"]["fgco2"] == {
+        "standard_name": "surface_downward_mole_flux_of_carbon_dioxide",
+        "units": "mmol m-2 d-1",
+    }
+    saved = {"var_attrs": {"fgco2": {"standard_name": legacy}, "tos": {"units": "degC"}}}
+    loaded = _current_meta(saved)  # loading a surrogate saved before the change
+    assert loaded["var_attrs"]["fgco2"]["standard_name"].startswith("surface_downward_mole_flux")
+    assert loaded["var_attrs"]["tos"] == {"units": "degC"}

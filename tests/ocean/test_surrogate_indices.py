@@ -110,7 +110,10 @@ def test_head_predictions_are_the_indices_of_the_series(
     x = torch.as_tensor(scenario_features(new))
     with torch.no_grad():
         z = torch.cat([net(x) for net in sur.head.nets], 1).numpy()
-    z = z.reshape(len(new), 2, -1).mean(-1) * sur.head.std + sur.head.mean
+    z = z.reshape(len(new), 2, -1).mean(-1)
+    assert sur.head.gp is not None  # 96 scenarios: the uptake is the mean of MLPs and GP
+    z[:, 0] = 0.5 * (z[:, 0] + sur.head.gp.predict(scenario_features(new)))
+    z = z * sur.head.std + sur.head.mean
     np.testing.assert_allclose(head["bloom_day"], z[:, 1], rtol=1e-5)
     a, b = flux_weights(new, 365)
     np.testing.assert_allclose(head["co2_uptake"], b - a * z[:, 0], rtol=1e-4, atol=1e-4)
@@ -166,3 +169,59 @@ def test_without_head_the_saved_layout_is_unchanged(tmp_path: Path) -> None:
     assert again.head is None and again.config.index_head is False
     new = sample_scenarios(3, seed=4)
     xr.testing.assert_allclose(again.predict(new), sur.predict(new))
+
+
+def test_matern_gp_is_the_exact_gp_with_all_points_inducing_and_close_with_fewer() -> None:
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    from ecocube.ocean.surrogate._gp import MaternGP
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (120, 3))
+    f = lambda v: np.sin(2 * v[:, 0]) + v[:, 1] ** 2 - 0.5 * v[:, 0] * v[:, 2]  # noqa: E731
+    y = f(x) + 0.01 * rng.standard_normal(len(x))
+    gp = MaternGP(inducing=500).fit(x, y, seed=0)
+    assert len(gp.x) == len(x)  # fewer points than inducing: every point is one
+    kernel = ConstantKernel(gp.amplitude**2, "fixed") * Matern(
+        gp.length_scale, "fixed", nu=2.5
+    ) + WhiteKernel(gp.noise, "fixed")
+    exact = GaussianProcessRegressor(kernel, optimizer=None).fit(x, y)
+    new = rng.uniform(-1, 1, (50, 3))
+    # equal up to the rounding of an ill-conditioned kernel matrix (condition number ~1e10
+    # for these smooth data), far below the noise sd of 0.01
+    np.testing.assert_allclose(gp.predict(new), exact.predict(new), atol=2e-3)
+    # the noise term was learnt near the true 0.01 sd, and the function is recovered
+    assert 1e-5 < gp.noise < 1e-3
+    assert np.sqrt(np.mean((gp.predict(new) - f(new)) ** 2)) < 0.05 * f(new).std()
+    sparse = MaternGP(inducing=60).fit(x, y, seed=0)
+    assert len(sparse.x) == 60
+    assert np.sqrt(np.mean((sparse.predict(new) - f(new)) ** 2)) < 0.1 * f(new).std()
+    meta, arrays = sparse.state()
+    np.testing.assert_array_equal(
+        MaternGP.from_state(meta, arrays).predict(new), sparse.predict(new)
+    )
+    with pytest.raises(InvalidInputError, match="at least 10 points"):
+        MaternGP().fit(x[:5], y[:5])
+    with pytest.raises(InvalidInputError, match="not finite"):
+        MaternGP().fit(np.where(x > 0.9, np.nan, x), y)
+    with pytest.raises(InvalidInputError, match="not fitted"):
+        MaternGP().predict(new)
+
+
+def test_uptake_gp_needs_enough_scenarios_and_its_arrays(tmp_path: Path) -> None:
+    small = Surrogate.create("pod_mlp", max_epochs=2, members=1, width=8, modes=4, depth=1).fit(
+        synthetic_ensemble(sample_scenarios(16, seed=0))
+    )
+    assert small.head is not None and small.head.gp is None  # < 20 training scenarios
+    ens = synthetic_ensemble(sample_scenarios(40, seed=0))
+    sur = Surrogate.create("pod_mlp", max_epochs=2, members=1, width=8, modes=4, depth=1).fit(ens)
+    assert sur.head.gp is not None
+    off = Surrogate.create("pod_mlp", max_epochs=2, members=1, width=8, modes=4, depth=1,
+                           uptake_gp=False).fit(ens)  # fmt: skip
+    assert off.head.gp is None
+    out = sur.save(tmp_path / "gp")
+    arrays = dict(np.load(out / "arrays.npz"))
+    np.savez(out / "arrays.npz", **{k: v for k, v in arrays.items() if not k.startswith("head_gp")})
+    with pytest.raises(InvalidInputError, match="lacks the index head's GP"):
+        Surrogate.load(out)

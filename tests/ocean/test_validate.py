@@ -107,3 +107,36 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1
     assert "exists and is not a surrogate folder" in " ".join(capsys.readouterr().err.split())
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+def test_bad_json_path_is_refused_before_the_validation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep = tmp_path / "keepdir"
+    keep.mkdir()
+    # the report path is checked first: not even the surrogate is loaded
+    with pytest.raises(InvalidInputError, match=r"json_path '.*keepdir' is a folder; give a file"):
+        validate_surrogate(tmp_path / "no_surrogate", n=2, json_path=keep)
+    with pytest.raises(InvalidInputError, match=r"the folder '.*missing' does not exist"):
+        validate_surrogate(
+            tmp_path / "no_surrogate", n=2, json_path=tmp_path / "missing" / "r.json"
+        )
+    code = main(["ocean", "validate", "--surrogate", str(tmp_path / "no_surrogate"), "--n", "2",
+                 "--json", str(keep)])  # fmt: skip
+    assert code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--json '" in err and "keepdir' is a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keepdir"]  # no .keepdir.tmp left
+
+
+def test_cli_train_names_its_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["ocean", "train", "--ensemble", str(tmp_path / "x.zarr"), "--out", str(tmp_path / "s")]
+    assert main([*base, "--epochs", "0"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--epochs 0: the number of training epochs must be >= 1" in err
+    assert "SurrogateConfig" not in err
+    assert main([*base, "--members", "0"]) == 1
+    assert "--members 0: the number of ensemble members" in capsys.readouterr().err
+    # the device check shared with simulate and ensemble, before the ensemble is read
+    assert main([*base, "--device", "gpu"]) == 1
+    assert "device 'gpu' is not a torch device" in capsys.readouterr().err
