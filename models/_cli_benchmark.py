@@ -11,7 +11,12 @@ app = typer.Typer(help="Benchmarks of the SDMs on public data.", no_args_is_help
 
 @app.command("nceas")
 def nceas(
-    out: Path = typer.Option(..., "--out", help="CSV of predictions: region,spid,siteid,score."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="CSV of predictions: region,spid,siteid,score (a file path in an existing folder; "
+        "checked before any training, written atomically).",
+    ),
     model: str = typer.Option(
         "maxent-net",
         "--model",
@@ -34,7 +39,9 @@ def nceas(
         "at most 8.",
     ),
     summary: Path | None = typer.Option(
-        None, "--summary", help="Also write the per-region AUC table to this CSV."
+        None,
+        "--summary",
+        help="Also write the per-region AUC table to this CSV (its folder must exist).",
     ),
 ) -> None:
     """Run the NCEAS benchmark (Elith et al. 2020) with the per-survey-group protocol.
@@ -51,6 +58,7 @@ def nceas(
     from rich.progress import Progress
     from rich.table import Table
 
+    from ecocube._atomic import check_output_file, write_file_atomic
     from ecocube.errors import InvalidInputError
     from ecocube.models.datasets.nceas import NCEAS_GROUPS, NCEAS_REGIONS
     from ecocube.models.nceas_benchmark import BENCHMARK_MODELS, run_nceas_benchmark
@@ -74,6 +82,14 @@ def nceas(
         workers = max(1, min(os.cpu_count() or 1, 8))
     if threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {threads}")
+    # a bad output path fails now, not after loading the data and training every group
+    check_output_file(out, option="--out")
+    if summary is not None:
+        check_output_file(summary, option="--summary")
+        if summary.resolve() == out.resolve():
+            raise InvalidInputError(
+                f"--summary {str(summary)!r} is the --out file; give two different paths."
+            )
     console = Console()
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -90,15 +106,14 @@ def nceas(
             )
     finally:
         torch.set_num_threads(previous)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.predictions.to_csv(out, index=False)
+    write_file_atomic(out, lambda tmp: result.predictions.to_csv(tmp, index=False))
     wall = time.perf_counter() - tic
     table = result.region_table()
     if summary is not None:
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        table.assign(
+        rows = table.assign(
             model=model, seed=seed, fit_predict_seconds=result.seconds, wall_seconds=wall
-        ).to_csv(summary, index=False)
+        )
+        write_file_atomic(summary, lambda tmp: rows.to_csv(tmp, index=False))
     view = Table(title=f"NCEAS mean AUC ({model}, seed {seed})")
     for col in ("region", "species", "mean AUC"):
         view.add_column(col, justify="right")

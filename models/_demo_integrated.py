@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -85,6 +86,10 @@ def _cli_round_trip(
             return f"<p>CLI round trip failed with exit code {code_pred}.</p>"
         preds = pd.read_csv(tmp_path / "preds.csv")
         manifest = (tmp_path / "model" / "manifest.json").read_text()
+    validation = json.loads(manifest).get("validation", {})
+    cv_line = html.escape(str(validation.get("note", "")))
+    if validation.get("mean_auc") is not None:
+        cv_line += f"; mean held-out AUC {validation['mean_auc']:.3f} (fold 0, early stopping)"
     shown = [" ".join(["ecocube", *fit_args]), " ".join(["ecocube", *pred_args])]
     shown = [s.replace(str(tmp_path) + "/", "") for s in shown]
     kinds = records["kind"].value_counts().to_dict()
@@ -94,8 +99,9 @@ def _cli_round_trip(
         f"<pre>{html.escape(chr(10).join(shown))}</pre>"
         f"<p>First predictions (<code>site</code> is the <code>siteid</code> column):</p>"
         + table_html(preds.head(10), float_format="{:.3f}")
+        + f"<p>Validation split of <code>sdm fit</code>: {cv_line}.</p>"
         + f"<p class='meta'>manifest.json: {len(manifest)} bytes (covariates, categorical "
-        "levels, scaling, species, model type, versions).</p>"
+        "levels, scaling, species, model type, versions, validation).</p>"
     )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "MaxentNetConfig",
     "MaxentNetwork",
     "check_network_options",
+    "heldout_maxent_loss",
     "maxent_loss",
     "site_log_weights",
 ]
@@ -274,6 +275,22 @@ def maxent_loss(
     return (log_z - fit_term).mean()
 
 
+def heldout_maxent_loss(
+    log_intensity: torch.Tensor, counts: torch.Tensor, log_weight: torch.Tensor
+) -> torch.Tensor:
+    """:func:`maxent_loss` over the species that have held-out presences only.
+
+    Species without a presence among the held-out sites carry no information on the held-out
+    fit and are left out of the mean (in :func:`maxent_loss` they would add their bare
+    log-normaliser).
+    """
+    n = counts.sum(0)
+    keep = n > 0
+    log_z = torch.logsumexp(log_intensity + log_weight, dim=-2)
+    fit_term = (counts * log_intensity).sum(-2) / n.clamp_min(1e-12)
+    return (log_z - fit_term)[..., keep].mean()
+
+
 class _Objective(torch.nn.Module):
     """Wraps the network with the maxent loss as the ``training_step`` hook of the trainer."""
 
@@ -316,6 +333,7 @@ class MaxentNet:
     config: MaxentNetConfig = field(default_factory=MaxentNetConfig)
     species_: tuple[str, ...] = field(init=False, default=())
     history_: list[dict[str, float]] = field(init=False, default_factory=list)
+    best_epoch_: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.covariates = tuple(self.covariates)
@@ -381,6 +399,8 @@ class MaxentNet:
         progress: bool = False,
         scale_on: pd.DataFrame | None = None,
         group_col: str | None = None,
+        validation: tuple[pd.DataFrame, pd.DataFrame | None] | None = None,
+        patience: int | None = None,
     ) -> MaxentNet:
         """Fit on presence records (and optional random background sites).
 
@@ -408,6 +428,14 @@ class MaxentNet:
             groups (e.g. the NCEAS groups of one region): one shared network is fitted, and
             each species' target-group background is the sites of its own group only. Every
             species must belong to one group.
+        validation
+            ``(presences, background)`` held out for early stopping (e.g. the held-out spatial
+            blocks): the loss of :func:`heldout_maxent_loss` on these sites is monitored after
+            every epoch and the weights of the best epoch are kept (``best_epoch_``).
+            Species absent from the training presences are ignored. Not with ``group_col``.
+        patience
+            Epochs without improvement of the held-out loss before stopping (with
+            ``validation``); ``None`` runs all ``epochs`` and keeps the best one.
         """
         cfg = self.config
         table, counts, is_bg = self._sites(presences, background, species_col, site_cols)
@@ -429,13 +457,20 @@ class MaxentNet:
             torch.from_numpy(log_w),
         )
         batches = _site_batches(tensors, cfg.batch_size, cfg.seed, device)
+        val_batches = None
+        if validation is not None:
+            if groups is not None:
+                raise InvalidInputError(
+                    "validation= cannot be combined with group_col=; fit the groups separately."
+                )
+            val_batches = [self._validation_batch(*validation, species_col, site_cols)]
         train_cfg = TrainConfig(
             max_epochs=cfg.epochs,
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
             optimizer="adamw",
-            patience=None,
-            restore_best=False,
+            patience=patience if val_batches is not None else None,
+            restore_best=val_batches is not None,
             device=str(device),
             precision="32",
             seed=cfg.seed,
@@ -452,8 +487,13 @@ class MaxentNet:
             linear_skip=cfg.linear_skip,
             n_members=cfg.n_members,
         )
-        result = Trainer(train_cfg).fit(_Objective(self.network), batches)
+        trainer = Trainer(
+            train_cfg,
+            val_loss_fn=lambda m, b: heldout_maxent_loss(m.net(b[0]), b[1], b[2]),
+        )
+        result = trainer.fit(_Objective(self.network), batches, val_batches)
         self.history_ = result.history
+        self.best_epoch_ = result.best_epoch if val_batches is not None else result.epochs_run
         # Log-normaliser of every member over the training background, so predictions of
         # members are on one scale (log of the relative occurrence rate per site).
         with torch.no_grad():
@@ -461,6 +501,35 @@ class MaxentNet:
             self._log_z = torch.logsumexp(f + tensors[2].to(device), dim=1, keepdim=True).cpu()
             self._n_background = float(torch.exp(tensors[2]).sum(0).mean())
         return self
+
+    def _validation_batch(
+        self,
+        presences: pd.DataFrame,
+        background: pd.DataFrame | None,
+        species_col: str,
+        site_cols: Sequence[str] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(x, counts, log_w)`` of held-out sites, species in the order of ``species_``."""
+        if species_col in presences.columns:
+            known = presences[species_col].astype(str).isin(self.species_)
+            presences = presences.loc[known]
+        species = self.species_
+        if len(presences) == 0:
+            raise InvalidInputError(
+                "the validation presences hold no species of the training presences; give "
+                "held-out presences of the fitted species."
+            )
+        table, counts, is_bg = self._sites(presences, background, species_col, site_cols)
+        held = self.species_
+        self.species_ = species
+        full = np.zeros((len(table), len(species)), np.float32)
+        full[:, [species.index(s) for s in held]] = counts
+        log_w = site_log_weights(full, is_bg, self.config.background, self.config.random_weight)
+        return (
+            torch.from_numpy(self.encoder.transform(table)),
+            torch.from_numpy(full),
+            torch.from_numpy(log_w),
+        )
 
     def _species_groups(
         self, presences: pd.DataFrame, species_col: str, group_col: str

@@ -116,7 +116,8 @@ def check_coordinates(df: pd.DataFrame, crs: str | None, what: str = "records") 
         return
     x = pd.to_numeric(df["x"], errors="coerce").abs()
     y = pd.to_numeric(df["y"], errors="coerce").abs()
-    bad = int(((x > 180) | (y > 90)).sum())
+    # NaN/inf coordinates are reported by validate_records, with their own counts
+    bad = int((((x > 180) & np.isfinite(x)) | ((y > 90) & np.isfinite(y))).sum())
     if bad:
         raise InvalidInputError(
             f"{bad} of {len(df)} rows of the {what} have x/y outside longitude/latitude ranges, "
@@ -149,18 +150,120 @@ def _check_numeric(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
             )
 
 
-def _handle_na(df: pd.DataFrame, columns: Sequence[str], drop_na: bool, what: str) -> pd.DataFrame:
-    na = df[list(columns)].isna()
-    if not na.to_numpy().any():
+def _nonfinite(
+    df: pd.DataFrame, covariates: Sequence[str], categorical: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Masks of NaN (any covariate) and of +/-inf (continuous covariates) cells."""
+    cols = list(covariates) + list(categorical)
+    nan = df[cols].isna()
+    inf = pd.DataFrame(False, index=df.index, columns=cols)
+    for c in covariates:
+        values = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        inf[c] = np.isinf(values)
+    return nan, inf
+
+
+def _describe_nonfinite(nan: pd.DataFrame, inf: pd.DataFrame) -> str:
+    """``NaN per column: {...}; infinite (inf/-inf) per column: {...}`` (non-empty parts)."""
+    parts = []
+    n_nan = {str(c): int(n) for c, n in nan.sum().items() if n}
+    n_inf = {str(c): int(n) for c, n in inf.sum().items() if n}
+    if n_nan:
+        parts.append(f"NaN per column: {n_nan}")
+    if n_inf:
+        parts.append(f"infinite (inf/-inf) per column: {n_inf}")
+    return "; ".join(parts)
+
+
+def _handle_na(
+    df: pd.DataFrame,
+    covariates: Sequence[str],
+    categorical: Sequence[str],
+    drop_na: bool,
+    what: str,
+    *,
+    reset_index: bool = True,
+) -> pd.DataFrame:
+    """Reject (or, with ``drop_na``, drop) rows with a NaN or infinite covariate.
+
+    Infinite values of continuous covariates count as missing: a model cannot standardise
+    them, and they would turn the fit or the predictions into NaN. ``reset_index=False``
+    keeps the row labels of the kept rows (the sites' row numbers).
+    """
+    nan, inf = _nonfinite(df, covariates, categorical)
+    return _drop_or_raise(
+        df, nan, inf, drop_na, f"the {what} have NaN or infinite covariates",
+        fix="fill or correct them", fix_all="fix the covariate values", reset_index=reset_index,
+    )  # fmt: skip
+
+
+def _drop_or_raise(
+    df: pd.DataFrame,
+    nan: pd.DataFrame,
+    inf: pd.DataFrame,
+    drop_na: bool,
+    problem: str,
+    *,
+    fix: str,
+    fix_all: str,
+    reset_index: bool = True,
+) -> pd.DataFrame:
+    """Drop (``drop_na``) or reject the rows flagged in the boolean tables ``nan``/``inf``.
+
+    ``problem`` completes "N of M rows of ..." in the message; ``fix`` and ``fix_all`` name
+    the remedy when some rows, or every row, are affected.
+    """
+    bad = (nan | inf).any(axis=1)
+    if not bad.any():
         return df
+    n_bad, detail = int(bad.sum()), _describe_nonfinite(nan, inf)
     if drop_na:
-        return df.loc[~na.any(axis=1)].reset_index(drop=True)
-    counts = {c: int(n) for c, n in na.sum().items() if n}
+        if n_bad == len(df):
+            raise InvalidInputError(
+                f"all {len(df)} rows of {problem} ({detail}); nothing is left after dropping "
+                f"them: {fix_all}."
+            )
+        kept = df.loc[~bad]
+        return kept.reset_index(drop=True) if reset_index else kept
     raise InvalidInputError(
-        f"{int(na.any(axis=1).sum())} of {len(df)} rows of the {what} have NaN covariates "
-        f"(NaN counts per column: {counts}); fill them or pass --drop-na / drop_na=True to "
-        "drop those rows."
+        f"{n_bad} of {len(df)} rows of {problem} ({detail}); {fix}, or pass --drop-na / "
+        "drop_na=True to drop those rows."
     )
+
+
+def _handle_xy(df: pd.DataFrame, drop_na: bool) -> pd.DataFrame:
+    """Check the optional ``x``/``y`` coordinates of the records (both or neither; finite).
+
+    Returns the table with float ``x``/``y`` (rows with a NaN or infinite coordinate dropped
+    when ``drop_na``).
+    """
+    has = [c for c in ("x", "y") if c in df.columns]
+    if not has:
+        return df
+    if len(has) == 1:
+        missing = "y" if has == ["x"] else "x"
+        raise InvalidInputError(
+            f"the records have a {has[0]!r} column but no {missing!r} column; give both x and y "
+            "(coordinates, used for the spatial cross-validation) or neither."
+        )
+    coords = {}
+    for c in ("x", "y"):
+        values = pd.to_numeric(df[c], errors="coerce")
+        text = df[c][values.isna() & df[c].notna()]
+        if len(text):
+            raise InvalidInputError(
+                f"coordinate column {c!r} of the records holds {len(text)} non-numeric value(s) "
+                f"(e.g. {sorted(map(str, text.unique()))[:5]}); give numbers in the --crs units."
+            )
+        coords[c] = values.to_numpy(dtype=float, na_value=np.nan)
+    nan = pd.DataFrame({c: np.isnan(v) for c, v in coords.items()}, index=df.index)
+    inf = pd.DataFrame({c: np.isinf(v) for c, v in coords.items()}, index=df.index)
+    return _drop_or_raise(
+        df.assign(x=coords["x"], y=coords["y"]), nan, inf, drop_na,
+        "the records have NaN or infinite x/y coordinates",
+        fix="fix them, drop the x and y columns (the cross-validation is then not spatial)",
+        fix_all="fix the coordinates or drop the x and y columns",
+    )  # fmt: skip
 
 
 def validate_records(
@@ -175,12 +278,18 @@ def validate_records(
     The copy has a string ``species`` column (``"species"`` when absent; empty on background
     rows), a ``kind`` column, and a float ``presence`` column (NaN on non-survey rows).
 
+    Covariates that are NaN or infinite (``inf``/``-inf``) count as missing, and so do
+    non-finite ``x``/``y`` coordinates: they raise an error with the NaN and infinite counts
+    per column, or, with ``drop_na``, their rows are dropped. ``x`` and ``y`` come as a pair
+    and are returned as floats.
+
     Raises
     ------
     InvalidInputError
-        No ``kind`` column, unknown ``kind`` values, missing covariate columns, NaN covariates
-        (unless ``drop_na``), survey rows without ``presence`` or with values other than 0/1,
-        presence records without background points, or a species with zero presences.
+        No ``kind`` column, unknown ``kind`` values, missing covariate columns, NaN or infinite
+        covariates or coordinates (unless ``drop_na``), only one of ``x``/``y``, survey rows
+        without ``presence`` or with values other than 0/1, presence records without
+        background points, or a species with zero presences.
     """
     if len(df) == 0:
         raise InvalidInputError(
@@ -200,7 +309,8 @@ def validate_records(
         )
     _check_columns(df, list(covariates) + list(categorical), "records")
     _check_numeric(df, covariates, "records")
-    df = _handle_na(df, list(covariates) + list(categorical), drop_na, "records")
+    df = _handle_na(df, covariates, categorical, drop_na, "records")
+    df = _handle_xy(df, drop_na)
     if "species" not in df.columns:
         df["species"] = "species"
     df["species"] = df["species"].astype("string").fillna("").astype(str)
@@ -248,16 +358,37 @@ def validate_records(
 
 
 def validate_sites(
-    df: pd.DataFrame, covariates: Sequence[str], *, categorical: Sequence[str] = ()
+    df: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    categorical: Sequence[str] = (),
+    drop_na: bool = False,
 ) -> pd.DataFrame:
-    """Check a prediction sites table (at least one row, covariates present, no NaN)."""
+    """Check a prediction sites table (at least one row, covariates present and finite).
+
+    Parameters
+    ----------
+    df
+        The sites, one row each, with the covariate columns.
+    covariates, categorical
+        Continuous and categorical covariate columns of the model.
+    drop_na
+        Drop sites with a NaN or infinite covariate instead of raising. The kept rows keep
+        their row labels of ``df``, so callers can tell which sites were dropped.
+
+    Raises
+    ------
+    InvalidInputError
+        No rows, a missing or non-numeric covariate column, or NaN/infinite covariates
+        (unless ``drop_na``; then only when every site would be dropped).
+    """
     if len(df) == 0:
         raise InvalidInputError(
             "the sites table has no rows: give at least one site to predict at."
         )
     _check_columns(df, list(covariates) + list(categorical), "sites")
     _check_numeric(df, covariates, "sites")
-    return _handle_na(df, list(covariates) + list(categorical), False, "sites")
+    return _handle_na(df, covariates, categorical, drop_na, "sites", reset_index=False)
 
 
 @dataclass

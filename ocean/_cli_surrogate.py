@@ -37,6 +37,12 @@ def train(
         help="Distil the index head's members into one MLP per index (pod_mlp; use with "
         "--head-members 8).",
     ),
+    uptake_gp: bool = typer.Option(
+        True,
+        "--uptake-gp/--no-uptake-gp",
+        help="Also emulate the CO2 uptake with a Gaussian process and average it with the "
+        "head's MLPs (pod_mlp; from 20 training scenarios).",
+    ),
 ) -> None:
     """Train a surrogate of the full ocean model on an ensemble and save it to OUT."""
     import torch
@@ -61,7 +67,8 @@ def train(
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     sur = Surrogate.create(arch, max_epochs=epochs, members=members, device=device, seed=seed,
                            progress=True, index_head=index_head,
-                           head_members=head_members, distil_head=distil_head)  # fmt: skip
+                           head_members=head_members, distil_head=distil_head,
+                           uptake_gp=uptake_gp)  # fmt: skip
     sur.fit(ensemble)
     sur.save(out)
     typer.echo(

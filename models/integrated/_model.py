@@ -277,6 +277,9 @@ class IntegratedSDM:
         self.net: _Net | None = None
         self.draws: dict[str, torch.Tensor] = {}
         self.losses: list[float] = []
+        self.val_losses: list[float] = []
+        self.best_step_ = 0
+        self.steps_run_ = 0
         self.n_species = 0
         self.n_inputs = 0
         self.mode = ""
@@ -356,7 +359,14 @@ class IntegratedSDM:
             pyro.factor("survey", ll.sum())
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: IntegratedData, *, progress: bool = False) -> IntegratedSDM:
+    def fit(
+        self,
+        data: IntegratedData,
+        *,
+        progress: bool = False,
+        validation: IntegratedData | None = None,
+        patience: int | None = None,
+    ) -> IntegratedSDM:
         """Fit by SVI and keep ``num_samples`` posterior draws.
 
         Parameters
@@ -365,6 +375,15 @@ class IntegratedSDM:
             Training data (any mix of presence-only + background and surveys).
         progress
             Show a progress bar.
+        validation
+            Held-out data (e.g. the held-out spatial blocks) for early stopping: after every
+            SVI step the held-out negative log-likelihood per observation at the guide's
+            median (:meth:`heldout_loss`) is monitored, training stops after ``patience``
+            steps without improvement, and the guide of the best step is kept. Its species
+            must be those of ``data``. ``best_step_`` and ``steps_run_`` record the outcome.
+        patience
+            Steps without improvement before stopping (with ``validation``); ``None``: run
+            all ``steps`` and keep the best step's guide.
         """
         import pyro
         from pyro.infer import Trace_ELBO
@@ -415,6 +434,7 @@ class IntegratedSDM:
                 t["block_sv"] = torch.as_tensor(codes.ravel(), dtype=torch.long, device=dev)
                 self._n_blocks = int(codes.max()) + 1
         self._tensors = t
+        val_t = self._validation_tensors(validation) if validation is not None else None
 
         pyro.set_rng_seed(cfg.seed)
         if cfg.features == "network":
@@ -442,28 +462,115 @@ class IntegratedSDM:
             def loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
                 return elbo.differentiable_loss(self.model, guide) / n_obs
 
+            def val_loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+                return self.heldout_loss(guide, val_t)
+
             train_cfg = TrainConfig(
                 max_epochs=cfg.steps,
                 lr=cfg.lr,
-                patience=None,
-                restore_best=False,
+                patience=patience if val_t is not None else None,
+                restore_best=val_t is not None,
                 grad_clip=10.0,
                 device=str(dev),
                 precision="32",
                 seed=cfg.seed,
                 progress=progress,
             )
+            trainer = Trainer(train_cfg, loss_fn=loss_fn, val_loss_fn=val_loss_fn)
             try:
-                result = Trainer(train_cfg, loss_fn=loss_fn).fit(module, [0])
+                result = trainer.fit(module, [0], [0] if val_t is not None else None)
             except TrainingDivergedError as err:
                 raise InvalidInputError(
                     f"SVI diverged ({err}); lower lr={cfg.lr} or check the covariates for "
                     "extreme values."
                 ) from err
             self.losses = [h["train_loss"] for h in result.history]
+            self.val_losses = [h["val_loss"] for h in result.history] if val_t is not None else []
+            self.steps_run_ = result.epochs_run
+            self.best_step_ = result.best_epoch if val_t is not None else result.epochs_run
             self.draws = self._draw_posterior(guide)
         self._tensors = {}
         return self
+
+    def _validation_tensors(self, data: IntegratedData) -> dict[str, torch.Tensor]:
+        """Tensors of held-out data for :meth:`heldout_loss` (parts absent stay absent)."""
+        dev = self.device
+
+        def tens(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
+
+        if data.n_species != self.n_species:
+            raise InvalidInputError(
+                f"validation data has {data.n_species} species but the training data "
+                f"{self.n_species}; give both for the same species."
+            )
+        v: dict[str, torch.Tensor] = {}
+        if data.has_presence_only and data.x_background is not None and len(data.x_background):
+            sp = torch.as_tensor(np.asarray(data.presence_species), dtype=torch.long, device=dev)
+            v["x_bg"], v["x_pres"], v["pres_sp"] = (
+                tens(data.x_background),
+                tens(data.x_presence),
+                sp,
+            )
+            v["pres_count"] = torch.bincount(sp, minlength=self.n_species).float()
+            zb = data.z_background if data.z_background is not None else data.x_background
+            zp = data.z_presence if data.z_presence is not None else data.x_presence
+            v["z_bg"], v["z_pres"] = tens(zb), tens(zp)
+        if data.has_survey:
+            y = np.asarray(data.y_survey, dtype=np.float32)
+            mask = np.isfinite(y)
+            off = data.survey_offset if data.survey_offset is not None else np.zeros(len(y))
+            v["x_sv"], v["y_sv"], v["mask_sv"] = (
+                tens(data.x_survey),
+                tens(np.where(mask, y, 0.0)),
+                tens(mask),
+            )
+            v["offset"] = tens(off)
+        if not v:
+            raise InvalidInputError(
+                "the validation data hold neither presence records with background points "
+                "nor survey sites; give held-out data of one of these kinds."
+            )
+        return v
+
+    @torch.no_grad()
+    def heldout_loss(self, guide: Any, v: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Negative log-likelihood per held-out observation at the guide's median.
+
+        Presence-only records: the multinomial likelihood of the held-out presences among the
+        held-out background points (the presence-only part of :meth:`model`). Surveys: the
+        cloglog Bernoulli likelihood of the held-out detections with the latent site factors
+        integrated out (Gauss-Hermite), as a new site is predicted. Used for early stopping.
+        """
+        med = guide.median()
+        beta = med["mu"] + med["tau"] * med["eps"]  # (S, P)
+        ll = torch.zeros((), device=self.device)
+        n = 0.0
+        if "x_pres" in v:
+            eta_bg = self._features(v["x_bg"]) @ beta.T
+            eta_pr = (self._features(v["x_pres"]) * beta[v["pres_sp"]]).sum(-1)
+            if self._use_bias and "gamma" in med:
+                eta_bg = eta_bg + (v["z_bg"] @ med["gamma"])[:, None]
+                eta_pr = eta_pr + v["z_pres"] @ med["gamma"]
+            ll = ll + eta_pr.sum() - (v["pres_count"] * torch.logsumexp(eta_bg, dim=0)).sum()
+            n += float(v["x_pres"].shape[0])
+        if "x_sv" in v:
+            eta = self._features(v["x_sv"]) @ beta.T + med["alpha"] + v["offset"][:, None]
+            if "loadings" in med:
+                sd = med["loadings"].square().sum(-1).sqrt()  # (S,)
+                nodes, weights = np.polynomial.hermite_e.hermegauss(12)
+                p = torch.zeros_like(eta)
+                for zk, wk in zip(nodes, weights / weights.sum(), strict=True):
+                    p += float(wk) * -torch.expm1(
+                        -torch.exp((eta + float(zk) * sd).clamp(max=15.0))
+                    )
+            else:
+                p = -torch.expm1(-torch.exp(eta.clamp(max=15.0)))
+            p = p.clamp(1e-6, 1.0 - 1e-6)
+            y = v["y_sv"]
+            ll = ll + (v["mask_sv"] * (y * torch.log(p) + (1.0 - y) * torch.log1p(-p))).sum()
+            n += float(v["mask_sv"].sum())
+        return -ll / max(n, 1.0)
 
     def _n_observations(self) -> float:
         t = self._tensors

@@ -41,6 +41,7 @@ def test_benchmark_cli_writes_predictions(tmp_path: Path) -> None:
     assert "ALL" in res.output and "4,560 predictions" in res.output
     table = pd.read_csv(summary)
     assert table["region"].tolist() == ["SA", "ALL"] and (table["mean_auc"] > 0.7).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preds.csv", "summary.csv"]
 
 
 @pytest.mark.parametrize(
@@ -58,3 +59,34 @@ def test_benchmark_cli_bad_inputs(tmp_path: Path, args: list[str], message: str)
     )
     assert res.exit_code != 0
     assert message in str(res.exception) + res.output
+
+
+@pytest.mark.parametrize("which", ["out", "summary", "missing-parent"])
+def test_benchmark_cli_checks_output_paths_before_any_fitting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    """A folder (or a missing parent folder) as --out/--summary fails before loading/training."""
+    import ecocube.models.nceas_benchmark as bench
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the benchmark ran although the output path is bad")
+
+    monkeypatch.setattr(bench, "run_nceas_benchmark", never)
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    out, extra, message = str(tmp_path / "p.csv"), [], ""
+    if which == "out":
+        out, message = str(folder), f"--out {str(folder)!r} is a folder; give a file path"
+    elif which == "summary":
+        extra = ["--summary", str(folder)]
+        message = f"--summary {str(folder)!r} is a folder; give a file path"
+    else:
+        out = str(tmp_path / "no" / "p.csv")
+        message = f"the folder {str(tmp_path / 'no')!r} does not exist"
+    res = CliRunner().invoke(
+        app, ["sdm", "benchmark", "nceas", "--out", out, "--regions", "SA", *extra]
+    )
+    assert res.exit_code != 0
+    assert message in str(res.exception) + res.output
+    assert not isinstance(res.exception, AssertionError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]  # nothing written

@@ -106,7 +106,7 @@ def test_cli_bad_inputs(fitted, capsys) -> None:
     nan = good.copy()
     nan.loc[[0, 1], "t"] = np.nan
     assert fit_with(nan, "b.csv") == 1
-    assert "2 of 560 rows of the records have NaN covariates" in _err(capsys)
+    assert "2 of 560 rows of the records have NaN or infinite covariates" in _err(capsys)
     assert fit_with(nan, "b.csv", "--drop-na") == 0
     capsys.readouterr()
     zero = good.copy()
@@ -179,3 +179,84 @@ def test_cli_fit_never_replaces_a_foreign_folder(tmp_path, capsys) -> None:
         json.loads((model / "manifest.json").read_text())["seed"] == 1 != json.loads(first)["seed"]
     )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_cli_infinite_covariates_and_predict_drop_na(fitted, capsys) -> None:
+    """inf/-inf covariates are errors with counts at fit and predict; --drop-na skips them."""
+    tmp, model = fitted
+    rec = _records()
+    rec.loc[[0, 1], "t"] = [np.inf, -np.inf]
+    rec.loc[2, "t"] = np.nan
+    path = tmp / "inf.csv"
+    rec.to_csv(path, index=False)
+    args = ["sdm", "fit", "--records", str(path), "--covariates", "t", "--steps", "10"]
+    assert main([*args, "--out", str(tmp / "m_inf")]) == 1
+    err = _err(capsys)
+    assert (
+        "3 of 560 rows of the records have NaN or infinite covariates (NaN per column: "
+        "{'t': 1}; infinite (inf/-inf) per column: {'t': 2}); fill or correct them, or pass "
+        "--drop-na / drop_na=True to drop those rows." in err
+    )
+    assert "Traceback" not in err and not (tmp / "m_inf").exists()
+    assert main([*args, "--drop-na", "--out", str(tmp / "m_inf")]) == 0
+    assert "dropped 3 records with NaN or infinite covariates or x/y (--drop-na)" in _err(capsys)
+
+    sites = tmp / "inf_sites.csv"
+    pd.DataFrame({"t": [0.0, np.inf, 1.0], "veg": [1, 1, 2]}).to_csv(sites, index=False)
+    out = tmp / "inf_preds.csv"
+    pred = ["sdm", "predict", str(model), "--sites", str(sites), "--out", str(out)]
+    assert main(pred) == 1
+    err = _err(capsys)
+    assert "1 of 3 rows of the sites have NaN or infinite covariates (infinite (inf/-inf)" in err
+    assert "--drop-na" in err and not out.exists()
+    assert main([*pred, "--drop-na"]) == 0
+    assert "dropped 1 of 3 sites with NaN or infinite covariates (--drop-na)" in _err(capsys)
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["site", "species", "probability", "sd", "q05", "q95"]
+    assert table["site"].tolist() == [0, 0, 2, 2] and table.notna().all().all()
+    # a folder as --out fails before the model is even loaded
+    assert main(["sdm", "predict", str(tmp / "nope"), "--sites", str(sites), "--out", str(tmp)])
+    assert "is a folder; give a file path" in _err(capsys)
+
+
+def test_cli_fit_prints_the_cross_validation(tmp_path, capsys) -> None:
+    """Spatial-block CV with x/y (NaN x/y: error or --drop-na); a random one says so."""
+    rec = _records()
+    rng = np.random.default_rng(1)
+    rec["x"] = rng.uniform(500_000, 600_000, len(rec))
+    rec["y"] = rng.uniform(7_000_000, 7_050_000, len(rec))
+    sv = rec["kind"] == "survey"
+    rec.loc[sv, ["x", "y"]] = rec.loc[sv].groupby("siteid")[["x", "y"]].transform("first")
+    path = tmp_path / "xy.csv"
+    rec.to_csv(path, index=False)
+    base = ["sdm", "fit", "--covariates", "t", "--steps", "60", "--crs", "EPSG:32755"]
+    assert main([*base, "--records", str(path), "--out", str(tmp_path / "m")]) == 0
+    err = _err(capsys)
+    assert "spatial-block CV: 3 folds of square blocks of 19,9" in err
+    assert "EPSG:32755 units (1/5 of the extent), seed 0" in err
+    assert "spatial-block CV AUC" in err and "cold" in err and "warm" in err
+    assert "early stopping on fold 0: best after" in err
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["validation"]["spatial"] is True
+    assert set(manifest["validation"]["cv_auc"]) == {"cold", "warm"}
+
+    rec.loc[[3, 4], "x"] = np.nan
+    rec.loc[5, "y"] = np.inf
+    rec.to_csv(path, index=False)
+    assert main([*base, "--records", str(path), "--out", str(tmp_path / "m2")]) == 1
+    assert (
+        "3 of 560 rows of the records have NaN or infinite x/y coordinates (NaN per column: "
+        "{'x': 2}; infinite (inf/-inf) per column: {'y': 1})" in _err(capsys)
+    )
+    assert main([*base, "--records", str(path), "--drop-na", "--out", str(tmp_path / "m2")]) == 0
+    assert "dropped 3 records" in _err(capsys)
+
+    plain = tmp_path / "plain.csv"
+    _records().to_csv(plain, index=False)
+    args = ["sdm", "fit", "--covariates", "t", "--steps", "60", "--records", str(plain)]
+    assert main([*args, "--out", str(tmp_path / "m3")]) == 0
+    err = _err(capsys)
+    assert "the CV is NOT spatial (the records have no x/y coordinates)" in err
+    assert "random-split (NOT spatial) CV AUC" in err
+    assert main([*args, "--cv-folds", "0", "--out", str(tmp_path / "m4")]) == 0
+    assert "cv_folds=0: no validation split" in _err(capsys)

@@ -172,3 +172,90 @@ def test_maxent_net_ensemble_on_bradypus(bradypus, tmp_path) -> None:
     pd.testing.assert_frame_equal(loaded.predict(bradypus[test]), pred)
     with pytest.raises(InvalidInputError, match="maxent-net' learns from presence and background"):
         SDM("maxent-net", ["t"]).fit(_mixed_records())
+
+
+def _spatial_records(seed: int = 0) -> pd.DataFrame:
+    """:func:`_mixed_records` with x/y: a survey's rows share the site's coordinates."""
+    rec = _mixed_records(seed)
+    rng = np.random.default_rng(seed + 10)
+    rec["x"] = rng.uniform(0, 100, len(rec))
+    rec["y"] = rng.uniform(0, 50, len(rec))
+    sv = rec["kind"] == "survey"
+    first = rec.loc[sv].groupby("siteid")[["x", "y"]].transform("first")
+    rec.loc[sv, ["x", "y"]] = first.to_numpy()
+    return rec
+
+
+def test_spatial_block_cv_with_coordinates(tmp_path) -> None:
+    """With x/y, early stopping and held-out AUC use spatial blocks; saved and reproducible."""
+    rec = _spatial_records()
+    sdm = SDM("integrated", ["t"], seed=0, options=FAST).fit(rec)
+    val = sdm.validation_
+    assert val["method"] == "spatial-block" and val["spatial"] is True
+    assert val["block_size"] == pytest.approx(100 * (1 - 1e-3) / 5, rel=0.01)  # 1/5 of extent
+    stop = val["early_stopping"]
+    assert 1 <= stop["best_step"] <= stop["steps_run"] <= 200
+    assert val["final_steps"] == stop["best_step"] and val["folds_scored"] == 1
+    assert set(val["cv_auc"]) == {"cold", "warm"}
+    for row in val["cv_auc"].values():
+        assert row["basis"] == "presence-absence" and row["folds"] == 1
+        assert row["n_presences"] >= 2 and row["auc"] > 0.6
+    # the rows of one survey are never split between folds
+    folds, _ = sdm._cv_folds(rec.reset_index(drop=True))
+    per_site = pd.Series(folds[rec.kind == "survey"]).groupby(
+        rec.loc[rec.kind == "survey", "siteid"].to_numpy()
+    )
+    assert (per_site.nunique() == 1).all() and set(folds) == {0, 1, 2}
+    manifest = json.loads((sdm.save(tmp_path / "m") / "manifest.json").read_text())
+    assert manifest["validation"]["cv_auc"] == val["cv_auc"] and manifest["cv_folds"] == 3
+    assert SDM.load(tmp_path / "m").validation_ == manifest["validation"]
+    again = SDM("integrated", ["t"], seed=0, options=FAST).fit(rec)
+    assert again.validation_ == val
+    sites = pd.DataFrame({"t": [-1.0, 0.0, 1.5]})
+    pd.testing.assert_frame_equal(again.predict(sites), sdm.predict(sites))
+
+
+def test_cv_without_coordinates_is_random_and_says_so() -> None:
+    rec = _mixed_records()
+    rec = rec[rec.kind != "survey"]
+    sdm = SDM("maxent-net", ["t"], seed=0, options={"hidden": (8,), "n_members": 2}).fit(rec)
+    val = sdm.validation_
+    assert val["method"] == "random" and val["spatial"] is False
+    assert "NOT spatial (the records have no x/y coordinates)" in val["note"]
+    assert val["folds_scored"] == 3 and val["unit"] == "epochs"
+    for row in val["cv_auc"].values():
+        assert row["basis"] == "presence-background" and row["folds"] == 3 and row["auc"] > 0.6
+    off = SDM("maxent-net", ["t"], seed=0, options={"epochs": 7}, cv_folds=0).fit(rec)
+    assert off.validation_["method"] == "none" and off.validation_["final_steps"] == 7
+    assert len(off.estimator_.net.history_) == 7
+    for bad in (1, -1, 2.5, True):
+        with pytest.raises(InvalidInputError, match=f"cv_folds={bad!r} is not valid; give 0"):
+            SDM("integrated", ["t"], cv_folds=bad)
+
+
+def test_non_finite_covariates_and_predict_drop_na() -> None:
+    rec = _mixed_records()
+    bad = rec.copy()
+    bad.loc[[0, 1], "t"] = [np.inf, -np.inf]
+    bad.loc[2, "t"] = np.nan
+    with pytest.raises(
+        InvalidInputError,
+        match=r"3 of 820 rows of the records have NaN or infinite covariates \(NaN per column: "
+        r"\{'t': 1\}; infinite \(inf/-inf\) per column: \{'t': 2\}\)",
+    ):
+        SDM("integrated", ["t"], options=FAST).fit(bad)
+    opts = {**FAST, "steps": 30}
+    sdm = SDM("integrated", ["t"], seed=0, drop_na=True, options=opts, cv_folds=0).fit(bad)
+    assert sdm.n_dropped_ == 3 and sum(sdm.kinds_.values()) == 817
+    sites = pd.DataFrame({"t": [0.0, np.inf, 1.0, np.nan, -1.0]}, index=[10, 11, 12, 13, 14])
+    with pytest.raises(
+        InvalidInputError,
+        match=r"2 of 5 rows of the sites have NaN or infinite covariates .*drop_na=True",
+    ):
+        sdm.predict(sites)
+    pred = sdm.predict(sites, drop_na=True)
+    assert list(pred.columns) == ["site", "species", "probability", "sd", "q05", "q95"]
+    assert pred["site"].tolist() == [0, 0, 2, 2, 4, 4]  # input row numbers: 1 and 3 dropped
+    assert pred[["probability", "sd", "q05", "q95"]].notna().all().all()
+    named = sites.assign(siteid=list("abcde"))
+    assert sdm.predict(named, drop_na=True)["site"].tolist() == list("aaccee")

@@ -242,3 +242,38 @@ def test_nceas_group_integrated_beats_floor(mirror, device) -> None:
     assert res.loc["integrated", "auc"] > 0.68
     assert res.loc["integrated", "auc"] > res.loc["presence-only", "auc"]
     assert res.loc["integrated", "ece"] < 0.06
+
+
+def test_early_stopping_on_held_out_data_keeps_the_best_step() -> None:
+    """A validation set is monitored every SVI step; the guide of the best step is kept."""
+    syn = _synthetic(seed=4, n_species=2)
+    d = syn["data"]
+    half = len(d.x_survey) // 2
+    train = IntegratedData(
+        n_species=2,
+        x_background=d.x_background[:1000],
+        x_presence=d.x_presence[::2],
+        presence_species=d.presence_species[::2],
+        x_survey=d.x_survey[:half],
+        y_survey=d.y_survey[:half],
+    )
+    val = IntegratedData(
+        n_species=2,
+        x_background=d.x_background[1000:],
+        x_presence=d.x_presence[1::2],
+        presence_species=d.presence_species[1::2],
+        x_survey=d.x_survey[half:],
+        y_survey=d.y_survey[half:],
+    )
+    cfg = replace(FAST, steps=120, n_factors=1)
+    model = IntegratedSDM(cfg).fit(train, validation=val, patience=10)
+    assert len(model.val_losses) == model.steps_run_ <= 120
+    assert np.isfinite(model.val_losses).all()
+    assert model.best_step_ == int(np.argmin(model.val_losses)) + 1
+    assert model.steps_run_ == 120 or model.steps_run_ == model.best_step_ + 10
+    again = IntegratedSDM(cfg).fit(train, validation=val, patience=10)
+    assert again.val_losses == model.val_losses  # seeded
+    without = IntegratedSDM(cfg).fit(train)
+    assert without.steps_run_ == without.best_step_ == 120 and without.val_losses == []
+    with pytest.raises(InvalidInputError, match="validation data has 3 species"):
+        IntegratedSDM(cfg).fit(train, validation=replace(val, n_species=3))

@@ -230,3 +230,29 @@ def test_bad_inputs() -> None:
     model.fit(presences, bg)
     with pytest.raises(InvalidInputError, match=r"levels \['7'\] \(1 rows\) unseen at fit"):
         model.predict(test.assign(soil=[7] + [0] * (len(test) - 1)))
+
+
+def test_early_stopping_on_held_out_sites() -> None:
+    """validation=(presences, background) is scored every epoch; the best epoch is kept."""
+    from ecocube.models.maxent_net import heldout_maxent_loss
+
+    presences, bg, _, _ = _synthetic(5)
+    cfg = MaxentNetConfig(hidden=(8,), epochs=30, n_members=2, background="random", seed=1)
+    train_p, val_p = presences.iloc[::2], presences.iloc[1::2]
+    model = MaxentNet(["t", "p"], config=cfg).fit(
+        train_p, bg.iloc[:1000], validation=(val_p, bg.iloc[1000:]), patience=3
+    )
+    val = [h["val_loss"] for h in model.history_]
+    assert np.isfinite(val).all() and len(val) <= 30
+    assert model.best_epoch_ == int(np.argmin(val)) + 1
+    # species without held-out presences are left out of the held-out loss
+    f = torch.tensor([[0.0, 5.0], [1.0, -3.0]])
+    counts = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    expected = torch.logsumexp(f[:, 0], 0) - 0.0
+    assert heldout_maxent_loss(f, counts, torch.zeros(2, 1)).item() == pytest.approx(
+        expected.item()
+    )
+    with pytest.raises(InvalidInputError, match="hold no species of the training presences"):
+        MaxentNet(["t", "p"], config=cfg).fit(
+            train_p, bg, validation=(val_p.assign(species="gamma"), bg)
+        )

@@ -163,3 +163,59 @@ def test_sites_need_the_covariates() -> None:
         validate_sites(pd.DataFrame({"t": [1.0]}), ["t", "r"])
     with pytest.raises(InvalidInputError, match="1 of 1 rows of the sites have NaN"):
         validate_sites(pd.DataFrame({"t": [np.nan]}), ["t"])
+
+
+def test_infinite_covariates_count_as_missing() -> None:
+    """+/-inf covariates are rejected like NaN (counted apart) or dropped with drop_na."""
+    df = _records()
+    df.loc[[0, 3], "t"] = [np.inf, -np.inf]
+    df.loc[5, "t"] = np.nan
+    df.loc[6, "r"] = np.inf
+    with pytest.raises(
+        InvalidInputError,
+        match=r"4 of 40 rows of the records have NaN or infinite covariates \(NaN per column: "
+        r"\{'t': 1\}; infinite \(inf/-inf\) per column: \{'t': 2, 'r': 1\}\).*--drop-na",
+    ):
+        validate_records(df, ["t", "r"])
+    kept = validate_records(df, ["t", "r"], drop_na=True)
+    assert len(kept) == 36 and np.isfinite(kept[["t", "r"]].to_numpy()).all()
+    # numbers written as text ("inf" in a CSV read as object) are caught too
+    text = _records().astype({"t": object})
+    text.loc[2, "t"] = "inf"
+    with pytest.raises(InvalidInputError, match=r"infinite \(inf/-inf\) per column: \{'t': 1\}"):
+        validate_records(text, ["t"])
+    every = _records().assign(t=np.inf)
+    with pytest.raises(InvalidInputError, match=r"all 40 rows .* nothing is left"):
+        validate_records(every, ["t"], drop_na=True)
+
+
+def test_coordinates_must_be_finite_and_paired() -> None:
+    df = _records().assign(x=np.arange(40.0), y=np.arange(40.0))
+    df.loc[[1, 2], "x"] = np.nan
+    df.loc[4, "y"] = np.inf
+    with pytest.raises(
+        InvalidInputError,
+        match=r"3 of 40 rows of the records have NaN or infinite x/y coordinates \(NaN per "
+        r"column: \{'x': 2\}; infinite \(inf/-inf\) per column: \{'y': 1\}\).*--drop-na",
+    ):
+        validate_records(df, ["t"])
+    kept = validate_records(df, ["t"], drop_na=True)
+    assert len(kept) == 37 and kept["x"].dtype == float
+    with pytest.raises(InvalidInputError, match="'x' column but no 'y' column"):
+        validate_records(_records().assign(x=1.0), ["t"])
+    text = _records().assign(x="east", y=1.0)
+    with pytest.raises(InvalidInputError, match=r"coordinate column 'x' .* non-numeric"):
+        validate_records(text, ["t"])
+
+
+def test_sites_drop_na_keeps_row_labels() -> None:
+    sites = pd.DataFrame({"t": [0.0, np.inf, 1.0, np.nan]})
+    with pytest.raises(
+        InvalidInputError,
+        match=r"2 of 4 rows of the sites .*NaN per column: \{'t': 1\}; infinite .*\{'t': 1\}",
+    ):
+        validate_sites(sites, ["t"])
+    kept = validate_sites(sites, ["t"], drop_na=True)
+    assert kept.index.tolist() == [0, 2]
+    with pytest.raises(InvalidInputError, match="all 1 rows of the sites"):
+        validate_sites(pd.DataFrame({"t": [-np.inf]}), ["t"], drop_na=True)
