@@ -7,8 +7,8 @@ computation, and again by the writers): an existing folder is only ever replaced
 output of the same kind, never a folder holding something else.
 
 Single-file outputs (CSV tables, JSON reports, netCDF files) follow the same rule:
-:func:`check_output_file` before the work (the path is not a folder, its parent exists, and an
-existing file is only replaced when allowed), then :func:`write_file_atomic`, which writes a
+:func:`check_output_file` before the work (the path is not a folder, no parent of it is a file,
+and an existing file is only replaced when allowed), then :func:`write_file_atomic`, which writes a
 temporary sibling and renames it over the target, removing the temporary file on failure.
 """
 
@@ -98,19 +98,21 @@ def check_output_file(
     Raises
     ------
     InvalidInputError
-        ``path`` is a folder, its parent folder does not exist, or it exists and
-        ``overwrite`` is false.
+        ``path`` is a folder, one of its parents is a file, or it exists and ``overwrite``
+        is false. Missing parent folders are fine: :func:`write_file_atomic` creates them.
     """
     target = Path(path)
     if target.is_dir():
         raise InvalidInputError(
             f"{option} {str(target)!r} is a folder; give a file path (e.g. {str(target / 'out')!r})."
         )
-    parent = target.parent
-    if not parent.is_dir():
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent  # missing folders are created when the file is written
+    if not ancestor.is_dir():
         raise InvalidInputError(
-            f"{option} {str(target)!r}: the folder {str(parent)!r} does not exist; create it "
-            "first or choose another path."
+            f"{option} {str(target)!r}: {str(ancestor)!r} is a file, not a folder; choose "
+            "another path."
         )
     if target.exists() and not overwrite:
         raise InvalidInputError(
@@ -125,9 +127,11 @@ def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], obje
 
     Readers never see a half-written file, and a failed write leaves the previous file (if
     any) untouched and no temporary file behind. The temporary name keeps the suffix of
-    ``path``, so writers that infer the format from it still work.
+    ``path``, so writers that infer the format from it still work. Missing parent folders
+    are created.
     """
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.stem}.tmp-{uuid.uuid4().hex[:8]}{target.suffix}"
     try:
         write(tmp)

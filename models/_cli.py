@@ -51,8 +51,8 @@ def fit(
         bool,
         typer.Option(
             "--drop-na",
-            help="Drop records with a NaN or infinite (inf/-inf) covariate or x/y instead of "
-            "failing.",
+            help="Drop records with a NaN or infinite (inf/-inf) covariate instead of failing "
+            "(records without x/y are kept; the CV is then not spatial).",
         ),
     ] = False,
     steps: Annotated[
@@ -101,7 +101,7 @@ def fit(
     mode = getattr(sdm.estimator_, "mode", model)
     if sdm.n_dropped_:
         console.print(
-            f"dropped {sdm.n_dropped_} records with NaN or infinite covariates or x/y (--drop-na)",
+            f"dropped {sdm.n_dropped_} records with NaN or infinite covariates (--drop-na)",
             markup=False,
         )
     _print_validation(console, sdm.validation_)

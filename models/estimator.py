@@ -76,8 +76,8 @@ class SDM:
     seed
         Seed of every random step.
     drop_na
-        Drop records with NaN or infinite covariates (or NaN/infinite ``x``/``y``) instead
-        of raising.
+        Drop records with NaN or infinite covariates instead of raising. Records without
+        ``x``/``y`` (NaN or infinite) are kept; the cross-validation is then random.
     quadratic
         Add squared terms of the continuous covariates to the design matrix.
     device
@@ -186,7 +186,7 @@ class SDM:
         ------
         InvalidInputError
             On any invalid record (see :func:`ecocube.models.records.validate_records`),
-            including NaN/infinite covariates or ``x``/``y`` unless ``drop_na``.
+            including NaN/infinite covariates unless ``drop_na``.
         """
         crs = check_crs(crs)
         df = records if isinstance(records, pd.DataFrame) else read_table(records, crs=crs)
@@ -265,6 +265,11 @@ class SDM:
             folds_scored=len(scores),
             cv_auc=self._summarise_auc(scores),
         )
+        if len(scores) == 1:  # integrated: one fold, the one that also chose the step count
+            info["note"] += (
+                "; the held-out AUC is from fold 0, which also chose the number of steps "
+                "(slightly optimistic)"
+            )
         aucs = [v["auc"] for v in info["cv_auc"].values() if v["auc"] is not None]
         info["mean_auc"] = float(np.mean(aucs)) if aucs else None
         return info
@@ -290,7 +295,11 @@ class SDM:
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         inverse = inverse.ravel()
         reason = "the records have no x/y coordinates"
+        no_xy = 0
         if {"x", "y"} <= set(df.columns):
+            no_xy = int((~np.isfinite(df[["x", "y"]].to_numpy(float))).any(axis=1).sum())
+            reason = f"{no_xy} of {len(df)} records have no x/y coordinates"
+        if {"x", "y"} <= set(df.columns) and no_xy == 0:
             x, y = df["x"].to_numpy(float), df["y"].to_numpy(float)
             extent = float(max(np.ptp(x), np.ptp(y)))
             reason = "all records share one location"

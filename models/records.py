@@ -116,7 +116,7 @@ def check_coordinates(df: pd.DataFrame, crs: str | None, what: str = "records") 
         return
     x = pd.to_numeric(df["x"], errors="coerce").abs()
     y = pd.to_numeric(df["y"], errors="coerce").abs()
-    # NaN/inf coordinates are reported by validate_records, with their own counts
+    # NaN/inf coordinates are missing ones (validate_records keeps them as NaN)
     bad = int((((x > 180) & np.isfinite(x)) | ((y > 90) & np.isfinite(y))).sum())
     if bad:
         raise InvalidInputError(
@@ -231,11 +231,13 @@ def _drop_or_raise(
     )
 
 
-def _handle_xy(df: pd.DataFrame, drop_na: bool) -> pd.DataFrame:
-    """Check the optional ``x``/``y`` coordinates of the records (both or neither; finite).
+def _handle_xy(df: pd.DataFrame) -> pd.DataFrame:
+    """Check the optional ``x``/``y`` coordinates of the records (both or neither; numbers).
 
-    Returns the table with float ``x``/``y`` (rows with a NaN or infinite coordinate dropped
-    when ``drop_na``).
+    Coordinates only choose the cross-validation folds, so a record without them (NaN or
+    infinite, e.g. background points sampled from covariate rasters) is kept: its ``x``/``y``
+    become NaN and :class:`~ecocube.models.SDM` then falls back to a random split and says
+    why. Returns the table with float ``x``/``y``.
     """
     has = [c for c in ("x", "y") if c in df.columns]
     if not has:
@@ -255,15 +257,9 @@ def _handle_xy(df: pd.DataFrame, drop_na: bool) -> pd.DataFrame:
                 f"coordinate column {c!r} of the records holds {len(text)} non-numeric value(s) "
                 f"(e.g. {sorted(map(str, text.unique()))[:5]}); give numbers in the --crs units."
             )
-        coords[c] = values.to_numpy(dtype=float, na_value=np.nan)
-    nan = pd.DataFrame({c: np.isnan(v) for c, v in coords.items()}, index=df.index)
-    inf = pd.DataFrame({c: np.isinf(v) for c, v in coords.items()}, index=df.index)
-    return _drop_or_raise(
-        df.assign(x=coords["x"], y=coords["y"]), nan, inf, drop_na,
-        "the records have NaN or infinite x/y coordinates",
-        fix="fix them, drop the x and y columns (the cross-validation is then not spatial)",
-        fix_all="fix the coordinates or drop the x and y columns",
-    )  # fmt: skip
+        v = values.to_numpy(dtype=float, na_value=np.nan)
+        coords[c] = np.where(np.isfinite(v), v, np.nan)
+    return df.assign(x=coords["x"], y=coords["y"])
 
 
 def validate_records(
@@ -310,7 +306,7 @@ def validate_records(
     _check_columns(df, list(covariates) + list(categorical), "records")
     _check_numeric(df, covariates, "records")
     df = _handle_na(df, covariates, categorical, drop_na, "records")
-    df = _handle_xy(df, drop_na)
+    df = _handle_xy(df)
     if "species" not in df.columns:
         df["species"] = "species"
     df["species"] = df["species"].astype("string").fillna("").astype(str)

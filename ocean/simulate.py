@@ -208,7 +208,8 @@ def simulate(
     device
         Torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``...), checked by
         :func:`ecocube.training.resolve_device` as for surrogate training. The model runs in
-        float64 so that mass is conserved to round-off.
+        float64 so that mass is conserved to round-off (``"auto"`` therefore never picks
+        Apple's ``mps``, which lacks float64, and ``"mps"`` is refused).
     seed
         Seed of the daily weather noise (only used when ``weather_noise > 0``).
     parameters
@@ -262,6 +263,13 @@ def simulate(
         {"years": years, "dt": dt, "n_layers": n_layers}, parameters, _max_wind(table, forcing)
     )
     dev = resolve_device(device)
+    if dev.type == "mps":  # Apple's backend has no float64, which mass conservation needs
+        if device != "auto":
+            raise InvalidInputError(
+                "device='mps' cannot run the full model: it needs float64, which the MPS "
+                "backend lacks; use device='cpu'"
+            )
+        dev = torch.device("cpu")
     phys = parameters.physics
     dz = phys.depth / n_layers
     steps_per_day = SECONDS_PER_DAY / dt

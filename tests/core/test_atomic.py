@@ -64,8 +64,11 @@ def test_check_output_file_refuses_folders_missing_parents_and_unasked_overwrite
     (tmp_path / "folder").mkdir()
     with pytest.raises(InvalidInputError, match="is a folder; give a file path"):
         check_output_file(tmp_path / "folder")
-    with pytest.raises(InvalidInputError, match="does not exist; create it"):
-        check_output_file(tmp_path / "missing" / "out.csv")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(InvalidInputError, match="afile' is a file, not a folder"):
+        check_output_file(tmp_path / "afile" / "sub" / "out.csv")
+    # missing folders are fine: write_file_atomic creates them
+    assert check_output_file(tmp_path / "missing" / "out.csv") == tmp_path / "missing" / "out.csv"
     (tmp_path / "old.csv").write_text("keep")
     with pytest.raises(InvalidInputError, match="pass --overwrite"):
         check_output_file(tmp_path / "old.csv", overwrite=False)
@@ -90,3 +93,5 @@ def test_write_file_atomic_keeps_the_old_file_and_no_temporary_on_failure(tmp_pa
     write_file_atomic(target, lambda tmp: tmp.write_text("new"))
     assert target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    deep = write_file_atomic(tmp_path / "a" / "b" / "r.json", lambda tmp: tmp.write_text("x"))
+    assert deep.read_text() == "x"

@@ -61,11 +61,11 @@ def test_benchmark_cli_bad_inputs(tmp_path: Path, args: list[str], message: str)
     assert message in str(res.exception) + res.output
 
 
-@pytest.mark.parametrize("which", ["out", "summary", "missing-parent"])
+@pytest.mark.parametrize("which", ["out", "summary", "file-parent"])
 def test_benchmark_cli_checks_output_paths_before_any_fitting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
 ) -> None:
-    """A folder (or a missing parent folder) as --out/--summary fails before loading/training."""
+    """A folder (or a path under a file) as --out/--summary fails before loading/training."""
     import ecocube.models.nceas_benchmark as bench
 
     def never(*args: object, **kwargs: object) -> None:
@@ -81,12 +81,14 @@ def test_benchmark_cli_checks_output_paths_before_any_fitting(
         extra = ["--summary", str(folder)]
         message = f"--summary {str(folder)!r} is a folder; give a file path"
     else:
-        out = str(tmp_path / "no" / "p.csv")
-        message = f"the folder {str(tmp_path / 'no')!r} does not exist"
+        (tmp_path / "afile").write_text("")
+        out = str(tmp_path / "afile" / "p.csv")
+        message = f"{str(tmp_path / 'afile')!r} is a file, not a folder"
     res = CliRunner().invoke(
         app, ["sdm", "benchmark", "nceas", "--out", out, "--regions", "SA", *extra]
     )
     assert res.exit_code != 0
     assert message in str(res.exception) + res.output
     assert not isinstance(res.exception, AssertionError)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]  # nothing written
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == (["adir", "afile"] if which == "file-parent" else ["adir"])  # nothing new

@@ -189,18 +189,15 @@ def test_infinite_covariates_count_as_missing() -> None:
         validate_records(every, ["t"], drop_na=True)
 
 
-def test_coordinates_must_be_finite_and_paired() -> None:
+def test_coordinates_may_be_missing_but_must_be_paired_numbers() -> None:
     df = _records().assign(x=np.arange(40.0), y=np.arange(40.0))
     df.loc[[1, 2], "x"] = np.nan
     df.loc[4, "y"] = np.inf
-    with pytest.raises(
-        InvalidInputError,
-        match=r"3 of 40 rows of the records have NaN or infinite x/y coordinates \(NaN per "
-        r"column: \{'x': 2\}; infinite \(inf/-inf\) per column: \{'y': 1\}\).*--drop-na",
-    ):
-        validate_records(df, ["t"])
-    kept = validate_records(df, ["t"], drop_na=True)
-    assert len(kept) == 37 and kept["x"].dtype == float
+    # coordinates only choose the CV folds: records without them are kept, as NaN
+    for drop_na in (False, True):
+        kept = validate_records(df, ["t"], drop_na=drop_na)
+        assert len(kept) == 40 and kept["x"].dtype == float
+        assert int(kept[["x", "y"]].isna().any(axis=1).sum()) == 3
     with pytest.raises(InvalidInputError, match="'x' column but no 'y' column"):
         validate_records(_records().assign(x=1.0), ["t"])
     text = _records().assign(x="east", y=1.0)

@@ -132,8 +132,9 @@ def test_cli_simulate_checks_out_and_device_before_running(tmp_path, capsys, no_
     err = " ".join(capsys.readouterr().err.split())
     assert "old.nc' already exists; pass --overwrite to replace it" in err
     assert old.read_text() == "precious"
-    assert main(["ocean", "simulate", "--out", str(tmp_path / "missing" / "r.nc")]) == 1
-    assert "does not exist; create it first" in " ".join(capsys.readouterr().err.split())
+    (tmp_path / "afile").write_text("")
+    assert main(["ocean", "simulate", "--out", str(tmp_path / "afile" / "r.nc")]) == 1
+    assert "afile' is a file, not a folder" in " ".join(capsys.readouterr().err.split())
 
 
 def test_cli_simulate_unknown_device(tmp_path, capsys) -> None:

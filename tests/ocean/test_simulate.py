@@ -175,6 +175,19 @@ def test_unknown_device_is_a_clear_error() -> None:
         simulate(default_scenario(), device="gpu", **FAST)
 
 
+def test_mps_lacks_float64_so_auto_runs_on_cpu_and_mps_is_refused(monkeypatch) -> None:
+    import torch
+
+    import ecocube.training
+
+    with pytest.raises(InvalidInputError, match="needs float64, which the MPS backend lacks"):
+        simulate(default_scenario(), device="mps", **FAST)
+    # a Mac where "auto" resolves to mps: the model still runs, on the CPU
+    monkeypatch.setattr(ecocube.training, "resolve_device", lambda d: torch.device("mps"))
+    ds = simulate(default_scenario(), device="auto", **FAST)
+    assert float(ds.tos.mean()) > 0
+
+
 def test_stability_error_suggests_a_time_step_that_works() -> None:
     import re
 

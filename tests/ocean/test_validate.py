@@ -117,16 +117,15 @@ def test_bad_json_path_is_refused_before_the_validation(
     # the report path is checked first: not even the surrogate is loaded
     with pytest.raises(InvalidInputError, match=r"json_path '.*keepdir' is a folder; give a file"):
         validate_surrogate(tmp_path / "no_surrogate", n=2, json_path=keep)
-    with pytest.raises(InvalidInputError, match=r"the folder '.*missing' does not exist"):
-        validate_surrogate(
-            tmp_path / "no_surrogate", n=2, json_path=tmp_path / "missing" / "r.json"
-        )
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(InvalidInputError, match=r"afile' is a file, not a folder"):
+        validate_surrogate(tmp_path / "no_surrogate", n=2, json_path=tmp_path / "afile" / "r.json")
     code = main(["ocean", "validate", "--surrogate", str(tmp_path / "no_surrogate"), "--n", "2",
                  "--json", str(keep)])  # fmt: skip
     assert code == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "--json '" in err and "keepdir' is a folder" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keepdir"]  # no .keepdir.tmp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "keepdir"]  # no temporary file left
 
 
 def test_cli_train_names_its_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
