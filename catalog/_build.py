@@ -24,6 +24,8 @@ from ecocube.errors import CatalogError, InvalidInputError
 __all__ = ["CATALOG_ID", "FAMILIES", "build_catalog", "catalog_datasets", "item_epsg"]
 
 CATALOG_ID = "ecocube"
+#: Collection of the cubes registered by ``ecocube.cube.register_cube``; kept by a rebuild.
+CUBES_COLLECTION_ID = "ecocube-cubes"
 
 _COPERNICUS = "Contains modified Copernicus Sentinel data"
 
@@ -152,7 +154,8 @@ def build_catalog(
     Parameters
     ----------
     out_dir
-        Folder to write; an existing catalog there is replaced.
+        Folder to write; an existing catalog there is replaced, except the collection of
+        registered cubes (``ecocube-cubes``), which is linked again.
     datasets
         Registry dataset names (or collection ids) to include; default: every catalogued one
         (see :func:`catalog_datasets`).
@@ -186,11 +189,43 @@ def build_catalog(
                 shutil.rmtree(out / family.collection_id)
         for family in families:
             swap_into_place(tmp / family.collection_id, out / family.collection_id)
+        cubes = _link_cubes(tmp / "catalog.json", out)
         os.replace(tmp / "catalog.json", out / "catalog.json")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     catalog.normalize_hrefs(_dir_href(out))
+    if cubes is not None:  # the same child link in the returned object
+        catalog.add_link(
+            pystac.Link(
+                pystac.RelType.CHILD,
+                cubes.as_posix(),
+                media_type=pystac.MediaType.JSON,
+                title=CUBES_COLLECTION_ID,
+            )
+        )
     return catalog
+
+
+def _link_cubes(catalog_json: Path, out: Path) -> Path | None:
+    """Keep the cubes registered in ``out`` (collection ``ecocube-cubes``, written by
+    ``ecocube.cube.register_cube``): add a child link to it in the new ``catalog_json``.
+
+    The collection folder lies next to the registry collections and is never touched by a
+    build; without the link it would be orphaned. Returns its ``collection.json`` or None.
+    """
+    import json
+
+    cubes = out / CUBES_COLLECTION_ID / "collection.json"
+    if not cubes.is_file():
+        return None
+    doc = json.loads(catalog_json.read_text())
+    href = f"./{CUBES_COLLECTION_ID}/collection.json"
+    if not any(link.get("href") == href for link in doc.get("links", [])):
+        doc.setdefault("links", []).append(
+            {"rel": "child", "href": href, "type": "application/json"}
+        )
+        catalog_json.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return cubes
 
 
 def _dir_href(folder: Path) -> str:

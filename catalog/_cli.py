@@ -105,7 +105,16 @@ def search(
 
     from ecocube.catalog._search import RetryPolicy
     from ecocube.catalog._search import search as run_search
+    from ecocube.errors import InvalidInputError
 
+    if max_retries < 0:
+        raise InvalidInputError(
+            f"--max-retries {max_retries} is negative; give 0 or more (0 disables retries)"
+        )
+    if limit < 1:
+        raise InvalidInputError(f"--limit {limit} must be at least 1 (page size, up to 10000)")
+    if max_items is not None and max_items < 1:
+        raise InvalidInputError(f"--max-items {max_items} must be at least 1 (omit it for all)")
     items = run_search(
         url,
         bbox=bbox,

@@ -233,6 +233,48 @@ QA_PIXEL_BITFIELDS = [
 ]  # fmt: skip
 
 
+def _bit(name: str, description: str, offset: int) -> dict:
+    return {
+        "name": name,
+        "description": description,
+        "offset": offset,
+        "length": 1,
+        "classes": [{"value": 0, "name": f"not_{name}"}, {"value": 1, "name": name}],
+    }
+
+
+#: Collection-2 QA_RADSAT bits: saturation of bands 1-7 and 9, terrain occlusion (USGS Landsat
+#: 8-9 Collection 2 Level-2 Data Format Control Book, LSDS-1328, QA_RADSAT table).
+QA_RADSAT_BITFIELDS = [
+    *(_bit(f"b{i}_saturated", f"Band {i} data saturation", i - 1) for i in range(1, 8)),
+    _bit("b9_saturated", "Band 9 data saturation", 8),
+    _bit("terrain_occlusion", "Terrain occlusion", 11),
+]
+
+#: Collection-2 SR_QA_AEROSOL bits (Landsat 8/9 LaSRC; same DFCB, SR_QA_AEROSOL table).
+SR_QA_AEROSOL_BITFIELDS = [
+    _bit("fill", "Fill", 0),
+    _bit("valid_retrieval", "Valid aerosol retrieval", 1),
+    _bit("water", "Water", 2),
+    _bit("interpolated", "Interpolated aerosol", 5),
+    {
+        "name": "aerosol_level",
+        "description": "Aerosol level",
+        "offset": 6,
+        "length": 2,
+        "classes": [
+            {"value": i, "name": n} for i, n in enumerate(("climatology", "low", "medium", "high"))
+        ],
+    },
+]
+
+_C2_BITFIELDS = {
+    "QA_PIXEL": QA_PIXEL_BITFIELDS,
+    "QA_RADSAT": QA_RADSAT_BITFIELDS,
+    "SR_QA_AEROSOL": SR_QA_AEROSOL_BITFIELDS,
+}
+
+
 def c2l2_items(ctx: BuildContext) -> list[pystac.Item]:
     """One item from the USGS SR/ST STAC JSON, pointing at the downsampled local files."""
     sr = json.loads(ctx.path(f"{_C2_ID}_SR_stac.json").read_text())
@@ -248,8 +290,8 @@ def c2l2_items(ctx: BuildContext) -> list[pystac.Item]:
     for key, (title, spec, roles) in _C2_ASSETS.items():
         file, href = ctx.place(_C2_ID, f"{_C2_ID}_{key}.TIF")
         asset, g = raster_asset(file, href, title=title, bands=[spec], roles=roles, with_proj=True)
-        if key == "QA_PIXEL":
-            asset.extra_fields["classification:bitfields"] = QA_PIXEL_BITFIELDS
+        if key in _C2_BITFIELDS:
+            asset.extra_fields["classification:bitfields"] = _C2_BITFIELDS[key]
         if key == "SR_B1":
             grid = g
         usgs = sr["assets"].get(f"{key}.TIF") or st["assets"].get(f"{key}.TIF") or {}

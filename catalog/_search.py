@@ -52,6 +52,31 @@ class RetryPolicy:
     timeout: float = 30.0
     status_forcelist: tuple[int, ...] = (500, 502, 503, 504)
 
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or self.max_retries < 0
+        ):
+            raise InvalidInputError(
+                f"max_retries={self.max_retries!r} must be an integer >= 0 (0 disables retries)"
+            )
+        if not _is_number(self.backoff_factor) or self.backoff_factor < 0:
+            raise InvalidInputError(
+                f"backoff_factor={self.backoff_factor!r} must be a number >= 0 (seconds)"
+            )
+        if not _is_number(self.timeout) or not self.timeout > 0:
+            raise InvalidInputError(f"timeout={self.timeout!r} must be a number of seconds > 0")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _one_line(err: Exception) -> str:
+    """An exception's text on one line (the cql2 parser's errors span several lines)."""
+    return " ".join(str(err).split())
+
 
 @dataclass(frozen=True)
 class SearchQuery:
@@ -206,7 +231,9 @@ def normalize_filter(value: str | dict[str, Any] | None) -> dict[str, Any] | Non
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as err:
-                raise InvalidInputError(f"filter={text!r} is not valid CQL2-JSON: {err}") from err
+                raise InvalidInputError(
+                    f"filter={text!r} is not valid CQL2-JSON: {_one_line(err)}"
+                ) from err
         else:
             if cql2 is None:
                 raise InvalidInputError(
@@ -217,7 +244,7 @@ def normalize_filter(value: str | dict[str, Any] | None) -> dict[str, Any] | Non
                 return dict(cql2.parse_text(text).to_json())
             except Exception as err:
                 raise InvalidInputError(
-                    f"filter={text!r} is not valid CQL2 text ({err}); example: "
+                    f"filter={text!r} is not valid CQL2 text ({_one_line(err)}); example: "
                     "\"eo:cloud_cover < 10 AND platform = 'landsat-8'\""
                 ) from err
     if not isinstance(value, dict) or "op" not in value:
@@ -228,7 +255,9 @@ def normalize_filter(value: str | dict[str, Any] | None) -> dict[str, Any] | Non
         try:
             cql2.Expr(value).validate()
         except Exception as err:
-            raise InvalidInputError(f"filter={value!r} is not valid CQL2-JSON ({err})") from err
+            raise InvalidInputError(
+                f"filter={value!r} is not valid CQL2-JSON ({_one_line(err)})"
+            ) from err
     return value
 
 

@@ -19,7 +19,15 @@ from typing import Any
 from ecocube.catalog._assets import EXT, sha256_of
 from ecocube.errors import InvalidInputError
 
-__all__ = ["ValidationProblem", "validate_catalog"]
+__all__ = ["NULL_GEOMETRY", "ValidationProblem", "validate_catalog"]
+
+#: The problem (and its fix) of an item without a geometry: STAC allows ``geometry: null`` but
+#: the STAC API backend (pgstac) cannot store such an item. Shared with ``catalog serve``.
+NULL_GEOMETRY = (
+    "geometry is null: the STAC API (`ecocube catalog serve`, pgstac) cannot serve an item "
+    "without a footprint; give the item a GeoJSON geometry of its footprint (and its bbox), "
+    "e.g. rebuild it with `ecocube catalog build`"
+)
 
 _DATA_TYPES = {
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -222,6 +230,8 @@ def _check_cube(fields: dict[str, Any], where: str) -> list[str]:
 
 def _check_object(obj: dict[str, Any], path: Path, hashes: bool) -> list[str]:
     out = _check_core(obj) + _check_declared(obj)
+    if obj.get("type") == "Feature" and obj.get("geometry", ...) is None:
+        out.append(NULL_GEOMETRY)
     props = obj.get("properties", obj) if obj.get("type") == "Feature" else obj
     cc = props.get("eo:cloud_cover")
     if cc is not None and not (_is_num(cc) and 0 <= cc <= 100):

@@ -22,7 +22,13 @@ from pathlib import Path
 
 from ecocube.errors import InvalidInputError
 
-__all__ = ["check_output_file", "check_replaceable", "swap_into_place", "write_file_atomic"]
+__all__ = [
+    "check_no_file_parent",
+    "check_output_file",
+    "check_replaceable",
+    "swap_into_place",
+    "write_file_atomic",
+]
 
 
 def check_replaceable(path: str | os.PathLike[str], *, markers: Sequence[str], what: str) -> None:
@@ -79,6 +85,20 @@ def swap_into_place(tmp: str | os.PathLike[str], target: str | os.PathLike[str])
     return target
 
 
+def check_no_file_parent(path: str | os.PathLike[str], label: str) -> None:
+    """Raise when a parent of ``path`` is a file (missing parent folders are fine).
+
+    ``label`` starts the message, e.g. ``"--out 'a/b.csv'"``.
+    """
+    ancestor = Path(path).parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent  # missing folders are created when the output is written
+    if not ancestor.is_dir():
+        raise InvalidInputError(
+            f"{label}: {str(ancestor)!r} is a file, not a folder; choose another path."
+        )
+
+
 def check_output_file(
     path: str | os.PathLike[str], *, overwrite: bool = True, option: str = "--out"
 ) -> Path:
@@ -106,14 +126,7 @@ def check_output_file(
         raise InvalidInputError(
             f"{option} {str(target)!r} is a folder; give a file path (e.g. {str(target / 'out')!r})."
         )
-    ancestor = target.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent  # missing folders are created when the file is written
-    if not ancestor.is_dir():
-        raise InvalidInputError(
-            f"{option} {str(target)!r}: {str(ancestor)!r} is a file, not a folder; choose "
-            "another path."
-        )
+    check_no_file_parent(target, f"{option} {str(target)!r}")
     if target.exists() and not overwrite:
         raise InvalidInputError(
             f"{option} {str(target)!r} already exists; pass --overwrite to replace it or choose "

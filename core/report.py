@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ReportSection", "save_figure", "table_html", "write_report"]
+__all__ = ["MISSING", "ReportSection", "save_figure", "table_html", "write_report"]
 
 
 @dataclass
@@ -54,10 +54,42 @@ def save_figure(fig: Any, out_dir: Path, name: str, *, dpi: int = 110) -> str:
     return f'<img src="figures/{html.escape(path.name)}" alt="{html.escape(name)}">'
 
 
+#: How every table of the report shows a missing value (NaN, None, NA, NaT alike).
+MISSING = "–"
+
+
 def table_html(df: Any, *, float_format: str = "{:.3f}", max_rows: int = 200) -> str:
-    """Render a pandas DataFrame as an HTML table (escaped, numbers formatted)."""
-    return df.head(max_rows).to_html(
-        index=False, escape=True, border=0, classes="tbl", float_format=float_format.format
+    """Render a pandas DataFrame as an HTML table (escaped, numbers formatted).
+
+    Missing values show as :data:`MISSING` whatever their kind: pandas alone writes ``NaN`` in
+    float columns but ``None`` in object columns (e.g. a property absent from every item).
+    Object columns whose values are all numbers or missing are formatted like float columns.
+    """
+    import pandas as pd
+
+    df = df.head(max_rows).copy()
+    for col in df.columns:
+        values = df[col]
+        if pd.api.types.is_datetime64_any_dtype(values) and values.isna().any():
+            # na_rep does not reach datetime columns (they would show ``NaT``)
+            df[col] = values.astype(str).where(values.notna(), MISSING)
+            continue
+        if values.dtype != object:
+            continue
+        present = values[values.notna()]
+        if len(present) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in present
+        ):
+            df[col] = pd.to_numeric(values, errors="coerce").astype(float)
+        else:
+            df[col] = values.astype(object).where(values.notna(), MISSING)
+    return df.to_html(
+        index=False,
+        escape=True,
+        border=0,
+        classes="tbl",
+        float_format=float_format.format,
+        na_rep=MISSING,
     )
 
 

@@ -24,6 +24,9 @@ __all__ = ["build_cube"]
 
 _RED_KEYS = {"B04", "SR_B4"}
 _NIR_KEYS = {"B08", "SR_B5"}
+#: eo common names accepted per NDVI role, best first: Sentinel-2 B08 is ``nir``; Landsat 8/9
+#: B5 (and Sentinel-2 B8A) is ``nir08``, the narrow 0.85-0.88 µm NIR band.
+_COMMON_ROLES = {"red": ("red",), "nir": ("nir", "nir08")}
 
 
 def build_cube(
@@ -50,9 +53,11 @@ def build_cube(
     Every layer is on the grid of ``spec`` (CRS, resolution, snapped bounds), as float32 with
     NaN for nodata, after the STAC ``raster`` scale/offset/nodata. Continuous layers are
     resampled bilinearly (average when the grid is coarser), categorical ones (``classification``
-    extension) with nearest (mode when coarser) and, on a coarser grid, also as per-class
-    fractions ``<name>_frac_<code>`` that sum to 1. Layers with one date are 2-D ``(y, x)``;
-    series keep a ``time`` coordinate ``(time, y, x)``.
+    extension, and bit-flag/quality layers such as Landsat ``QA_PIXEL``) with nearest (mode
+    when coarser) and, on a coarser grid, class-coded layers also as per-class fractions
+    ``<name>_frac_<code>`` that sum to 1. Series and single acquisitions (satellite scenes, see
+    :func:`is_acquisition`) keep a ``time`` coordinate ``(time, y, x)``; static layers with one
+    date (climate normals, yearly maps) are 2-D ``(y, x)``.
 
     Parameters
     ----------
@@ -130,7 +135,7 @@ def build_cube(
         variables[name] = da
         collection_of[name] = first.collection
         kinds[name] = "categorical" if first.categorical else "continuous"
-        if first.categorical and "time" not in da.dims and spec.fractions and coarser:
+        if first.classes and "time" not in da.dims and spec.fractions and coarser:
             for frac_name, frac in _fractions(first, spec, transform, width, height, xs, ys):
                 variables[f"{name}_frac_{frac_name}"] = frac
                 collection_of[f"{name}_frac_{frac_name}"] = first.collection
@@ -171,6 +176,27 @@ def build_cube(
     if client is not None:
         ds = client.persist(ds)
     return ds
+
+
+#: Item properties of an acquisition (STAC common metadata / eo): a scene, not a static layer.
+_ACQUISITION_PROPS = ("platform", "constellation", "instruments", "eo:cloud_cover")
+
+
+def is_acquisition(item: Any) -> bool:
+    """True when ``item`` is one acquisition of a time-varying collection (a satellite scene).
+
+    That is: a nominal instant ``datetime`` (no ``start_datetime``/``end_datetime`` period)
+    plus acquisition metadata (``platform``, ``constellation``, ``instruments`` or
+    ``eo:cloud_cover``). Layers of such items keep a ``time`` dimension even when one date is
+    selected; static layers (climate normals such as CHELSA 1981-2010, yearly land-cover
+    maps: a period, or no acquisition metadata) are 2-D ``(y, x)`` when they have one date.
+    """
+    if item is None or item.datetime is None:
+        return False
+    props = item.properties
+    if props.get("start_datetime") and props.get("end_datetime"):
+        return False
+    return any(props.get(k) is not None for k in _ACQUISITION_PROPS)
 
 
 def _is_coarser(ref: AssetRef, spec: CubeSpec) -> bool:
@@ -253,7 +279,9 @@ def _stack_variable(
     if not first.categorical and (first.scale != 1.0 or first.offset != 0.0):
         arr = arr * np.float32(first.scale) + np.float32(first.offset)
     arr = arr.astype(np.float32)
-    static = arr.sizes["time"] == 1
+    # one date gives a 2-D layer only for static layers (climate normals, yearly maps); a
+    # single acquisition of a time-varying collection keeps its length-1 time coordinate
+    static = arr.sizes["time"] == 1 and not any(is_acquisition(r.item) for r in group)
     attrs: dict[str, Any] = {
         "ecocube:collection": first.collection,
         "ecocube:asset": first.key,
@@ -264,6 +292,8 @@ def _stack_variable(
     band = (first.item.assets[first.key].extra_fields.get("raster:bands") or [{}])[0]
     if band.get("unit"):
         attrs["units"] = band["unit"]
+    if first.flags:
+        attrs["ecocube:flags"] = "bit flags / quality codes (never interpolated)"
     if first.categorical and first.classes:
         attrs["flag_values"] = [c for c, _ in first.classes]
         attrs["flag_meanings"] = " ".join(
@@ -353,18 +383,33 @@ def _add_ndvi(
     kinds: dict[str, str],
     by_var: dict[str, list[AssetRef]],
 ) -> None:
-    per_coll: dict[str, dict[str, str]] = defaultdict(dict)
+    # rank of each candidate per role: 0 = first accepted common name, ..., then the keys
+    per_coll: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
     for name, group in by_var.items():
         r = group[0]
-        role = r.common_name or ("red" if r.key in _RED_KEYS else None)
-        role = role or ("nir" if r.key in _NIR_KEYS else None)
-        if role in ("red", "nir"):
-            per_coll[r.collection][role] = name
-    found = {c: v for c, v in per_coll.items() if {"red", "nir"} <= set(v)}
+        if kinds.get(name) != "continuous":
+            continue
+        for role, names in _COMMON_ROLES.items():
+            keys = _RED_KEYS if role == "red" else _NIR_KEYS
+            if r.common_name in names:
+                rank = names.index(r.common_name)
+            elif r.common_name is None and r.key.upper() in keys:
+                rank = len(names)
+            else:
+                continue
+            best = per_coll[r.collection].get(role)
+            if best is None or rank < best[0]:
+                per_coll[r.collection][role] = (rank, name)
+    found = {
+        c: {role: n for role, (_, n) in v.items()}
+        for c, v in per_coll.items()
+        if {"red", "nir"} <= set(v)
+    }
     if not found:
         raise InvalidInputError(
             "indices=['ndvi'] needs a red and a nir asset in one collection (eo:bands "
-            "common_name 'red'/'nir', or keys B04/B08, SR_B4/SR_B5); none was found"
+            "common_name 'red' and 'nir' or 'nir08', or keys B04/B08, SR_B4/SR_B5); none was "
+            "found among the selected assets: select them with --assets/assets= or drop --ndvi"
         )
     for coll, roles in found.items():
         name = "ndvi" if len(found) == 1 else f"{coll}_ndvi"

@@ -32,7 +32,9 @@ def build(
     resolution: float = typer.Option(
         ..., "--resolution", help="Pixel size in units of --crs (degrees or metres), > 0."
     ),
-    time: str = typer.Option(None, "--time", help="START/END (ISO 8601, '..' for open)."),
+    time: str = typer.Option(
+        None, "--time", help="START/END (ISO 8601, '..' for open); 2020 or 2020-03 = whole period."
+    ),
     out: str = typer.Option(..., "--out", help="Target Zarr store, e.g. cube.zarr."),
     assets: str = typer.Option(None, "--assets", help="Comma-separated asset keys to keep."),
     composite: str = typer.Option(None, "--composite", help="month or season median composites."),
@@ -59,9 +61,11 @@ def build(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ecocube.cube import build_cube, register_cube, write_cube
+    from ecocube.cube._zarr import check_cube_target
     from ecocube.errors import CatalogError
 
     console = Console()
+    check_cube_target(out, overwrite=overwrite)  # a bad --out fails before the build
     box = _floats(bbox, 4, "--bbox")
     anc = _floats(anchor, 2, "--anchor") if anchor else None
     client = None
@@ -125,7 +129,10 @@ def info(path: str = typer.Argument(..., help="Path of a cube Zarr store.")) -> 
     console = Console()
     console.print(ds)
     sources = json.loads(ds.attrs.get("ecocube:sources", "[]"))
-    console.print(f"{len(sources)} source assets; CRS {ds.ecocube.crs}")
+    import rioxarray  # noqa: F401  (the .rio accessor)
+
+    crs = ds.rio.crs if "spatial_ref" in ds.coords else None  # ocean stores have none
+    console.print(f"{len(sources)} source assets; CRS {crs if crs else 'none (no CRS)'}")
 
 
 @app.command("sample")
@@ -141,6 +148,7 @@ def sample(
     variables: str = typer.Option(
         None, "--variables", help="Comma-separated variables (default: all (y, x) variables)."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Sample cube variables at points; write the points with one column per variable."""
     from pathlib import Path
@@ -148,6 +156,7 @@ def sample(
     import pandas as pd
     from rich.console import Console
 
+    from ecocube._atomic import check_output_file, write_file_atomic
     from ecocube.cube import open_cube
     from ecocube.errors import InvalidInputError
 
@@ -155,6 +164,7 @@ def sample(
     for path, arg in ((src, "--points"), (dst, "--out")):
         if path.suffix not in (".parquet", ".csv"):
             raise InvalidInputError(f"{arg}={str(path)!r} must end in .parquet or .csv")
+    check_output_file(dst, overwrite=overwrite)  # a bad --out fails before the work
     table = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_csv(src)
     missing = [c for c in (x_col, y_col) if c not in table.columns]
     if missing:
@@ -174,15 +184,21 @@ def sample(
             )
     ds = open_cube(cube)
     names = [v for v in variables.split(",") if v] if variables else None
+    clash = sorted(set(map(str, table.columns)) & set(ds.ecocube.sample_columns(names)))
+    if clash:
+        raise InvalidInputError(
+            f"--points {src}: column(s) {clash} clash with the columns sampling adds (row, col, "
+            "inside and one per variable); rename them in the points table, or pick other "
+            "--variables"
+        )
     values = ds.ecocube.sample_points(
         coords[x_col].to_numpy(), coords[y_col].to_numpy(), crs=crs, variables=names
     )
     result = pd.concat([table.reset_index(drop=True), values.drop(columns=["x", "y"])], axis=1)
-    dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.suffix == ".parquet":
-        result.to_parquet(dst, index=False)
+        write_file_atomic(dst, lambda tmp: result.to_parquet(tmp, index=False))
     else:
-        result.to_csv(dst, index=False)
+        write_file_atomic(dst, lambda tmp: result.to_csv(tmp, index=False))
     Console().print(
         f"{int(values['inside'].sum())} of {len(values)} points inside the cube; "
         f"written to [bold]{dst}[/bold]"

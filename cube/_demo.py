@@ -64,12 +64,56 @@ def _occurrences() -> pd.DataFrame:
     return occ.rename(columns={"decimalLongitude": "lon", "decimalLatitude": "lat"})
 
 
+def layers_caption(n_occurrences: int) -> str:
+    """Caption of the cube layer maps (what the black dots on the bio1 map are)."""
+    return (
+        f"Black dots on the bio1 map: the {n_occurrences:,} GBIF occurrence records (primates, "
+        "vipers, Junco vulcani, ocelot) that fall inside the cube and were sampled below. "
+        "Land-use panels are zoomed to the extent of the GAM map."
+    )
+
+
+def _layers_figure(cube: Any, sampled: pd.DataFrame) -> Any:
+    """Four cube layers; occurrences as black dots on the bio1 map, with a legend."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    ext = [float(cube.x.min()), float(cube.x.max()), float(cube.y.min()), float(cube.y.max())]
+    panels = [
+        ("bio1", "bio1 mean annual temperature (°C)", "RdYlBu_r"),
+        ("bio12", "bio12 annual precipitation (kg m-2)", "YlGnBu"),
+        ("landuse_frac_1", "GAM secondary forest fraction", "Greens"),
+        ("landuse_frac_3", "GAM urban fraction", "Greys"),
+    ]
+    for ax, (name, title, cmap) in zip(axes, panels, strict=True):
+        if name not in cube:
+            ax.set_axis_off()
+            continue
+        im = ax.imshow(cube[name].values, extent=ext, cmap=cmap, origin="upper")
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.75)
+        if name.startswith("landuse"):
+            valid = np.isfinite(cube[name].values)
+            rows, cols = np.nonzero(valid)
+            ax.set_xlim(float(cube.x[cols.min()]), float(cube.x[cols.max()]))
+            ax.set_ylim(float(cube.y[rows.max()]), float(cube.y[rows.min()]))
+    axes[0].scatter(sampled["lon"], sampled["lat"], s=0.3, c="k", alpha=0.15, linewidths=0)
+    # the dots are too small and faint to serve as their own legend marker: use a proxy
+    dots = Line2D([], [], ls="none", marker="o", ms=4, mfc="k", mec="none", alpha=0.6)
+    axes[0].legend(
+        [dots], [f"GBIF occurrences ({len(sampled):,})"], loc="lower left", fontsize=7,
+        framealpha=0.8,
+    )  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
 def run(ctx: Any) -> ReportSection:
     """Build and write the cube, sample occurrences, run the short sampling benchmark."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
     from ecocube.cube import anchor_of, build_cube, open_cube, register_cube, write_cube
     from ecocube.cube._bench import figure, run_sampling_benchmark
@@ -118,29 +162,8 @@ def run(ctx: Any) -> ReportSection:
         .reset_index()
     )
 
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
-    ext = [float(cube.x.min()), float(cube.x.max()), float(cube.y.min()), float(cube.y.max())]
-    panels = [
-        ("bio1", "bio1 mean annual temperature (°C)", "RdYlBu_r"),
-        ("bio12", "bio12 annual precipitation (kg m-2)", "YlGnBu"),
-        ("landuse_frac_1", "GAM secondary forest fraction", "Greens"),
-        ("landuse_frac_3", "GAM urban fraction", "Greys"),
-    ]
-    for ax, (name, title, cmap) in zip(axes, panels, strict=True):
-        if name not in cube:
-            ax.set_axis_off()
-            continue
-        im = ax.imshow(cube[name].values, extent=ext, cmap=cmap, origin="upper")
-        ax.set_title(title, fontsize=9)
-        fig.colorbar(im, ax=ax, shrink=0.75)
-        if name.startswith("landuse"):
-            valid = np.isfinite(cube[name].values)
-            rows, cols = np.nonzero(valid)
-            ax.set_xlim(float(cube.x[cols.min()]), float(cube.x[cols.max()]))
-            ax.set_ylim(float(cube.y[rows.max()]), float(cube.y[rows.min()]))
-    axes[0].scatter(sampled["lon"], sampled["lat"], s=0.3, c="k", alpha=0.15, linewidths=0)
-    fig.tight_layout()
-    maps = save_figure(fig, ctx.out_dir, "cube_layers")
+    maps = save_figure(_layers_figure(cube, sampled), ctx.out_dir, "cube_layers")
+    maps += f'\n<p class="meta">{html.escape(layers_caption(len(sampled)))}</p>'
 
     bench = run_sampling_benchmark(path, quick=True, tiny=ctx.quick, seed=ctx.seed)
     ctx.state["sampling_ratio"] = bench["ratio_64"]
@@ -160,8 +183,8 @@ per-class fractions on the 30″ grid (fractions sum to 1 where the map has data
 {maps}
 <p>{len(sampled):,} GBIF occurrences sampled with <code>ds.ecocube.sample_points</code>
 (saved to <code>cube_occurrence_covariates.parquet</code>); the 10 most recorded species, with
-mean covariates at their records (<code>forest_frac_gam</code>: secondary-forest fraction, over
-records inside the GAM map; NaN when none is):</p>
+mean covariates at their records (<code>forest_frac</code>: GAM secondary-forest fraction, over
+records inside the GAM map; &ndash; when none is):</p>
 {table_html(summary)}
 <h3>Sampling speed</h3>
 <p>Short run of <code>benchmarks/bench_sampling.py</code>: ecocube's point-centred loader on the

@@ -7,6 +7,7 @@ the rest of the code never looks at STAC dictionaries again.
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from ecocube.errors import (
     CatalogError,
     DataIntegrityError,
     DatasetNotFoundError,
+    EcocubeWarning,
     InvalidInputError,
 )
 
@@ -28,6 +30,16 @@ __all__ = ["AssetRef", "catalog_items", "collect_assets", "load_items", "read_li
 
 _RASTER_TYPES = ("image/tiff", "image/x.geotiff", "image/vnd.stac.geotiff", "image/jp2")
 _SKIP_ROLES = {"thumbnail", "overview", "metadata", "visual"}
+#: Asset roles (STAC best practices / eo extension) of integer mask and bit-flag layers.
+FLAG_ROLES = frozenset(
+    {"cloud", "cloud-shadow", "data-mask", "saturation", "snow-ice", "land-water", "water-mask"}
+)
+#: Asset keys of known quality bit-flag layers that catalogs often publish without the
+#: classification extension (Landsat Collection-1/2 QA bands, HLS Fmask).
+FLAG_KEYS = frozenset(
+    {"BQA", "QA_PIXEL", "QA_RADSAT", "SR_QA_AEROSOL", "QA_AEROSOL", "SR_CLOUD_QA", "FMASK"}
+)
+_INT_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,9 @@ class AssetRef:
     classes
         ``(value, description)`` pairs from the ``classification`` extension (``None`` for
         continuous layers); classes flagged ``nodata`` are left out.
+    flags
+        True for a bit-flag/quality layer without a class table (see :func:`is_flag_asset`):
+        categorical (never interpolated), but without per-class fractions.
     common_name
         ``eo:bands`` common name (``red``, ``nir``...) when given.
     checksum
@@ -74,11 +89,12 @@ class AssetRef:
     item_bbox: tuple[float, float, float, float] | None
     variable: str = ""
     item: Any = None
+    flags: bool = False
 
     @property
     def categorical(self) -> bool:
-        """True when the classification extension describes the asset."""
-        return self.classes is not None
+        """True for class codes (classification extension) and bit-flag/quality layers."""
+        return self.classes is not None or self.flags
 
     @property
     def is_local(self) -> bool:
@@ -364,6 +380,26 @@ def _epsg_of(fields: dict[str, Any]) -> int | None:
     return int(epsg) if epsg is not None else None
 
 
+def is_flag_asset(key: str, asset: Any) -> bool:
+    """True when an asset holds bit flags or mask codes, whose values must never be interpolated.
+
+    Any of: ``classification:bitfields`` (asset or first ``raster:bands`` entry); a mask role
+    (:data:`FLAG_ROLES`: ``cloud``, ``data-mask``, ``saturation``...) on an integer band without
+    scale/offset; or a known quality key (:data:`FLAG_KEYS`: Landsat ``QA_PIXEL``,
+    ``QA_RADSAT``, ``SR_QA_AEROSOL``, ``BQA``...).
+    """
+    fields = asset.extra_fields
+    band = (fields.get("raster:bands") or [{}])[0] or {}
+    if fields.get("classification:bitfields") or band.get("classification:bitfields"):
+        return True
+    scaled = band.get("scale", 1) != 1 or band.get("offset", 0) != 0
+    dtype = str(band.get("data_type") or "")
+    integer = dtype in _INT_TYPES or not dtype
+    if set(asset.roles or []) & FLAG_ROLES and integer and not scaled:
+        return True
+    return key.upper() in FLAG_KEYS and not scaled
+
+
 def _asset_ref(item: Any, key: str, asset: Any) -> AssetRef:
     fields = asset.extra_fields
     epsg = _epsg_of(fields)
@@ -401,6 +437,7 @@ def _asset_ref(item: Any, key: str, asset: Any) -> AssetRef:
         checksum=fields.get("file:checksum"),
         item_bbox=tuple(item.bbox) if item.bbox else None,  # type: ignore[arg-type]
         item=item,
+        flags=classes is None and is_flag_asset(key, asset),
     )
 
 
@@ -444,19 +481,25 @@ def sanitize(name: str) -> str:
 def _assign_variables(
     refs: list[AssetRef], name_fn: Callable[[Any, str], str] | None
 ) -> list[AssetRef]:
+    """Name the cube variable of every asset.
+
+    Rule: the asset key; items of one collection sharing one date and footprint under one key
+    (one file per layer) are told apart by the distinctive part of their ids. When a name
+    occurs in more than one collection of the build, *every* variable of each of those
+    collections is prefixed with its collection id (``chelsa_costa_rica_bio1`` ...
+    ``chelsa_costa_rica_bio19`` next to ``worldclim_dismo_bio1``), so the names of one
+    collection never mix prefixed and plain forms. ``name_fn`` overrides all of this.
+    """
     if name_fn is not None:
         return [replace(r, variable=sanitize(name_fn(r.item, r.key))) for r in refs]
     by_key: dict[tuple[str, str], list[AssetRef]] = defaultdict(list)
     for r in refs:
         by_key[(r.collection, r.key)].append(r)
     keys_per_coll: dict[str, set[str]] = defaultdict(set)
-    colls_per_key: dict[str, set[str]] = defaultdict(set)
     for coll, key in by_key:
         keys_per_coll[coll].add(key)
-        colls_per_key[key].add(coll)
-    out: list[AssetRef] = []
+    named: list[AssetRef] = []
     for (coll, key), group in by_key.items():
-        base = key if len(colls_per_key[key]) == 1 else f"{coll}_{key}"
         # Items sharing one datetime and one footprint are different layers (e.g. one file per
         # bioclim variable), not tiles of a mosaic or dates of a series: name them apart.
         sig = defaultdict(list)
@@ -466,10 +509,19 @@ def _assign_variables(
             names = _distinct_names([r.item_id for r in group])
             for r, n in zip(group, names, strict=True):
                 var = n if len(keys_per_coll[coll]) == 1 else f"{n}_{key}"
-                out.append(replace(r, variable=sanitize(var)))
+                named.append(replace(r, variable=sanitize(var)))
         else:
-            out.extend(replace(r, variable=sanitize(base)) for r in group)
-    return out
+            named.extend(replace(r, variable=sanitize(key)) for r in group)
+    colls_per_name: dict[str, set[str]] = defaultdict(set)
+    for r in named:
+        colls_per_name[r.variable].add(r.collection)
+    clash = {c for cs in colls_per_name.values() if len(cs) > 1 for c in cs}
+    return [
+        replace(r, variable=sanitize(f"{r.collection}_{r.variable}"))
+        if r.collection in clash
+        else r
+        for r in named
+    ]
 
 
 def collect_assets(
@@ -540,14 +592,34 @@ def collect_assets(
         )
     refs: list[AssetRef] = []
     seen_keys: set[str] = set()
+    no_raster: list[str] = []
     for it in overlapping:
+        n_raster = 0
         for key, asset in it.assets.items():
             if not _is_raster(asset):
                 continue
+            n_raster += 1
             seen_keys.add(key)
             if assets and key not in assets:
                 continue
             refs.append(_asset_ref(it, key, asset))
+        if n_raster == 0:
+            types = sorted(
+                {
+                    (a.media_type or Path(a.href).suffix or "?").split(";")[0]
+                    for a in it.assets.values()
+                }
+            )
+            no_raster.append(f"{it.id} ({it.collection_id}: {', '.join(types)})")
+    if no_raster and refs:
+        warnings.warn(
+            f"{len(no_raster)} item(s) overlapping the bbox were left out of the cube because "
+            f"they have no single-band GeoTIFF/JP2 asset: {'; '.join(no_raster)}. Select the "
+            "raster collections with collections=/--collections to silence this; open netCDF "
+            "(ocean) items with ecocube.ocean.ingest.open_source instead",
+            EcocubeWarning,
+            stacklevel=3,
+        )
     if assets:
         missing = [a for a in assets if a not in seen_keys]
         if missing:
@@ -556,8 +628,11 @@ def collect_assets(
                 f"available raster assets: {sorted(seen_keys)}"
             )
     if not refs:
+        shown = "; ".join(no_raster[:5]) + ("; ..." if len(no_raster) > 5 else "")
         raise CatalogError(
             "the selected items have no raster (GeoTIFF/JP2) assets to build a cube from"
+            + (f" (items without one: {shown})" if no_raster else "")
+            + "; select raster collections with collections=/--collections"
         )
     if verify:
         for r in refs:

@@ -15,8 +15,9 @@ def resampling_for(ref: AssetRef, coarser: bool) -> Any:
     """Pick the GDAL resampling for one asset.
 
     Continuous layers: bilinear (same or finer grid) or average (coarser grid). Categorical
-    layers: nearest or mode, so a class code is never interpolated into a code that does not
-    exist.
+    layers (class codes of the classification extension, and bit-flag/quality layers such as
+    Landsat ``QA_PIXEL``, see :func:`ecocube.cube._items.is_flag_asset`): nearest or mode, so a
+    class code or bit pattern is never interpolated into a value that does not exist.
     """
     from rasterio.enums import Resampling
 

@@ -36,36 +36,41 @@ def _parse_crs(crs: Any) -> Any:
 
 
 def _parse_time(time: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
+    """``(start, end)`` naive-UTC timestamps, inclusive, from the same input as catalog search.
+
+    The parser is :func:`ecocube.catalog._search.normalize_datetime`, so ``"2020"``,
+    ``"2020-03"`` and ``"2020-03-05"`` cover the whole year, month and day, ``"2020-01/2020-03"``
+    runs from 1 January to the end of March, and ``".."`` leaves an end open, exactly as
+    ``ecocube catalog search --datetime`` reads them.
+    """
+    from ecocube.catalog._search import normalize_datetime
+
     if time is None:
         return None
-    if isinstance(time, str):
-        parts = time.split("/") if "/" in time else [time, time]
-    elif isinstance(time, Sequence) and len(time) == 2:
-        parts = list(time)
-    else:
+    value = time
+    if not isinstance(time, str) and isinstance(time, Sequence) and len(time) == 2:
+        value = tuple(
+            _as_timestamp(t).to_pydatetime() if isinstance(t, datetime) else t for t in time
+        )
+    elif isinstance(time, pd.Timestamp):
+        value = _as_timestamp(time).to_pydatetime()
+    elif not isinstance(time, (str, datetime)):
         raise InvalidInputError(
             f"time={time!r} is not a time range; pass 'START/END' (ISO 8601, '..' for open), "
-            "a single date, or a (start, end) pair"
+            "a single date, month (2020-03) or year (2020), or a (start, end) pair"
         )
-    out: list[pd.Timestamp | None] = []
-    for i, part in enumerate(parts):
-        if part in (None, "", ".."):
-            out.append(None)
-            continue
-        try:
-            ts = pd.Timestamp(part)
-        except (ValueError, TypeError) as err:
-            raise InvalidInputError(
-                f"time={time!r}: {part!r} is not an ISO 8601 date or datetime (e.g. '2020-01-31')"
-            ) from err
-        if ts.tzinfo is not None:
-            ts = ts.tz_convert("UTC").tz_localize(None)
-        if i == 1 and len(str(part)) <= 10:
-            # a bare end date means the whole day
-            ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-        out.append(ts)
-    if out[0] is not None and out[1] is not None and out[0] > out[1]:
-        raise InvalidInputError(f"time={time!r}: start is after end; swap them")
+    try:
+        interval = normalize_datetime(value)
+    except (InvalidInputError, ValueError, TypeError) as err:
+        msg = str(err).removeprefix(f"datetime={value!r}").lstrip(": ")
+        raise InvalidInputError(f"time={time!r}: {msg or err}") from err
+    assert interval is not None
+    out = [None if p == ".." else _as_timestamp(p) for p in interval.split("/")]
+    end_text = time.split("/")[-1] if isinstance(time, str) else value[-1]
+    end_text = end_text if isinstance(end_text, str) else ""
+    if out[1] is not None and end_text not in ("", "..") and "T" not in end_text.upper():
+        # a date, month or year ends at 23:59:59 in normalize_datetime: keep its last second
+        out[1] = out[1] + pd.Timedelta(seconds=1) - pd.Timedelta(microseconds=1)
     return out[0], out[1]
 
 

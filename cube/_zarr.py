@@ -21,11 +21,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ecocube._atomic import check_replaceable, swap_into_place
+from ecocube._atomic import check_no_file_parent, check_replaceable, swap_into_place
 from ecocube.cube._items import _all_items, _cause
 from ecocube.errors import CatalogError, DatasetNotFoundError, InvalidInputError
 
-__all__ = ["cube_item", "file_checksum", "open_cube", "register_cube", "write_cube"]
+__all__ = [
+    "check_cube_target",
+    "cube_item",
+    "file_checksum",
+    "open_cube",
+    "register_cube",
+    "write_cube",
+]
 
 #: Attribute that marks a store as written completely by ecocube.
 COMPLETE_ATTR = "ecocube:complete"
@@ -76,6 +83,24 @@ def _provenance(items: Iterable[Any] | None, ds: xr.Dataset) -> list[dict[str, A
     return rows
 
 
+def check_cube_target(path: Path | str, *, overwrite: bool = False) -> Path:
+    """Raise unless a cube can be written at ``path``; return it as a ``Path``.
+
+    Called by :func:`write_cube` and by ``ecocube cube build`` before any work: the path
+    exists and ``overwrite`` is false, it is a file or a folder that is not a Zarr store, or
+    one of its parents is a file.
+    """
+    path = Path(path)
+    check_no_file_parent(path, f"path={str(path)!r} (--out)")
+    if path.exists() and not overwrite:
+        raise InvalidInputError(
+            f"path={str(path)!r} already exists; pass overwrite=True (--overwrite) or another path"
+        )
+    # overwrite replaces a Zarr store, never a folder holding something else
+    check_replaceable(path, markers=_ZARR_MARKERS, what="a Zarr store")
+    return path
+
+
 def write_cube(
     ds: xr.Dataset,
     path: Path | str,
@@ -112,13 +137,7 @@ def write_cube(
     InvalidInputError
         When ``path`` exists and ``overwrite`` is False.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise InvalidInputError(
-            f"path={str(path)!r} already exists; pass overwrite=True (--overwrite) or another path"
-        )
-    # overwrite replaces a Zarr store, never a folder holding something else
-    check_replaceable(path, markers=_ZARR_MARKERS, what="a Zarr store")
+    path = check_cube_target(path, overwrite=overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = ds.copy()
     for name in list(out.data_vars):
@@ -309,7 +328,7 @@ def cube_item(path: Path | str, ds: xr.Dataset | None = None, *, item_id: str | 
         }
     )
     item = pystac.Item(
-        id=item_id or path.stem,
+        id=item_id or default_item_id(path),
         geometry=mapping(box(*bbox)),
         bbox=bbox,
         datetime=when,
@@ -331,6 +350,26 @@ def cube_item(path: Path | str, ds: xr.Dataset | None = None, *, item_id: str | 
     return item
 
 
+def default_item_id(path: Path | str) -> str:
+    """STAC item id of a store: its name plus a short hash of its resolved path.
+
+    Stores of the same name in different folders (``cubes/c1.zarr``, ``cubes2/c1.zarr``) get
+    different ids, while registering the same store again gives the same id (and replaces it).
+    """
+    resolved = Path(path).expanduser().resolve()
+    digest = hashlib.sha256(resolved.as_posix().encode()).hexdigest()[:8]
+    return f"{resolved.stem}-{digest}"
+
+
+def _asset_path(item: Any) -> Path | None:
+    asset = item.assets.get("zarr")
+    href = asset.get_absolute_href() if asset is not None else None
+    if not href:
+        return None
+    href = href[7:] if href.startswith("file://") else href
+    return None if "://" in href else Path(href).resolve()
+
+
 def register_cube(
     path: Path | str,
     catalog: Path | str,
@@ -341,12 +380,15 @@ def register_cube(
     """Add the cube as a STAC Item to a static catalog (in collection ``collection_id``).
 
     The collection is created when missing; the catalog is saved self-contained with relative
-    hrefs. Returns the new item.
+    hrefs. Returns the new item. The default item id is the store name plus a short hash of
+    its resolved path (:func:`default_item_id`): registering the same store again replaces
+    its item, a store of the same name elsewhere gets its own item. An explicit ``item_id``
+    that already names an item of another store is refused.
 
     Raises
     ------
     CatalogError
-        When ``catalog`` is not a static STAC catalog.
+        When ``catalog`` is not a static STAC catalog, or ``item_id`` names another store.
     """
     import pystac
 
@@ -395,6 +437,13 @@ def register_cube(
         cat.add_child(coll)
     existing = coll.get_item(item.id)
     if existing is not None:
+        before = _asset_path(existing)
+        if before is not None and before != Path(path).resolve():
+            raise CatalogError(
+                f"cannot register the cube: item {item.id!r} of collection {collection_id!r} "
+                f"already describes another store ({before}); pass another item_id= (or leave "
+                "it out: the default id includes a hash of the store path)"
+            )
         coll.remove_item(item.id)
     coll.add_item(item)
     coll.update_extent_from_items()

@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from ecocube._lazy import lazy_import
+from ecocube.cube.accessor import nearest_time, time_range_text
 from ecocube.errors import InvalidInputError
 
 __all__ = ["CubeGeoDataset", "PointPatchDataset", "collate_points", "cube_array"]
@@ -40,28 +41,41 @@ def cube_array(
 ) -> tuple[np.ndarray, list[str], xr.Dataset]:
     """Load ``(y, x)`` variables of a cube into one C-contiguous ``float32`` array ``(C, H, W)``.
 
-    Variables with a ``time`` dimension are taken at ``time`` (nearest label); without
+    Variables with a ``time`` dimension are taken at the date nearest to ``time`` (a date
+    outside the cube's time range, widened by half the median time step, is an error); without
     ``time`` they are skipped unless listed in ``variables`` (then an error asks for ``time``).
+    By default (``variables=None``) every ``(y, x)`` variable is loaded, and with ``time`` every
+    ``(time, y, x)`` one too.
     """
     ds = _as_dataset(cube)
     static = [n for n in ds.data_vars if tuple(ds[n].dims) == ("y", "x")]
-    names = list(variables) if variables is not None else static
+    series = [n for n in ds.data_vars if tuple(ds[n].dims) == ("time", "y", "x")]
+    if variables is not None:
+        names = list(variables)
+    else:
+        names = [n for n in ds.data_vars if n in static or (time is not None and n in series)]
     unknown = [n for n in names if n not in ds.data_vars]
     if unknown:
         raise InvalidInputError(
             f"variables={unknown!r} not in the cube; available: {sorted(map(str, ds.data_vars))}"
         )
     if not names:
+        if series:
+            raise InvalidInputError(
+                f"the cube's variables {[str(n) for n in series]} have a time dimension; pass "
+                f"time= to pick one date ({time_range_text(pd.DatetimeIndex(ds['time'].values))})"
+            )
         raise InvalidInputError("the cube has no (y, x) variable to load; pass variables=")
+    used = nearest_time(ds, time) if time is not None and "time" in ds.dims else None
     layers = []
     for n in names:
         da = ds[n]
         if "time" in da.dims:
-            if time is None:
+            if used is None:
                 raise InvalidInputError(
                     f"variable {n!r} has a time dimension; pass time= to pick one date"
                 )
-            da = da.sel(time=time, method="nearest")
+            da = da.sel(time=used)
         layers.append(np.asarray(da.transpose("y", "x").values, dtype=np.float32))
     return np.ascontiguousarray(np.stack(layers)), [str(n) for n in names], ds
 
@@ -82,9 +96,11 @@ class CubeGeoDataset(_tg_geo.GeoDataset):  # type: ignore[misc,name-defined]
         Bands, in order (default: every ``(y, x)`` variable; with a time series, every
         variable with ``y``/``x``).
     time
-        Date to take for variables with a ``time`` dimension. ``None`` with time-series
-        variables gives one index entry per date (torchgeo's samplers then pick dates too;
-        static variables are repeated for every date).
+        Date to take for variables with a ``time`` dimension: the nearest date of the cube,
+        which labels the index entry; a date outside the cube's time range (widened by half
+        the median time step) is an error. ``None`` with time-series variables gives one index
+        entry per date (torchgeo's samplers then pick dates too; static variables are repeated
+        for every date).
     transforms
         Callable applied to every sample dict.
     is_image
@@ -121,7 +137,10 @@ class CubeGeoDataset(_tg_geo.GeoDataset):  # type: ignore[misc,name-defined]
         else:
             arr, names, ds = cube_array(ds, names, time=time)
             stack = arr[None]
-            if time is not None:
+            if time is not None and "time" in ds.dims:
+                t = pd.Timestamp(nearest_time(ds, time))  # the date used, not the one asked
+                intervals = [(t, t)]
+            elif time is not None:
                 t = pd.Timestamp(time)
                 intervals = [(t, t)]
             else:
@@ -225,11 +244,13 @@ class PointPatchDataset(torch.utils.data.Dataset):  # type: ignore[misc,name-def
     crs
         CRS of the point coordinates (default lon/lat).
     drop_outside
-        Drop points outside the cube (else raise).
+        Drop points outside the cube (else raise). When every point is outside (swapped
+        coordinates, wrong ``crs``) it is an error either way.
     fill_value
         Replace NaN (nodata, outside the cube) by this value in patches and covariates.
     time
-        Date to take for variables with a ``time`` dimension.
+        Date to take for variables with a ``time`` dimension (the nearest date, kept in
+        ``self.time``; a date outside the cube's time range is an error).
     """
 
     def __init__(
@@ -268,6 +289,17 @@ class PointPatchDataset(torch.utils.data.Dataset):  # type: ignore[misc,name-def
             raise InvalidInputError(
                 f"targets={missing!r} not in points columns {list(points.columns)}"
             )
+        for t in tcols:
+            if pd.api.types.is_bool_dtype(points[t]):
+                continue
+            num = pd.to_numeric(points[t], errors="coerce")
+            bad = num.isna() & points[t].notna()
+            if bad.any():
+                raise InvalidInputError(
+                    f"target column {t!r} holds {int(bad.sum())} non-numeric value(s) (e.g. "
+                    f"{sorted(map(str, points.loc[bad, t].unique()))[:5]}); targets must be "
+                    "numbers: encode them (e.g. 0/1 for presence/absence) or drop those rows"
+                )
         rows, cols, inside = ds.ecocube.pixel_index(
             points[x_col].to_numpy(), points[y_col].to_numpy(), crs=crs
         )
@@ -277,7 +309,19 @@ class PointPatchDataset(torch.utils.data.Dataset):  # type: ignore[misc,name-def
                 f"{int((~inside).sum())} point(s) fall outside the cube (first rows {bad}); "
                 "pass drop_outside=True or build a cube covering them"
             )
+        if len(points) and not inside.any():
+            gx, gy = ds["x"].values, ds["y"].values
+            px, py = points[x_col].to_numpy(float), points[y_col].to_numpy(float)
+            raise InvalidInputError(
+                f"all {len(points)} points fall outside the cube (points {x_col} "
+                f"{np.nanmin(px):.6g}..{np.nanmax(px):.6g}, {y_col} {np.nanmin(py):.6g}.."
+                f"{np.nanmax(py):.6g} in crs={crs!r}; cube x {gx.min():.6g}..{gx.max():.6g}, "
+                f"y {gy.min():.6g}..{gy.max():.6g} in {ds.ecocube.crs}); check that x_col/y_col "
+                "are not swapped (x is longitude) and that crs= is the CRS of the points"
+            )
         self.variables = tuple(names)
+        #: the date actually used for time-series variables (nearest to ``time``), or None
+        self.time = nearest_time(ds, time) if time is not None and "time" in ds.dims else None
         self.patch_size = int(patch_size)
         self.index = np.flatnonzero(inside)
         self.rows = rows[inside]
@@ -296,7 +340,7 @@ class PointPatchDataset(torch.utils.data.Dataset):  # type: ignore[misc,name-def
         self._windows = win.transpose(1, 2, 0, 3, 4)
         self.covariates = np.ascontiguousarray(arr[:, self.rows, self.cols].T)
         self.targets = (
-            points[tcols].to_numpy(dtype=np.float32)[inside]
+            points[tcols].apply(pd.to_numeric).to_numpy(dtype=np.float32)[inside]
             if tcols
             else np.zeros((len(self.rows), 0), dtype=np.float32)
         )

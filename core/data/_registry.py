@@ -198,13 +198,60 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _source_error(
+    ds: Dataset,
+    entry: FileEntry,
+    url: str,
+    settings: Settings,
+    err: Exception,
+    removed_stale: bool,
+) -> DatasetNotFoundError:
+    """One clear error for an HTTP(S) source that answered with an error or could not be reached."""
+    import requests
+
+    response = getattr(err, "response", None)
+    if isinstance(err, requests.exceptions.HTTPError) and response is not None:
+        reason = f" {response.reason}" if response.reason else ""
+        problem = f"the server answered HTTP {response.status_code}{reason}"
+    elif isinstance(err, requests.exceptions.Timeout):
+        problem = "the server did not answer in time (timeout)"
+    elif isinstance(err, requests.exceptions.ConnectionError):
+        problem = "the server could not be reached (connection failed)"
+    else:
+        problem = f"the request failed ({type(err).__name__})"
+    if settings.data_mirror is not None:
+        fix = (
+            f"check {ENV_DATA_MIRROR}={settings.data_mirror!r} (it must be a local directory or "
+            "an http(s):// base URL laid out like shared/data, with the server running) and the "
+            f"network, or unset {ENV_DATA_MIRROR} to use the canonical public source"
+        )
+    else:
+        fix = (
+            "check the network connection, or set "
+            f"{ENV_DATA_MIRROR} to a directory or URL holding the ecocube data"
+        )
+    cache = "; the corrupt cached copy was removed" if removed_stale else ""
+    return DatasetNotFoundError(
+        f"{ds.name}/{entry.path}: could not download {url}: {problem}{cache}; {fix}"
+    )
+
+
 def _fetch_entry(ds: Dataset, entry: FileEntry, settings: Settings) -> Path:
     target_dir = settings.data_dir / ds.subdir
     target = target_dir / entry.path
     # Fast path: a verified file is already in the cache.
-    if target.is_file() and target.stat().st_size == entry.size and _sha256(target) == entry.sha256:
-        return target
+    stale: str | None = None  # what was wrong with a cached copy that failed verification
+    if target.is_file():
+        if target.stat().st_size == entry.size and _sha256(target) == entry.sha256:
+            return target
+        found = _sha256(target)
+        stale = f"SHA-256 {found}" if found != entry.sha256 else "wrong size"
+        # A cached copy that fails its checksum is useless: remove it now so that a failed
+        # re-fetch below never leaves a corrupt file behind in the cache.
+        target.unlink()
     url, downloader = _source_of(ds, entry, settings)
+    import requests  # lazily: only a real fetch needs it
+
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel("WARNING")  # pooch logs every copy at INFO; the CLI shows a progress bar
@@ -222,12 +269,20 @@ def _fetch_entry(ds: Dataset, entry: FileEntry, settings: Settings) -> Path:
             raise
         match = re.search(r"got:?\s*'?([0-9a-fA-F]{16,})", str(err))
         found = match.group(1) if match else "unknown"
+        where = "the mirror" if settings.data_mirror is not None else "the canonical source"
+        both = (
+            f"both copies failed their checksum: the cached copy at {target} ({stale}) was "
+            "removed and the corrupt download was discarded, so nothing is cached now"
+            if stale is not None
+            else "the corrupt download was discarded and nothing was cached"
+        )
         raise DataIntegrityError(
             f"{ds.name}/{entry.path}: SHA-256 mismatch (expected {entry.sha256}, found {found}) "
-            f"for the file at {url}; the corrupt download was discarded and nothing was cached. "
-            "Replace the file at the mirror with a good copy (or unset the mirror to use the "
-            "canonical source) and fetch again"
+            f"for the file at {url}; {both}. Replace the file at {where} with a good copy (or "
+            f"check/unset {ENV_DATA_MIRROR} to use the canonical source) and fetch again"
         ) from err
+    except requests.exceptions.RequestException as err:
+        raise _source_error(ds, entry, url, settings, err, stale is not None) from err
     finally:
         logger.setLevel(level)
     return Path(path)

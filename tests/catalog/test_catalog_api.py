@@ -348,3 +348,148 @@ def test_cli_serve_until_sigterm(stac_api: str, tmp_path: Path, mirror: Path) ->
     assert f"STAC API at {url}" in out and "database dropped" in out
     with pytest.raises(StacApiError):
         search(url, retry=NO_RETRY)
+
+
+# --- audit fixes: GET searches, port in use, null geometry, one-line CQL2 errors, options ---
+
+
+def test_get_search_with_pystac_client(stac_api: str, catalog_items: dict) -> None:
+    """GET /search: comma lists, bbox, datetime, filter and GET next links (was HTTP 500)."""
+    from pystac_client import Client
+
+    client = Client.open(stac_api)
+    emilia = sorted(
+        i.id for i in catalog_items.values() if i.collection_id == "sentinel-2-l2a-emilia"
+    )
+    pages = list(
+        client.search(collections=["sentinel-2-l2a-emilia"], limit=7, method="GET").pages()
+    )
+    assert [len(p.items) for p in pages] == [7] * 8 + [4]
+    assert _ids(i for p in pages for i in p.items) == emilia
+    two = ["sentinel-2-l2a-emilia", "landsat-8-l1-new-york"]
+    for kw in (
+        {"collections": two},
+        {"bbox": [-180, -90, 180, 90]},
+        {"bbox": [11.9, 44.8, 12.1, 44.9], "datetime": "2020-03-01/2020-03-31"},
+        {"filter": "eo:cloud_cover < 10"},
+        {"filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 10]}},
+    ):
+        got = _ids(client.search(method="GET", limit=7, **kw).items())
+        assert got == _ids(client.search(method="POST", limit=7, **kw).items()), kw
+        assert got
+    assert len(_ids(client.search(method="GET", limit=7, bbox=[-180, -90, 180, 90]).items())) == 97
+    # plain HTTP, as curl sends it: the next link is a GET link holding the query and the token
+    import urllib.request
+
+    with urllib.request.urlopen(
+        f"{stac_api}/search?collections=sentinel-2-l2a-emilia,landsat-8-l1-new-york&limit=7"
+    ) as resp:
+        page = json.load(resp)
+    (nxt,) = [link for link in page["links"] if link["rel"] == "next"]
+    assert nxt["method"] == "GET" and "body" not in nxt
+    assert nxt["href"].startswith(f"{stac_api}/search?") and "token=" in nxt["href"]
+    assert "collections=sentinel-2-l2a-emilia%2Clandsat-8-l1-new-york" in nxt["href"]
+
+
+def test_get_query_and_post_body_convert_both_ways() -> None:
+    from ecocube.catalog._server import query_from_search_body, search_body_from_query
+
+    body = search_body_from_query(
+        "collections=a,b&bbox=1,2,3,4&limit=7&datetime=2020-01-01T00:00:00Z/..&filter="
+        "eo%3Acloud_cover%3C10&sortby=-datetime,%2Bid&fields=id,-assets&token=next:x"
+    )
+    assert body == {
+        "collections": ["a", "b"], "bbox": [1.0, 2.0, 3.0, 4.0], "limit": 7,
+        "datetime": "2020-01-01T00:00:00Z/..", "filter": "eo:cloud_cover<10",
+        "filter-lang": "cql2-text",
+        "sortby": [{"field": "datetime", "direction": "desc"}, {"field": "id", "direction": "asc"}],
+        "fields": {"include": ["id"], "exclude": ["assets"]}, "token": "next:x",
+    }  # fmt: skip
+    assert search_body_from_query(query_from_search_body(body)) == body
+    as_json = {"filter": {"op": "=", "args": [{"property": "id"}, "x"]}, "limit": 2}
+    back = search_body_from_query(query_from_search_body(as_json))
+    assert back == {**as_json, "filter-lang": "cql2-json"}
+    with pytest.raises(ValueError, match="bbox='1,x' must be comma-separated numbers"):
+        search_body_from_query("bbox=1,x")
+
+
+def test_serve_on_a_port_in_use_is_a_clear_error(built_catalog: Path, capsys) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(StacApiError, match=rf"port {port} on 127.0.0.1 is already in use"):
+            with serve_catalog(built_catalog, port=port):
+                pass
+        assert main(["catalog", "serve", str(built_catalog), "--port", str(port)]) == 1
+    err = capsys.readouterr()
+    assert "STAC API at" not in err.out
+    assert f"port {port} on 127.0.0.1 is already in use" in err.err
+    assert "--port" in err.err and "stop the other server" in err.err
+
+
+def test_serve_on_the_port_of_another_stac_api_exits_1(
+    stac_api: str, built_catalog: Path, capsys
+) -> None:
+    """The audit case: the other server answers /conformance, so readiness alone cannot tell."""
+    port = int(stac_api.rsplit(":", 1)[1])
+    assert main(["catalog", "serve", str(built_catalog), "--port", str(port)]) == 1
+    out = capsys.readouterr()
+    assert "STAC API at" not in out.out and f"port {port} on 127.0.0.1 is already in use" in out.err
+    assert len(search(stac_api, ids=["s2-l2a-20220612-south-tyrol"])) == 1  # still serving
+
+
+def test_null_geometry_is_refused_before_loading(tmp_path: Path, mirror: Path, capsys) -> None:
+    from ecocube.catalog import build_catalog, validate_catalog
+
+    cat = tmp_path / "nullgeom"
+    build_catalog(cat, ["s2_south_tyrol"])
+    rel = "sentinel-2-l2a-south-tyrol/s2-l2a-20220612-south-tyrol/s2-l2a-20220612-south-tyrol.json"
+    obj = json.loads((cat / rel).read_text())
+    obj["geometry"] = None
+    obj.pop("bbox", None)
+    (cat / rel).write_text(json.dumps(obj))
+    (problem,) = validate_catalog(cat, check_checksums=False)
+    assert str(problem.path) == rel and "geometry is null" in problem.message
+    assert main(["catalog", "validate", str(cat), "--no-checksums"]) == 1
+    assert f"{rel} (s2-l2a-20220612-south-tyrol): geometry is null" in capsys.readouterr().out
+    with pytest.raises(CatalogError, match=r"south-tyrol\.json \(s2-l2a-20220612-south-tyrol\)"):
+        with serve_catalog(cat, port=0, dsn="postgresql://nobody:x@127.0.0.1:1/none"):
+            pass  # refused before any database is created (the DSN is never used)
+    assert main(["catalog", "serve", str(cat), "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {rel} (s2-l2a-20220612-south-tyrol): geometry is null" in err
+    assert "give the item a GeoJSON geometry" in err and "internal error" not in err
+
+
+def test_invalid_cql2_is_one_line(capsys) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        normalize_filter("eo:cloud_cover <<< 10")
+    msg = str(info.value)
+    assert "\n" not in msg and "1:17" in msg and "expected" in msg and "example:" in msg
+    with pytest.raises(InvalidInputError) as info:
+        normalize_filter({"op": "<", "args": "nope"})
+    assert "\n" not in str(info.value)
+    url = f"http://127.0.0.1:{_free_port()}"
+    assert main(["catalog", "search", "--url", url, "--filter", "eo:cloud_cover <<< 10"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: filter=") and "1:17" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--max-retries", "-1"), ("--limit", "0"), ("--max-items", "-2")]
+)
+def test_negative_search_options_are_refused(option: str, value: str, capsys) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    assert main(["catalog", "search", "--url", url, option, value]) == 1
+    err = capsys.readouterr().err
+    assert f"{option} {value}" in err and "unreachable" not in err
+
+
+def test_retry_policy_rejects_negative_values() -> None:
+    with pytest.raises(InvalidInputError, match="max_retries=-1 must be an integer >= 0"):
+        RetryPolicy(max_retries=-1)
+    with pytest.raises(InvalidInputError, match=r"backoff_factor=-0\.5"):
+        RetryPolicy(backoff_factor=-0.5)
+    with pytest.raises(InvalidInputError, match="timeout=0"):
+        RetryPolicy(timeout=0)

@@ -125,7 +125,8 @@ def test_bad_json_path_is_refused_before_the_validation(
     assert code == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "--json '" in err and "keepdir' is a folder" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "keepdir"]  # no temporary file left
+    # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "keepdir"]
 
 
 def test_cli_train_names_its_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
