@@ -135,18 +135,26 @@ def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         )
 
 
+def _non_numeric(column: pd.Series) -> tuple[pd.Series, str]:
+    """The column as numbers (NaN where not a number) and a description of its non-numeric
+    values (``"N non-numeric value(s) (e.g. [...])"``), empty when there are none."""
+    values = pd.to_numeric(column, errors="coerce")
+    bad = column[values.isna() & column.notna()]
+    if not len(bad):
+        return values, ""
+    return values, f"{len(bad)} non-numeric value(s) (e.g. {sorted(map(str, bad.unique()))[:5]})"
+
+
 def _check_numeric(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     """Continuous covariates must be numbers (empty cells are NaN, handled separately)."""
     for c in columns:
         if pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
             continue
-        values = pd.to_numeric(df[c], errors="coerce")
-        bad = df[c][values.isna() & df[c].notna()]
-        if len(bad):
+        bad = _non_numeric(df[c])[1]
+        if bad:
             raise InvalidInputError(
-                f"continuous covariate {c!r} of the {what} holds {len(bad)} non-numeric value(s) "
-                f"(e.g. {sorted(map(str, bad.unique()))[:5]}); fix them, or pass the column with "
-                "--categorical if it is a category."
+                f"continuous covariate {c!r} of the {what} holds {bad}; fix them, or pass the "
+                "column with --categorical if it is a category."
             )
 
 
@@ -191,43 +199,22 @@ def _handle_na(
     keeps the row labels of the kept rows (the sites' row numbers).
     """
     nan, inf = _nonfinite(df, covariates, categorical)
-    return _drop_or_raise(
-        df, nan, inf, drop_na, f"the {what} have NaN or infinite covariates",
-        fix="fill or correct them", fix_all="fix the covariate values", reset_index=reset_index,
-    )  # fmt: skip
-
-
-def _drop_or_raise(
-    df: pd.DataFrame,
-    nan: pd.DataFrame,
-    inf: pd.DataFrame,
-    drop_na: bool,
-    problem: str,
-    *,
-    fix: str,
-    fix_all: str,
-    reset_index: bool = True,
-) -> pd.DataFrame:
-    """Drop (``drop_na``) or reject the rows flagged in the boolean tables ``nan``/``inf``.
-
-    ``problem`` completes "N of M rows of ..." in the message; ``fix`` and ``fix_all`` name
-    the remedy when some rows, or every row, are affected.
-    """
     bad = (nan | inf).any(axis=1)
     if not bad.any():
         return df
     n_bad, detail = int(bad.sum()), _describe_nonfinite(nan, inf)
+    problem = f"the {what} have NaN or infinite covariates"
     if drop_na:
         if n_bad == len(df):
             raise InvalidInputError(
                 f"all {len(df)} rows of {problem} ({detail}); nothing is left after dropping "
-                f"them: {fix_all}."
+                "them: fix the covariate values."
             )
         kept = df.loc[~bad]
         return kept.reset_index(drop=True) if reset_index else kept
     raise InvalidInputError(
-        f"{n_bad} of {len(df)} rows of {problem} ({detail}); {fix}, or pass --drop-na / "
-        "drop_na=True to drop those rows."
+        f"{n_bad} of {len(df)} rows of {problem} ({detail}); fill or correct them, or pass "
+        "--drop-na / drop_na=True to drop those rows."
     )
 
 
@@ -250,12 +237,11 @@ def _handle_xy(df: pd.DataFrame) -> pd.DataFrame:
         )
     coords = {}
     for c in ("x", "y"):
-        values = pd.to_numeric(df[c], errors="coerce")
-        text = df[c][values.isna() & df[c].notna()]
-        if len(text):
+        values, bad = _non_numeric(df[c])
+        if bad:
             raise InvalidInputError(
-                f"coordinate column {c!r} of the records holds {len(text)} non-numeric value(s) "
-                f"(e.g. {sorted(map(str, text.unique()))[:5]}); give numbers in the --crs units."
+                f"coordinate column {c!r} of the records holds {bad}; give numbers in the --crs "
+                "units."
             )
         v = values.to_numpy(dtype=float, na_value=np.nan)
         coords[c] = np.where(np.isfinite(v), v, np.nan)
