@@ -12,7 +12,9 @@ queries (see docs/stac_api.md for why this backend).
 The proxy binds the public port itself (a port in use is a clear error before anything starts)
 and turns ``GET /search`` into ``POST /search``: rustac 0.9 answers HTTP 500 "unsupported value"
 to GET searches with ``collections``/``bbox`` whenever it must write a GET ``next`` link. The
-``next``/``prev`` links of converted searches are written back as GET links.
+``next``/``prev`` links of converted searches are written back as GET links. For the same
+reason ``GET /collections/{id}/items?bbox=...`` goes as ``POST /search`` restricted to that
+collection, and its links are written back as links of the items endpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import errno
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -110,6 +113,7 @@ def _free_port(host: str) -> int:
 # --- the public port: a small proxy in front of rustac ---------------------------------------
 
 _LIST_PARAMS = ("collections", "ids")
+_ITEMS_PATH = re.compile(r"^/collections/([^/]+)/items/?$")
 _HOP_HEADERS = {
     "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
     "proxy-connection", "te", "trailer", "upgrade", "accept-encoding", "host",
@@ -202,7 +206,11 @@ class _ProxyServer(ThreadingHTTPServer):
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
-    """Forwards requests to rustac; ``GET /search`` goes as ``POST /search``."""
+    """Forwards requests to rustac; ``GET /search`` goes as ``POST /search``.
+
+    ``GET /collections/{id}/items`` with a ``bbox`` goes as ``POST /search`` with
+    ``collections=[id]`` too (rustac 0.9 fails it with HTTP 500 whenever a ``next`` link is due).
+    """
 
     protocol_version = "HTTP/1.1"
     server: _ProxyServer
@@ -219,6 +227,17 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 self._reply(400, json.dumps({"code": "BadRequest", "description": str(err)}))
                 return
             self._forward("POST", "/search", json.dumps(body).encode(), get_links=True)
+            return
+        items = _ITEMS_PATH.match(path)
+        if items and "bbox" in urllib.parse.parse_qs(query):
+            try:
+                body = search_body_from_query(query)
+            except ValueError as err:
+                self._reply(400, json.dumps({"code": "BadRequest", "description": str(err)}))
+                return
+            body["collections"] = [urllib.parse.unquote(items.group(1))]
+            self._forward("POST", "/search", json.dumps(body).encode(), get_links=True,
+                          items_path=path)  # fmt: skip
         else:
             self._forward("GET", self.path, None)
 
@@ -232,7 +251,14 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._forward("OPTIONS", self.path, None)
 
-    def _forward(self, method: str, path: str, body: bytes | None, get_links: bool = False) -> None:
+    def _forward(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        get_links: bool = False,
+        items_path: str | None = None,
+    ) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
         if body is not None:
             headers["Content-Length"] = str(len(body))
@@ -250,7 +276,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         finally:
             conn.close()
         if get_links and status == 200:
-            data = _links_as_get(data)
+            data = _links_as_get(data, items_path, self.path)
         self._reply(status, data, ctype, head=method == "HEAD")
 
     def _reply(
@@ -265,20 +291,44 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(raw)
 
 
-def _links_as_get(data: bytes) -> bytes:
-    """Rewrite the POST ``next``/``prev`` links of a search page as GET links."""
+def _links_as_get(data: bytes, items_path: str | None = None, request: str = "") -> bytes:
+    """Rewrite the POST ``next``/``prev`` links of a search page as GET links.
+
+    With ``items_path`` (``/collections/{id}/items``) the page answers a GET on that items
+    endpoint: the paging links point back to it (without ``collections``), ``self`` is the
+    request (``request``: its path and query) and a ``collection`` link is added.
+    """
     try:
         page = json.loads(data)
     except json.JSONDecodeError:
         return data
+    if not isinstance(page, dict):
+        return data
     changed = False
-    for link in page.get("links") or [] if isinstance(page, dict) else []:
-        if isinstance(link, dict) and link.get("method") == "POST" and "body" in link:
-            href = str(link["href"]).split("?", 1)[0]
-            link["href"] = f"{href}?{query_from_search_body(link.pop('body') or {})}"
+    base = ""
+    for link in page.get("links") or []:
+        if not isinstance(link, dict):
+            continue
+        href = str(link.get("href", "")).split("?", 1)[0]
+        if href.endswith("/search"):
+            base = href[: -len("/search")]
+        if link.get("method") == "POST" and "body" in link:
+            body = link.pop("body") or {}
+            if items_path is not None:
+                body.pop("collections", None)
+                href = base + items_path
+            link["href"] = f"{href}?{query_from_search_body(body)}"
             link["method"] = "GET"
             link.pop("merge", None)
             changed = True
+    if items_path is not None and base:
+        links = [x for x in page.get("links") or [] if not (
+            isinstance(x, dict) and x.get("rel") in ("self", "collection"))]  # fmt: skip
+        links.append({"rel": "self", "href": base + request, "type": "application/geo+json"})
+        links.append({"rel": "collection", "href": base + items_path.rstrip("/")[: -len("/items")],
+                      "type": "application/json"})  # fmt: skip
+        page["links"] = links
+        changed = True
     return json.dumps(page).encode() if changed else data
 
 

@@ -391,6 +391,44 @@ def test_get_search_with_pystac_client(stac_api: str, catalog_items: dict) -> No
     assert "collections=sentinel-2-l2a-emilia%2Clandsat-8-l1-new-york" in nxt["href"]
 
 
+def test_collection_items_with_bbox_page_through_get_links(
+    stac_api: str, catalog_items: dict
+) -> None:
+    """GET /collections/{id}/items?bbox=... (was HTTP 500 once a next link was due)."""
+    import urllib.error
+    import urllib.request
+
+    from shapely.geometry import box, shape
+
+    bbox = [11.0, 44.0, 13.0, 45.5]
+    want = sorted(
+        i.id
+        for i in catalog_items.values()
+        if i.collection_id == "sentinel-2-l2a-emilia" and shape(i.geometry).intersects(box(*bbox))
+    )
+    url = f"{stac_api}/collections/sentinel-2-l2a-emilia/items?bbox={','.join(map(str, bbox))}"
+    got, sizes = [], []
+    url += "&limit=7"
+    while url:
+        with urllib.request.urlopen(url) as resp:
+            page = json.load(resp)
+        got += [f["id"] for f in page["features"]]
+        sizes.append(len(page["features"]))
+        assert {f["collection"] for f in page["features"]} <= {"sentinel-2-l2a-emilia"}
+        rels = {link["rel"]: link for link in page["links"]}
+        assert rels["collection"]["href"] == f"{stac_api}/collections/sentinel-2-l2a-emilia"
+        nxt = rels.get("next")
+        if nxt is not None:
+            assert nxt["method"] == "GET" and "collections=" not in nxt["href"]
+            assert nxt["href"].startswith(f"{stac_api}/collections/sentinel-2-l2a-emilia/items?")
+        url = nxt["href"] if nxt else None
+    assert len(want) > 7 and sorted(got) == want and len(got) == len(set(got))
+    assert sizes[:-1] == [7] * (len(sizes) - 1)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{stac_api}/collections/sentinel-2-l2a-emilia/items?bbox=a,b")
+    assert err.value.code == 400
+
+
 def test_get_query_and_post_body_convert_both_ways() -> None:
     from ecocube.catalog._server import query_from_search_body, search_body_from_query
 
