@@ -17,10 +17,28 @@ docs/sdm.md), so none is in the package:
 * ``basis-bag-*``: the ensemble members split among several random spatial Fourier bases
   (another seed of the basis each), averaging over the basis' randomness at the same cost.
 
+Session 7 (none beat the default either):
+
+* ``effort-*``: each target-group site weighted by its number of group records to the power
+  ``alpha`` in the normalising sum (the model then estimates a species' share of the records
+  rather than its rate per recorded site).
+* ``clamp``: covariates clamped to their training range at prediction (Maxent's clamping).
+* ``noise-*``: Gaussian noise of that standard deviation added to the (scaled) inputs at every
+  training step, a regulariser.
+* ``bce-*``: the maxent loss plus that weight times a multi-label logistic loss over the
+  group's record sites (recorded = 1, other record sites = 0); ``bce-only`` the logistic loss
+  alone.
+* ``hetero-2+2``: half the members in the region network, half in one network per group,
+  log-intensities averaged (same number of members).
+* ``residual-*``: the local frequency as a spatial *residual*: ``w * (log local share - log
+  the local share the network expects)``, the expected share kernel-smoothed from the
+  network's own normalised intensity at the record sites (regression-kriging-like).
+
 Reproduce::
 
     python benchmarks/tune_nceas_extra.py                 # all candidates, 8 blocks per side
     python benchmarks/tune_nceas_extra.py --blocks 24 --only default,community-0.02,community-0.02-pc8
+    python benchmarks/tune_nceas_extra.py --seed 1 --only default,noise-0.1
 """
 
 from __future__ import annotations
@@ -45,6 +63,9 @@ class Candidate:
     decluster: tuple[float, float] | None = None
     local: tuple[tuple[float, float, float], ...] = (DEFAULT_LF,)
     bases: int = 1
+    variant: str | None = None
+    param: float = 0.0
+    residual: tuple[float, float, float] | None = None
 
 
 CANDIDATES = {
@@ -60,6 +81,21 @@ CANDIDATES = {
     "multiscale-0.02+0.1": Candidate(local=(DEFAULT_LF, (0.1, 0.5, 0.25))),
     "multiscale-0.02+0.1-w0.5": Candidate(local=(DEFAULT_LF, (0.1, 0.5, 0.5))),
     "multiscale-0.01+0.02": Candidate(local=((0.01, 0.5, 0.15), (0.02, 0.5, 0.15))),
+    # session 7
+    "effort-0.5": Candidate(variant="effort", param=0.5),
+    "effort-1": Candidate(variant="effort", param=1.0),
+    "clamp": Candidate(variant="clamp"),
+    "noise-0.05": Candidate(variant="noise", param=0.05),
+    "noise-0.1": Candidate(variant="noise", param=0.1),
+    "noise-0.2": Candidate(variant="noise", param=0.2),
+    "noise-0.3": Candidate(variant="noise", param=0.3),
+    "bce-0.5": Candidate(variant="bce", param=0.5),
+    "bce-only": Candidate(variant="bce", param=-1.0),
+    "hetero-2+2": Candidate(variant="hetero"),
+    "residual-0.25": Candidate(local=(), residual=DEFAULT_LF),
+    "residual-0.5": Candidate(local=(), residual=(0.02, 0.5, 0.5)),
+    "residual-1": Candidate(local=(), residual=(0.02, 0.5, 1.0)),
+    "residual-0.05-0.5": Candidate(local=(), residual=(0.05, 0.5, 0.5)),
 }
 
 
@@ -126,6 +162,110 @@ def main() -> None:
                     counts[idx, j] *= w * len(idx) / w.sum()
             return table, counts, is_bg
 
+    import ecocube.models.maxent_net as mn
+
+    class _Patched(MaxentNet):
+        """MaxentNet fitted with a patched site weighting or training objective."""
+
+        variant: str = ""
+        param: float = 0.0
+
+        def fit(self, presences, background=None, **kw):  # type: ignore[override]
+            orig_w, orig_obj = mn.site_log_weights, mn._Objective
+            alpha, sigma = self.param, self.param
+
+            def effort_weights(counts, is_bg, background, random_weight, groups=None):
+                lw = orig_w(counts, is_bg, background, random_weight, groups)
+                if groups is not None and len(np.unique(groups)) > 1:
+                    codes, inv = np.unique(np.asarray(groups), return_inverse=True)
+                    n = np.stack([counts[:, inv == k].sum(1) for k in range(len(codes))], 1)
+                    n = n[:, inv]
+                else:
+                    n = counts.sum(1, keepdims=True)
+                return (lw + alpha * np.log(np.maximum(n, 1.0))).astype(np.float32)
+
+            class Noisy(orig_obj):
+                def training_step(self, batch):
+                    x, counts, log_w = batch
+                    x = x + sigma * torch.randn_like(x)
+                    return mn.maxent_loss(self.net(x), counts, log_w)
+
+            lam = self.param
+
+            class WithBce(orig_obj):
+                def training_step(self, batch):
+                    x, counts, log_w = batch
+                    f = self.net(x)
+                    mask = torch.isfinite(log_w).expand_as(counts).float()
+                    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+                        f, (counts > 0).float().expand_as(f), reduction="none"
+                    )
+                    bce = (bce * mask).sum() / (mask.sum() * f.shape[0])
+                    if lam < 0:
+                        return bce
+                    return mn.maxent_loss(f, counts, log_w) + lam * bce
+
+            if self.variant == "effort":
+                mn.site_log_weights = effort_weights
+            elif self.variant == "noise":
+                mn._Objective = Noisy
+            elif self.variant == "bce":
+                mn._Objective = WithBce
+            try:
+                super().fit(presences, background, **kw)
+            finally:
+                mn.site_log_weights, mn._Objective = orig_w, orig_obj
+            if self.variant == "clamp":
+                keys = kw.get("site_cols") or list(presences.columns)
+                x = self.encoder.transform(presences.drop_duplicates(keys))
+                self._lo, self._hi = x.min(0), x.max(0)
+            return self
+
+        def predict_log_intensity(self, sites):  # type: ignore[override]
+            if self.variant != "clamp":
+                return super().predict_log_intensity(sites)
+            x = np.clip(self.encoder.transform(sites), self._lo, self._hi)
+            self.network.eval()
+            with torch.no_grad():
+                f = self.network(torch.from_numpy(x)).cpu()
+            return (f - self._log_z + np.log(self._n_background)).mean(0).numpy()
+
+    class _Averaged:
+        """Mean log-intensity of a region network and per-group networks (``hetero``)."""
+
+        def __init__(self, region, per_group):
+            self.region, self.per_group = region, per_group
+            self.species_ = region.species_
+
+        def predict_log_intensity(self, sites):
+            out = pd.DataFrame(self.region.predict_log_intensity(sites), columns=self.species_)
+            for m in self.per_group:
+                own = pd.DataFrame(m.predict_log_intensity(sites), columns=m.species_)
+                out[list(m.species_)] = 0.5 * (out[list(m.species_)] + own)
+            return out.to_numpy()
+
+    def add_residual(scores, model, group, records, sites, lf_args):
+        """``scores + w * (log local share - log local share the model expects)``."""
+        from ecocube.models import LocalRecordFrequency
+
+        bandwidth, prior, weight = lf_args
+        extent = pd.concat([records[["x", "y"]], group.train_bg[["x", "y"]]])
+        lf = LocalRecordFrequency(bandwidth, prior).fit(records, extent=extent)
+        xy = records[["x", "y"]].to_numpy(float)
+        codes, _ = pd.factorize(pd.MultiIndex.from_arrays(xy.T))
+        first = pd.Series(np.arange(len(records))).groupby(codes).first().to_numpy()
+        at_sites = records.iloc[first].reset_index(drop=True)
+        f = pd.DataFrame(model.predict_log_intensity(at_sites), columns=list(model.species_))
+        f = f[list(lf.species_)].to_numpy()
+        p_site = np.exp(f - f.max(0)) / np.exp(f - f.max(0)).sum(0)
+        expected = p_site * lf._labels.sum(0)
+        observed = lf.log_frequency(sites)
+        lf._labels = expected.astype(np.float32)
+        predicted = lf.log_frequency(sites)
+        extra = pd.DataFrame(observed - predicted, columns=list(lf.species_))
+        extra = extra.reindex(columns=[str(c) for c in scores.columns], fill_value=0.0)
+        return scores + weight * extra.to_numpy()
+
     def community(groups, train, cand, query, loo, basis=None):
         bandwidth, prior, _ = cand.community
         parts, names = [], []
@@ -154,10 +294,29 @@ def main() -> None:
         net_cls = MaxentNet
         if cand.decluster is not None:
             net_cls = type("Net", (DeclusteredNet,), {"decluster": cand.decluster})
+        elif cand.variant not in (None, "hetero"):
+            net_cls = type("Net", (_Patched,), {"variant": cand.variant, "param": cand.param})
+        if cand.variant == "hetero":
+            cfg = replace(cfg, n_members=cfg.n_members // 2)
         model = net_cls(g0.covariates, g0.categorical, cfg)
         model.encoder.handle_unknown = "ignore"
         model.fit(fit_on, None, site_cols=["x", "y"],
                   group_col="_group" if len(groups) > 1 else None)  # fmt: skip
+        if cand.variant == "hetero" and len(groups) > 1:
+            per_group = []
+            for g in groups:
+                tr = fit_on[fit_on["_group"] == g.group]
+                if len(tr) == 0:
+                    continue
+                m = MaxentNet(g0.covariates, g0.categorical, cfg)
+                m.encoder.handle_unknown = "ignore"
+                per_group.append(m.fit(tr, None, site_cols=["x", "y"]))
+            model = _Averaged(model, per_group)
+        elif cand.variant == "hetero":
+            cfg_full = replace(cfg, n_members=cfg.n_members * 2)
+            model = MaxentNet(g0.covariates, g0.categorical, cfg_full)
+            model.encoder.handle_unknown = "ignore"
+            model.fit(fit_on, None, site_cols=["x", "y"])
 
         def features(sites):
             if cand.community is None:
@@ -206,6 +365,10 @@ def main() -> None:
                 scores = total[g.group]
                 for lf in cand.local:
                     scores = add_local_frequency(scores, g, sites[["x", "y"]], lf, tr)
+                if cand.residual is not None:
+                    tr_b = train_b[train_b["_group"] == g.group]
+                    scores = add_residual(scores, model, g, tr_b, sites[["x", "y"]],
+                                          cand.residual)  # fmt: skip
                 for sp in scores.columns:
                     if sp in present.columns and present[sp].sum() >= 2:
                         y = present[sp].to_numpy()
@@ -215,11 +378,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=None, help="comma-separated candidate names")
     parser.add_argument("--blocks", type=int, default=8, help="CV blocks across the region")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the networks")
     parser.add_argument("--out", default="benchmarks/results/nceas_cv_extra.csv")
     args = parser.parse_args()
     torch.set_num_threads(1)
     groups = load_nceas_groups()
-    cfg = MaxentNetConfig(n_members=4)
+    cfg = MaxentNetConfig(n_members=4, seed=args.seed)
     rows = []
     for name in args.only.split(",") if args.only else list(CANDIDATES):
         tic = time.perf_counter()
@@ -227,7 +391,8 @@ def main() -> None:
         for job in region_jobs(groups, True):
             per.append(cross_validate(job, cfg, CANDIDATES[name], args.blocks))
         by_sp = pd.concat(per).groupby(["region", "spid"])["auc_tg"].mean().reset_index()
-        row = {"candidate": name, "blocks": args.blocks, "auc_tg": float(by_sp["auc_tg"].mean())}
+        row = {"candidate": name, "blocks": args.blocks, "seed": args.seed}
+        row["auc_tg"] = float(by_sp["auc_tg"].mean())
         row |= {f"tg_{r}": v for r, v in by_sp.groupby("region")["auc_tg"].mean().items()}
         row["seconds"] = time.perf_counter() - tic
         rows.append(row)
@@ -235,7 +400,12 @@ def main() -> None:
     out = pd.DataFrame(rows)
     try:
         old = pd.read_csv(args.out)
-        keep = ~(old["candidate"].isin(out["candidate"]) & (old["blocks"] == args.blocks))
+        old["seed"] = old["seed"].fillna(0).astype(int) if "seed" in old else 0
+        keep = ~(
+            old["candidate"].isin(out["candidate"])
+            & (old["blocks"] == args.blocks)
+            & (old["seed"] == args.seed)
+        )
         out = pd.concat([old[keep], out])
     except FileNotFoundError:
         pass
