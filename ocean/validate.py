@@ -36,7 +36,7 @@ import xarray as xr
 from ecocube._atomic import check_output_file, write_file_atomic
 from ecocube.errors import EcocubeWarning, InvalidInputError
 
-__all__ = ["SERIES", "TARGETS", "series_scores", "validate_surrogate"]
+__all__ = ["SERIES", "TARGETS", "full_model_change", "series_scores", "validate_surrogate"]
 
 #: Daily series scored, in report order.
 SERIES: tuple[str, ...] = ("phyc", "intphyc", "dissic", "chl", "spco2", "fgco2", "intpp", "tos")
@@ -116,6 +116,41 @@ def _timeit(fn: Any, repeats: int) -> float:
     return best
 
 
+def full_model_change(meta: dict[str, Any], device: str = "cpu") -> str | None:
+    """Why the full model differs from the one a surrogate was trained on, or ``None``.
+
+    Reruns the full model on the training ensemble's first scenario (``meta["model_reference"]``,
+    :func:`ecocube.ocean.surrogate._base.model_reference`) and compares its output with the
+    ensemble's (relative tolerance 1e-4 of each variable's largest value, well above float32
+    storage and device differences). Surrogates saved before the reference existed fall back to
+    the source hash (``model_fingerprint``).
+    """
+    from ecocube.ocean.simulate import simulate
+    from ecocube.ocean.surrogate._base import model_fingerprint
+
+    ref = meta.get("model_reference")
+    if not ref:
+        trained_on = meta.get("model_fingerprint")
+        if trained_on is not None and trained_on != model_fingerprint():
+            return "the parameter registry or source differ"
+        return None
+    out = simulate(pd.DataFrame([ref["scenario"]]), device=device, **meta["simulate"])
+    stride = int(ref.get("stride", 1))
+    for name, stored in ref.items():
+        if name in ("scenario", "stride") or name not in out:
+            continue
+        now = np.asarray(out[name].isel(scenario=0, time=slice(None, None, stride)).values,
+                         dtype=float).ravel()  # fmt: skip
+        then = np.asarray(stored, dtype=float)
+        scale = max(float(np.nanmax(np.abs(then))), 1e-30) if then.size else 1.0
+        if now.shape != then.shape:
+            return f"{name} has {now.size} values for the reference scenario, not {then.size}"
+        diff = float(np.nanmax(np.abs(now - then))) / scale if then.size else 0.0
+        if not diff <= 1e-4:
+            return f"{name} of a training scenario differs by {diff:.1e} of its largest value"
+    return None
+
+
 def validate_surrogate(
     surrogate: Any,
     *,
@@ -182,20 +217,18 @@ def validate_surrogate(
         raise InvalidInputError(f"n={n!r} must be an integer >= 2 scenarios")
     sur = surrogate if isinstance(surrogate, Surrogate) else Surrogate.load(surrogate)
     settings = dict(sur.meta["simulate"])
-    from ecocube.ocean.surrogate._base import model_fingerprint
-
-    trained_on = sur.meta.get("model_fingerprint")
-    if trained_on is not None and trained_on != model_fingerprint():
-        warnings.warn(
-            "the full model changed since this surrogate was trained (parameter registry or "
-            "source differ); retrain it on a new ensemble for a meaningful validation",
-            EcocubeWarning,
-            stacklevel=2,
-        )
     if sur.meta.get("ensemble_seed") is not None and int(sur.meta["ensemble_seed"]) == int(seed):
         raise InvalidInputError(
             f"seed={seed} is the seed of the training ensemble; validation needs fresh "
             "scenarios: pass another seed"
+        )
+    changed = full_model_change(sur.meta, device)
+    if changed is not None:
+        warnings.warn(
+            f"the full model changed since this surrogate was trained ({changed}); retrain it "
+            "on a new ensemble for a meaningful validation",
+            EcocubeWarning,
+            stacklevel=2,
         )
     scen = sample_scenarios(int(n), seed=seed)
 

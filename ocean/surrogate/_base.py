@@ -40,6 +40,7 @@ __all__ = [
     "SurrogateNotFittedError",
     "check_surrogate_target",
     "model_fingerprint",
+    "model_reference",
 ]
 
 #: Architectures by name (filled by the architecture modules).
@@ -265,6 +266,7 @@ class Surrogate(abc.ABC):
                 "n_val": len(val),
                 "train_device": self._device,
                 "model_fingerprint": model_fingerprint(),
+                "model_reference": model_reference(ds, table),
             }
         )
         return self
@@ -389,6 +391,31 @@ def model_fingerprint() -> str:
         except (OSError, TypeError):  # pragma: no cover - frozen installs
             h.update(module.__name__.encode())
     return h.hexdigest()[:16]
+
+
+#: Variables of the full model's output that :func:`model_reference` keeps.
+REFERENCE_VARIABLES = ("intphyc", "dissic", "fgco2")
+
+
+def model_reference(ds: xr.Dataset, table: pd.DataFrame) -> dict[str, Any]:
+    """The full model's output for the ensemble's first scenario, to tell later if it changed.
+
+    A behavioural fingerprint: :func:`ecocube.ocean.validate.validate_surrogate` reruns the
+    full model on this scenario and compares (edits that do not change the model's output,
+    such as comments or input checks, do not count as a change, unlike a source hash). Keeps
+    ``scenario`` (its parameters) and, for each of :data:`REFERENCE_VARIABLES` in the
+    ensemble, at most about 256 time steps (``stride``) of its values.
+    """
+    stride = max(1, int(ds.sizes["time"]) // 256)
+    ref: dict[str, Any] = {
+        "scenario": {str(k): float(v) for k, v in table.iloc[0].items()},
+        "stride": stride,
+    }
+    for name in REFERENCE_VARIABLES:
+        if name in ds:
+            values = ds[name].isel(scenario=0, time=slice(None, None, stride)).values
+            ref[name] = np.asarray(values, dtype=float).ravel().tolist()
+    return ref
 
 
 def _json_default(obj: Any) -> Any:

@@ -69,13 +69,23 @@ def test_end_to_end_validation(trained: Path, tmp_path: Path) -> None:
 
 
 def test_changed_full_model_warns(trained: Path) -> None:
+    """The check reruns the full model on a training scenario, not a hash of its source."""
+    from ecocube.ocean.validate import full_model_change
+
     sur = Surrogate.load(trained)
-    sur.meta["model_fingerprint"] = "0000000000000000"
-    with (
-        pytest.warns(EcocubeWarning, match="full model changed since this surrogate"),
-        pytest.raises(InvalidInputError, match="seed=0 is the seed"),
-    ):
-        validate_surrogate(sur, n=2, seed=0)
+    ref = sur.meta["model_reference"]
+    assert set(ref) >= {"scenario", "stride", "intphyc", "dissic", "fgco2"}
+    assert full_model_change(sur.meta) is None  # same model: no warning, whatever the source
+    stale = dict(sur.meta, model_fingerprint="0000000000000000")
+    assert full_model_change(stale) is None  # a source edit alone does not count
+    # the full model now gives other values for the training scenario: warned
+    sur.meta["model_reference"] = dict(ref, dissic=[v * 1.001 for v in ref["dissic"]])
+    assert "dissic of a training scenario differs by 1.0e-03" in full_model_change(sur.meta)
+    with pytest.warns(EcocubeWarning, match="full model changed since this surrogate.*dissic"):
+        validate_surrogate(sur, n=2, seed=5, extrapolation=(), single_call=False, large_batch=0)
+    # surrogates saved before the reference existed: the source hash
+    old = {k: v for k, v in stale.items() if k != "model_reference"}
+    assert full_model_change(old) == "the parameter registry or source differ"
 
 
 def test_series_scores_perfect_and_mean_prediction() -> None:
