@@ -662,17 +662,7 @@ class _MaxentNetEnsemble:
 
     def member_probabilities(self, sites: pd.DataFrame) -> np.ndarray:
         """Cloglog output of every member, ``(members, n_sites, S)``."""
-        import math
-
-        import torch
-
-        net = self.net
-        x = torch.from_numpy(net.encoder.transform(sites))
-        device = next(net.network.parameters()).device
-        net.network.eval()
-        with torch.no_grad():
-            f = net.network(x.to(device)).cpu()
-        rel = (f - net._log_z + math.log(net._n_background)).numpy()
+        rel = self.net.member_log_intensity(sites)
         return -np.expm1(-np.exp(np.clip(rel, -50, 20)))
 
     def predict(self, sites: pd.DataFrame) -> Any:

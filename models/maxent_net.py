@@ -555,20 +555,31 @@ class MaxentNet:
         if not hasattr(self, "network"):
             raise InvalidInputError("the model is not fitted; call fit(presences, ...) first")
 
+    def member_log_intensity(self, sites: pd.DataFrame, batch_size: int = 65536) -> np.ndarray:
+        """Log relative occurrence rate of every member, ``(members, n_sites, n_species)``.
+
+        Each member's log-intensity is normalised over the training background (the mean of
+        ``exp`` over background sites is 1 for every species). The network runs on
+        ``batch_size`` sites at a time, so its activations stay small for country-scale maps.
+        """
+        self._check_fitted()
+        x = self.encoder.transform(sites)
+        device = next(self.network.parameters()).device
+        shift = (math.log(self._n_background) - self._log_z).numpy()
+        out = np.empty((self.network.n_members, len(x), len(self.species_)), np.float32)
+        self.network.eval()
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                f = self.network(torch.from_numpy(x[i : i + batch_size]).to(device)).cpu()
+                out[:, i : i + batch_size] = f.numpy() + shift
+        return out
+
     def predict_log_intensity(self, sites: pd.DataFrame) -> np.ndarray:
         """Log relative occurrence rate, averaged over members; shape ``(n_sites, n_species)``.
 
-        Each member's log-intensity is normalised over the training background (so the mean
-        of ``exp`` over background sites is 1 for every species) before averaging.
+        The mean of :meth:`member_log_intensity` over the members.
         """
-        self._check_fitted()
-        x = torch.from_numpy(self.encoder.transform(sites))
-        device = next(self.network.parameters()).device
-        self.network.eval()
-        with torch.no_grad():
-            f = self.network(x.to(device)).cpu()
-        rel = f - self._log_z + math.log(self._n_background)
-        return rel.mean(0).numpy()
+        return self.member_log_intensity(sites).mean(0)
 
     def predict(self, sites: pd.DataFrame) -> pd.DataFrame:
         """Suitability in (0, 1) per site and species (cloglog of the relative rate).

@@ -743,25 +743,24 @@ class IntegratedSDM:
                 )
             if "sigma_block" in self.draws:
                 effects, codes = self._block_effects(blocks, seed)
-        parts = []
-        for i in range(0, len(x), batch_size):
-            be = None if effects is None else effects[:, codes[i : i + batch_size], :]
-            parts.append(
-                self.probability_draws(
-                    x[i : i + batch_size], offset=off[i : i + batch_size], block_effects=be
-                )
-                .cpu()
-                .numpy()
-            )
-        draws = np.concatenate(parts, axis=1) if parts else np.zeros((2, 0, self.n_species))
-        q05, q95 = np.quantile(draws, [0.05, 0.95], axis=0)
-        return PosteriorSummary(
-            mean=draws.mean(0),
-            sd=draws.std(0),
-            q05=q05,
-            q95=q95,
-            samples=draws if return_samples else None,
-        )
+        # Summaries are per site, so each batch is summarised on its own: memory stays
+        # ``num_samples x batch_size x S`` whatever the number of sites (country-scale maps),
+        # unless the draws themselves are asked for.
+        n_sites, n_sp = len(x), self.n_species
+        mean, sd, q05, q95 = (np.empty((n_sites, n_sp), np.float32) for _ in range(4))
+        kept = []
+        for i in range(0, n_sites, batch_size):
+            sl = slice(i, i + batch_size)
+            be = None if effects is None else effects[:, codes[sl], :]
+            draws = self.probability_draws(x[sl], offset=off[sl], block_effects=be).cpu().numpy()
+            mean[sl], sd[sl] = draws.mean(0), draws.std(0)
+            q05[sl], q95[sl] = np.quantile(draws, [0.05, 0.95], axis=0)
+            if return_samples:
+                kept.append(draws)
+        samples = None
+        if return_samples:
+            samples = np.concatenate(kept, axis=1) if kept else np.zeros((2, 0, n_sp), np.float32)
+        return PosteriorSummary(mean=mean, sd=sd, q05=q05, q95=q95, samples=samples)
 
     @torch.no_grad()
     def sample_communities(

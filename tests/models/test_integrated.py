@@ -66,6 +66,28 @@ def test_integrated_recovers_true_probabilities() -> None:
     assert (summ.sd > 0).mean() > 0.95  # only saturated probabilities have no spread
 
 
+def test_predict_summarises_batch_by_batch() -> None:
+    """Summaries do not depend on the batch size, and without ``return_samples`` the draws
+    of all sites are never held at once (memory bounded by one batch: country-scale maps)."""
+    import tracemalloc
+
+    syn = _synthetic()
+    model = IntegratedSDM(replace(FAST, n_factors=1, steps=100)).fit(syn["data"])
+    x = np.tile(syn["x_test"], (10, 1))  # 20,000 sites
+    whole = model.predict(x, batch_size=len(x), return_samples=True)
+    assert whole.samples.shape == (FAST.num_samples, len(x), 4)
+    tracemalloc.start()
+    parts = model.predict(x, batch_size=512)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    for name in ("mean", "sd", "q05", "q95"):
+        np.testing.assert_allclose(getattr(parts, name), getattr(whole, name), rtol=1e-5,
+                                   atol=1e-6)  # fmt: skip
+    assert parts.samples is None
+    # the draws of all sites alone would take num_samples x sites x species x 4 bytes
+    assert peak < 0.25 * whole.samples.nbytes, (peak, whole.samples.nbytes)
+
+
 def test_bias_model_corrects_biased_presence_only_records() -> None:
     """Presences oversampled along x1: the shared bias term absorbs it when surveys exist."""
     syn = _synthetic(bias=2.0)

@@ -162,6 +162,17 @@ def test_seed_determinism_and_minibatches() -> None:
     assert not np.array_equal(a, c.predict_log_intensity(test))
 
 
+def test_prediction_in_batches_of_sites_matches_one_pass() -> None:
+    presences, bg, test, _ = _synthetic(2)
+    cfg = MaxentNetConfig(hidden=(8,), epochs=10, n_members=3, background="random")
+    model = MaxentNet(["t", "p"], config=cfg).fit(presences, bg)
+    one = model.member_log_intensity(test, batch_size=len(test))
+    assert one.shape == (3, len(test), 2)
+    batched = model.member_log_intensity(test, batch_size=64)  # float rounding of the BLAS
+    np.testing.assert_allclose(batched, one, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict_log_intensity(test), one.mean(0), rtol=1e-6)
+
+
 def test_scaling_is_fitted_on_background() -> None:
     presences, bg, _, _ = _synthetic(3)
     cfg = MaxentNetConfig(hidden=(4,), epochs=2, n_members=1)
