@@ -89,6 +89,9 @@ GRIDS: dict[str, dict[str, dict]] = {
     "joint": {
         "group-sfb8-0.7-lf": {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.25), "joint": False},
         "joint-sfb8-0.7-lf": {"spatial": (8, 0.7), "local": (0.02, 0.5, 0.25), "joint": True},
+        # session 7: the same choice re-checked with the per-species penalty head_l2 = 30
+        "group-sfb8-0.7-lf-l2-30": {**_JOINT, "joint": False, "head_l2": 30.0},
+        "joint-sfb8-0.7-lf-l2-30": {**_JOINT, "head_l2": 30.0},
     },
     # the network's size and schedule re-checked with the region-wide networks
     "joint2": {
@@ -147,7 +150,8 @@ def main() -> None:
         spatial = options.pop("spatial", None)
         local = options.pop("local", None)
         joint = options.pop("joint", None)
-        cfg = MaxentNetConfig(**{"n_members": args.members, **options})
+        # head_l2=0: these grids were scored before it existed (session 7)
+        cfg = MaxentNetConfig(**{"n_members": args.members, "head_l2": 0.0, **options})
         tic = time.perf_counter()
         per = []
         for job in region_jobs(groups, True) if joint is not None else []:

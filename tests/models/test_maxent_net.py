@@ -173,6 +173,31 @@ def test_prediction_in_batches_of_sites_matches_one_pass() -> None:
     np.testing.assert_allclose(model.predict_log_intensity(test), one.mean(0), rtol=1e-6)
 
 
+def test_head_l2_shrinks_species_with_few_records_more() -> None:
+    """The per-species penalty is weighted by 1/n: a species with 12 records is shrunk far
+    more than one with 300, whose niche is still recovered."""
+    presences, bg, test, truth = _synthetic(4)
+    rare = presences[presences.species == "beta"].iloc[:12]
+    few = pd.concat([presences[presences.species == "alpha"], rare], ignore_index=True)
+
+    def fit(head_l2: float) -> MaxentNet:
+        cfg = MaxentNetConfig(hidden=(16,), epochs=60, n_members=1, dropout=0.0,
+                              background="random", head_l2=head_l2, seed=1)  # fmt: skip
+        return MaxentNet(["t", "p"], config=cfg).fit(few, bg)
+
+    def norms(model: MaxentNet) -> np.ndarray:  # per species: |head column|^2 + |skip column|^2
+        net = model.network
+        return (net.head.weight.square().sum(1) + net.skip.weight.square().sum(1)).mean(0)
+
+    free, shrunk = fit(0.0), fit(30.0)
+    ratio = (norms(shrunk) / norms(free)).detach().numpy()  # species order: alpha, beta
+    assert ratio[1] < 0.2 * ratio[0], ratio
+    rho = pd.Series(shrunk.predict_log_intensity(test)[:, 0]).corr(
+        pd.Series(np.log(truth[:, 0])), method="spearman"
+    )
+    assert rho > 0.85, rho
+
+
 def test_scaling_is_fitted_on_background() -> None:
     presences, bg, _, _ = _synthetic(3)
     cfg = MaxentNetConfig(hidden=(4,), epochs=2, n_members=1)
@@ -220,6 +245,8 @@ def test_bad_inputs() -> None:
         MaxentNetConfig(random_weight=0.0)
     with pytest.raises(InvalidInputError, match="batch_size must be >= 2"):
         MaxentNetConfig(batch_size=1)
+    with pytest.raises(InvalidInputError, match="head_l2 must be >= 0"):
+        MaxentNetConfig(head_l2=-1.0)
     with pytest.raises(InvalidInputError, match="covariates is empty"):
         MaxentNet([])
     with pytest.raises(InvalidInputError, match=r"categorical columns \['x'\] are not among"):
