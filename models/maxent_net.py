@@ -41,6 +41,7 @@ __all__ = [
     "heldout_maxent_loss",
     "maxent_loss",
     "site_log_weights",
+    "species_weight_penalty",
 ]
 
 #: Background choices: which sites normalise each species' intensity.
@@ -605,7 +606,7 @@ class MaxentNet:
         self._check_fitted()
         x = self.encoder.transform(sites)
         device = next(self.network.parameters()).device
-        shift = (math.log(self._n_background) - self._log_z).numpy()
+        shift = (math.log(self._n_background) - self._log_z).detach().cpu().numpy()
         out = np.empty((self.network.n_members, len(x), len(self.species_)), np.float32)
         self.network.eval()
         with torch.no_grad():

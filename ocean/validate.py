@@ -137,8 +137,10 @@ def full_model_change(meta: dict[str, Any], device: str = "cpu") -> str | None:
     out = simulate(pd.DataFrame([ref["scenario"]]), device=device, **meta["simulate"])
     stride = int(ref.get("stride", 1))
     for name, stored in ref.items():
-        if name in ("scenario", "stride") or name not in out:
+        if name in ("scenario", "stride"):
             continue
+        if name not in out:
+            return f"{name} is no longer in its output"
         now = np.asarray(out[name].isel(scenario=0, time=slice(None, None, stride)).values,
                          dtype=float).ravel()  # fmt: skip
         then = np.asarray(stored, dtype=float)
