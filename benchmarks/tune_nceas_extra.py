@@ -249,10 +249,7 @@ def main() -> None:
                     loss = mn.maxent_loss(self.net(x), counts, log_w)
                     n = counts.sum(0).clamp_min(1.0)
                     w = {"headreg": n.rsqrt(), "headregn": 1.0 / n, "headregu": n**0}[variant]
-                    pen = (self.net.head.weight.square().sum(1) * w).mean()
-                    if self.net.skip is not None:
-                        pen = pen + (self.net.skip.weight.square().sum(1) * w).mean()
-                    return loss + lam * pen
+                    return loss + lam * mn.species_weight_penalty(self.net, w)
 
             model = self
             orig_net = mn.MaxentNetwork
