@@ -1,7 +1,7 @@
 """Map the repository's top-level folders onto the ``ecocube`` import namespace.
 
 The repository shows the architecture at its top level (``core/``, ``catalog/``, ``cube/``,
-``models/``, ``ocean/``), while installed code lives under one name so that nothing called
+``models/``, ``ocean/``, ``demo/``), while installed code lives under one name so that nothing called
 ``models`` or ``catalog`` lands at the top of a user's site-packages.
 """
 
@@ -13,6 +13,7 @@ ROOTS = {
     "ecocube.cube": "cube",
     "ecocube.models": "models",
     "ecocube.ocean": "ocean",
+    "ecocube.demo": "demo",
 }
 
 packages: list[str] = []

@@ -83,8 +83,8 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     import torch
 
+    from ecocube.models.benchmark.integrated import compare_group
     from ecocube.models.integrated import IntegratedConfig
-    from ecocube.models.integrated._nceas import compare_group
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--groups", default=DEFAULT_GROUPS, help="REGION-group list")

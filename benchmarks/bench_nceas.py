@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main() -> None:
     import torch
 
-    from ecocube.models.nceas_benchmark import BENCHMARK_MODELS, run_nceas_benchmark
+    from ecocube.models.benchmark.nceas import BENCHMARK_MODELS, run_nceas_benchmark
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(

@@ -33,7 +33,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from ecocube.cube._bench import build_costa_rica_cube, figure, run_sampling_benchmark
+    from ecocube.demo.sampling_benchmark import (
+        build_costa_rica_cube,
+        figure,
+        run_sampling_benchmark,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         cube, build_s = build_costa_rica_cube(Path(tmp) / "chelsa.zarr")

@@ -17,9 +17,9 @@ import time
 def main() -> None:
     import torch
 
-    from ecocube.models.datasets import load_nceas_groups
+    from ecocube.models.benchmark.nceas import fit_predict_group
+    from ecocube.models.benchmark.nceas_data import load_nceas_groups
     from ecocube.models.maxent_net import MaxentNetConfig
-    from ecocube.models.nceas_benchmark import fit_predict_group
 
     torch.set_num_threads(1)
     cfg = MaxentNetConfig()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ecocube.models._cli_benchmark import app as benchmark_app
+from ecocube.models.benchmark._cli import app as benchmark_app
 
 if TYPE_CHECKING:
     from rich.console import Console

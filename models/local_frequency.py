@@ -6,7 +6,7 @@ species among all of its group's records near a site cancels the observers' effo
 group shares, and keeps the species' own spatial signal. A Nadaraya-Watson (Gaussian kernel)
 estimate of that share, shrunk towards the species' overall share where few records are
 nearby, is a spatial-interpolation predictor (Bahn & McGill 2007) that complements an
-environmental model: :mod:`ecocube.models.nceas_benchmark` adds ``weight * log(share)`` to the
+environmental model: :mod:`ecocube.models.benchmark.nceas` adds ``weight * log(share)`` to the
 network's log-intensity, with the bandwidth and weight chosen by spatial-block CV.
 """
 

@@ -149,7 +149,7 @@ class MaxentNetConfig:
     """Hyper-parameters of :class:`MaxentNet`.
 
     The defaults were chosen by spatial-block cross-validation on the NCEAS *training* data
-    (``benchmarks/tune_nceas.py``); see ``docs/sdm.md``.
+    (``benchmarks/experiments/tune_nceas.py``); see ``docs/sdm.md``.
 
     Attributes
     ----------

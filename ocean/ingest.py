@@ -2,7 +2,7 @@
 
 The source products (CESM2-MARBL biogeochemistry, GLORYS12 physics, ERA5 surface forcing and
 river exports) arrive with their own variable names, dimension names and units. :func:`open_source`
-maps them onto the canonical names of :mod:`ecocube.variables`, converts units (CESM depths in
+maps them onto the canonical names of :mod:`ecocube.ocean.variables`, converts units (CESM depths in
 cm -> m, ERA5 Kelvin -> °C), decodes times with cftime where the calendar needs it (``noleap``
 with year 0), and raises a clear error when a file carries the wrong units or lacks a variable.
 The result follows the cube's Zarr conventions (CF attributes, ``lat``/``lon``/``depth``/``time``
@@ -29,7 +29,7 @@ import xarray as xr
 
 from ecocube._atomic import swap_into_place
 from ecocube.errors import InvalidInputError
-from ecocube.variables import SOURCES, native_mapping, normalize_units
+from ecocube.ocean.variables import SOURCES, native_mapping, normalize_units
 
 __all__ = [
     "MissingVariableError",

@@ -89,7 +89,7 @@ def surface_carbon_fluxes(
     import torch
 
     from ecocube.ocean.carbonate import co2_flux, pco2
-    from ecocube.variables import VARIABLES
+    from ecocube.ocean.variables import VARIABLES
 
     for name, ds in (("dissic", bgc), ("talk", bgc), ("thetao", physics), ("so", physics)):
         if name not in ds:

@@ -19,7 +19,7 @@ from ecocube.errors import InvalidInputError
 from ecocube.ocean._errors import StabilityError
 from ecocube.ocean.parameters import DEFAULT_PARAMETERS, ModelParameters
 from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, validate_scenarios
-from ecocube.variables import VARIABLES
+from ecocube.ocean.variables import VARIABLES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -447,12 +447,12 @@ def _check_initial_range(arr: np.ndarray, name: str) -> None:
     """Raise unless the initial values ``arr`` of ``name`` are plausible in the model's units.
 
     Temperatures use the forcing check (:func:`_check_temperature`); concentrations the upper
-    bound of the plausible range that ingest uses (:data:`ecocube.variables.VARIABLES`).
+    bound of the plausible range that ingest uses (:data:`ecocube.ocean.variables.VARIABLES`).
     """
     if name == "temperature":
         _check_temperature(arr, f"initial[{name!r}]")
         return
-    from ecocube.variables import VARIABLES
+    from ecocube.ocean.variables import VARIABLES
 
     var = VARIABLES[_INITIAL_VARIABLES[name]]
     high = None if var.valid_range is None else var.valid_range[1]
@@ -463,7 +463,7 @@ def _check_initial_range(arr: np.ndarray, name: str) -> None:
         )
 
 
-#: Registry name (:data:`ecocube.variables.VARIABLES`) of each concentration in ``initial``.
+#: Registry name (:data:`ecocube.ocean.variables.VARIABLES`) of each concentration in ``initial``.
 _INITIAL_VARIABLES = {"no3": "no3", "dic": "dissic", "talk": "talk", "phyc": "phyc"}
 
 

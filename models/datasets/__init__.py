@@ -1,22 +1,8 @@
-"""Benchmark datasets for the SDMs (one module per dataset)."""
+"""Occurrence datasets for the SDMs (one module per dataset).
+
+The NCEAS benchmark data are read by :mod:`ecocube.models.benchmark.nceas_data`.
+"""
 
 from ecocube.models.datasets.gbif import COSTA_RICA_GBIF_FILES, load_costa_rica_occurrences
-from ecocube.models.datasets.nceas import (
-    NCEAS_CATEGORICAL,
-    NCEAS_GROUPS,
-    NCEAS_REGIONS,
-    NceasGroup,
-    load_nceas_group,
-    load_nceas_groups,
-)
 
-__all__ = [
-    "COSTA_RICA_GBIF_FILES",
-    "NCEAS_CATEGORICAL",
-    "NCEAS_GROUPS",
-    "NCEAS_REGIONS",
-    "NceasGroup",
-    "load_costa_rica_occurrences",
-    "load_nceas_group",
-    "load_nceas_groups",
-]
+__all__ = ["COSTA_RICA_GBIF_FILES", "load_costa_rica_occurrences"]

@@ -1,7 +1,7 @@
 """Integrated presence-only + survey joint species distribution model (Pyro).
 
 See :mod:`ecocube.models.integrated._model` for the model and
-:mod:`ecocube.models.integrated._nceas` for the NCEAS "integrated data help" experiment.
+:mod:`ecocube.models.benchmark.integrated` for the NCEAS "integrated data help" experiment.
 """
 
 from ecocube.models.integrated._model import (

@@ -66,7 +66,7 @@ def test_benchmark_cli_checks_output_paths_before_any_fitting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
 ) -> None:
     """A folder (or a path under a file) as --out/--summary fails before loading/training."""
-    import ecocube.models.nceas_benchmark as bench
+    import ecocube.models.benchmark.nceas as bench
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the benchmark ran although the output path is bad")

@@ -166,7 +166,7 @@ def test_latent_factors_give_correlated_community_samples() -> None:
 
 
 def _block_counts_coverage(model: IntegratedSDM, x, y, blocks, use_blocks: bool) -> float:
-    from ecocube.models.integrated._nceas import count_interval_coverage
+    from ecocube.models.benchmark.integrated import count_interval_coverage
 
     summ = model.predict(x, return_samples=True, blocks=blocks if use_blocks else None, seed=1)
     return count_interval_coverage(y, summ.samples, blocks, seed=0)[0]
@@ -245,7 +245,7 @@ def test_bad_configuration_and_data() -> None:
 def test_nceas_group_integrated_beats_floor(mirror, device) -> None:
     """NSW bats: half the survey blocks train, half test (measured AUC 0.74 with these settings)."""
     from ecocube import data
-    from ecocube.models.integrated._nceas import compare_group
+    from ecocube.models.benchmark.integrated import compare_group
 
     torch.set_num_threads(2)
     table, _ = compare_group(

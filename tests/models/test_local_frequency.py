@@ -65,9 +65,9 @@ def test_bad_inputs() -> None:
 
 @pytest.mark.usefixtures("mirror")
 def test_nceas_local_frequency_ranks_held_out_presences_and_uses_training_records_only() -> None:
-    from ecocube.models.datasets import load_nceas_group
+    from ecocube.models.benchmark.nceas import BENCHMARK_MODELS, add_local_frequency
+    from ecocube.models.benchmark.nceas_data import load_nceas_group
     from ecocube.models.evaluation import auc
-    from ecocube.models.nceas_benchmark import BENCHMARK_MODELS, add_local_frequency
 
     group = load_nceas_group("SA")
     setting = BENCHMARK_MODELS["maxent-net"].local_frequency

@@ -10,10 +10,7 @@ import pytest
 
 from ecocube.errors import InvalidInputError
 from ecocube.models._features import SpatialFourierBasis
-from ecocube.models.datasets import NCEAS_GROUPS, load_nceas_group, load_nceas_groups
-from ecocube.models.evaluation import auc
-from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
-from ecocube.models.nceas_benchmark import (
+from ecocube.models.benchmark.nceas import (
     BENCHMARK_MODELS,
     cross_validate_group,
     cross_validate_region,
@@ -21,6 +18,9 @@ from ecocube.models.nceas_benchmark import (
     run_nceas_benchmark,
     with_spatial_basis,
 )
+from ecocube.models.benchmark.nceas_data import NCEAS_GROUPS, load_nceas_group, load_nceas_groups
+from ecocube.models.evaluation import auc
+from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 
 pytestmark = pytest.mark.usefixtures("mirror")
 

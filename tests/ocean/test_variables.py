@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ecocube.errors import InvalidInputError
-from ecocube.variables import (
+from ecocube.ocean.variables import (
     SOURCES,
     VARIABLES,
     canonical_units,

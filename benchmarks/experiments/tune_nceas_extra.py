@@ -43,9 +43,9 @@ Session 7 (none beat the default, except the per-species penalty):
 
 Reproduce::
 
-    python benchmarks/tune_nceas_extra.py                 # all candidates, 8 blocks per side
-    python benchmarks/tune_nceas_extra.py --blocks 24 --only default,community-0.02,community-0.02-pc8
-    python benchmarks/tune_nceas_extra.py --seed 1 --only default,noise-0.1
+    python benchmarks/experiments/tune_nceas_extra.py                 # all candidates, 8 blocks per side
+    python benchmarks/experiments/tune_nceas_extra.py --blocks 24 --only default,community-0.02,community-0.02-pc8
+    python benchmarks/experiments/tune_nceas_extra.py --seed 1 --only default,noise-0.1
 """
 
 from __future__ import annotations
@@ -168,10 +168,7 @@ def kernel_log_shares(
 def main() -> None:
     import torch
 
-    from ecocube.models.datasets import load_nceas_groups
-    from ecocube.models.evaluation import auc
-    from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
-    from ecocube.models.nceas_benchmark import (
+    from ecocube.models.benchmark.nceas import (
         _block_folds,
         _held_out_sites,
         _joint_records,
@@ -179,6 +176,9 @@ def main() -> None:
         region_jobs,
         with_spatial_basis,
     )
+    from ecocube.models.benchmark.nceas_data import load_nceas_groups
+    from ecocube.models.evaluation import auc
+    from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 
     class DeclusteredNet(MaxentNet):
         """MaxentNet whose presence counts are down-weighted by each species' record density."""

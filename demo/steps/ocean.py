@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecocube.report import ReportSection, save_figure, table_html
+from ecocube.demo._context import DemoContext
+from ecocube.demo.report import ReportSection, save_figure, table_html
 
 __all__ = ["run"]
 
@@ -30,7 +31,7 @@ def _settings(quick: bool) -> dict[str, Any]:
             "cv_folds": 5}  # fmt: skip
 
 
-def run(ctx: Any) -> ReportSection:
+def run(ctx: DemoContext) -> ReportSection:
     """Run the ocean surrogate demo and return its report section."""
     import matplotlib
 
@@ -107,7 +108,7 @@ def _targets_table(report: dict[str, Any]) -> str:
     )
 
 
-def _series_plot(ctx: Any, report: dict[str, Any]) -> str:
+def _series_plot(ctx: DemoContext, report: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
     truth, pred = report["_data"]["truth"], report["_data"]["pred"]
@@ -144,7 +145,7 @@ def _series_plot(ctx: Any, report: dict[str, Any]) -> str:
     )
 
 
-def _warming_plot(ctx: Any, sur: Any, simulate: Any, default_scenario: Any, cfg: dict,
+def _warming_plot(ctx: DemoContext, sur: Any, simulate: Any, default_scenario: Any, cfg: dict,
                   device: str) -> str:  # fmt: skip
     import matplotlib.pyplot as plt
 
@@ -180,7 +181,7 @@ def _warming_plot(ctx: Any, sur: Any, simulate: Any, default_scenario: Any, cfg:
     )
 
 
-def _speed_plot(ctx: Any, report: dict[str, Any]) -> str:
+def _speed_plot(ctx: DemoContext, report: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
     t = report["timing"]
@@ -202,7 +203,7 @@ def _speed_plot(ctx: Any, report: dict[str, Any]) -> str:
     )
 
 
-def _marbl_section(ctx: Any, cfg: dict, device: str) -> str:
+def _marbl_section(ctx: DemoContext, cfg: dict, device: str) -> str:
     import matplotlib.pyplot as plt
 
     from ecocube.ocean import marbl

@@ -13,7 +13,7 @@ conversion ``canonical = native * scale + offset``.
 
 Examples
 --------
->>> from ecocube.variables import VARIABLES, native_mapping
+>>> from ecocube.ocean.variables import VARIABLES, native_mapping
 >>> VARIABLES["thetao"].standard_name
 'sea_water_potential_temperature'
 >>> native_mapping("cesm_marbl")["spC"].name

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
 import time
 from typing import Any
 
-from ecocube.report import ReportSection, save_figure, table_html
+from ecocube.demo._context import DemoContext
+from ecocube.demo.report import ReportSection, save_figure, table_html
 
 __all__ = ["run"]
 
@@ -59,11 +59,11 @@ def _footprint_map(catalog: Any) -> Any:
     return fig
 
 
-def run(ctx: Any) -> ReportSection:
+def run(ctx: DemoContext) -> ReportSection:
     """Build, validate, serve and search the catalog; return the report section.
 
-    Puts ``catalog_dir`` (Path), ``stac_url`` (str) and ``catalog_build_seconds`` into
-    ``ctx.state`` and registers the server shutdown in ``ctx.state["_cleanup"]``.
+    Sets ``catalog_dir``, ``stac_url`` and ``catalog_build_seconds`` of ``ctx.state``; the
+    STAC API stays open in ``ctx.resources`` until the demo ends.
     """
     import pandas as pd
     import pystac
@@ -76,15 +76,13 @@ def run(ctx: Any) -> ReportSection:
     build_s = time.perf_counter() - start
     problems = validate_catalog(out, check_checksums=not ctx.quick)
     ctx.console.print(f"catalog: built in {build_s:.1f} s, {len(problems)} validation problems")
-    ctx.state["catalog_dir"] = out
-    ctx.state["catalog_build_seconds"] = build_s
+    ctx.state.catalog_dir = out
+    ctx.state.catalog_build_seconds = build_s
 
-    stack = contextlib.ExitStack()
     start = time.perf_counter()
-    url = stack.enter_context(serve_catalog(out))
+    url = ctx.resources.enter_context(serve_catalog(out))
     serve_s = time.perf_counter() - start
-    ctx.state["stac_url"] = url
-    ctx.state.setdefault("_cleanup", []).append(stack.close)
+    ctx.state.stac_url = url
     ctx.console.print(f"catalog: STAC API at {url} (ready in {serve_s:.1f} s)")
 
     rows = []

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ecocube.errors import InvalidInputError
 from ecocube.models._features import SpatialFourierBasis
-from ecocube.models.datasets.nceas import NCEAS_REGIONS, NceasGroup, load_nceas_groups
+from ecocube.models.benchmark.nceas_data import NCEAS_REGIONS, NceasGroup, load_nceas_groups
 from ecocube.models.evaluation import auc
 from ecocube.models.local_frequency import LocalRecordFrequency
 from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
@@ -80,7 +80,7 @@ class BenchmarkModel:
 #: ``--model`` choices. The spatial basis of ``maxent-net`` (8 features at 0.7 of the region's
 #: extent) and its local record frequency (bandwidth 0.02 of the extent, prior weight 0.5,
 #: weight 0.25) were chosen by spatial-block CV on the training data
-#: (``benchmarks/tune_nceas.py --grid spatial`` and ``--grid local``), and so was fitting one
+#: (``benchmarks/experiments/tune_nceas.py --grid spatial`` and ``--grid local``), and so was fitting one
 #: network per region for its survey groups (``--grid joint``); ``maxent-net-group`` fits one
 #: network per survey group.
 BENCHMARK_MODELS: dict[str, BenchmarkModel] = {

@@ -1,4 +1,4 @@
-"""The HTML report: missing values look the same in every table; the cube maps explain the dots."""
+"""The demo report: tables, figures, missing values and atomic writing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from ecocube.report import MISSING, ReportSection, table_html, write_report
+from ecocube.demo.report import MISSING, ReportSection, save_figure, table_html, write_report
 
 
 def _cells(html_text: str) -> list[str]:
@@ -43,38 +42,18 @@ def test_report_page_has_no_raw_missing_markers(tmp_path: Path) -> None:
     assert "<td>NaN</td>" not in page and "<td>None</td>" not in page
 
 
-def test_bio1_map_occurrence_dots_have_a_legend_and_caption() -> None:
-    pytest.importorskip("matplotlib")
+def test_report_is_written_atomically_with_figures(tmp_path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import xarray as xr
 
-    from ecocube.cube._demo import _layers_figure, layers_caption
-
-    x = np.linspace(-85.0, -83.0, 6)
-    y = np.linspace(11.0, 9.0, 5)
-    grid = np.arange(30, dtype="float32").reshape(5, 6)
-    frac = np.full((5, 6), np.nan, dtype="float32")
-    frac[1:3, 2:4] = 0.5
-    cube = xr.Dataset(
-        {
-            "bio1": (("y", "x"), grid),
-            "bio12": (("y", "x"), grid),
-            "landuse_frac_1": (("y", "x"), frac),
-            "landuse_frac_3": (("y", "x"), frac),
-        },
-        coords={"x": x, "y": y},
-    )
-    sampled = pd.DataFrame({"lon": [-84.5, -84.0, -83.5], "lat": [10.0, 9.5, 10.5]})
-    fig = _layers_figure(cube, sampled)
-    try:
-        legend = fig.axes[0].get_legend()
-        assert legend is not None, "the black dots on the bio1 map have no legend"
-        labels = [t.get_text() for t in legend.get_texts()]
-        assert labels == ["GBIF occurrences (3)"]
-    finally:
-        plt.close(fig)
-    caption = layers_caption(1234)
-    assert "Black dots on the bio1 map" in caption and "1,234 GBIF occurrence" in caption
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    img = save_figure(fig, tmp_path, "line")
+    table = table_html(pd.DataFrame({"species": ["a<b"], "auc": [0.81234]}))
+    path = write_report([ReportSection("First part", img + table)], tmp_path, title="t")
+    page = path.read_text()
+    assert (tmp_path / "figures" / "line.png").stat().st_size > 1000
+    assert 'href="#first-part"' in page and "0.812" in page and "a&lt;b" in page
+    assert not list(tmp_path.glob("*.tmp"))

@@ -1,6 +1,6 @@
 """Demo step: a multi-species maxent network on Costa Rica GBIF records with CHELSA covariates.
 
-Covariates come from the cube built by the cube step (``ctx.state["cube_path"]``) when it
+Covariates come from the cube built by the cube step (``ctx.state.cube_path``) when it
 exists, else straight from the CHELSA rasters of the registry. Reports the spatial-block CV
 AUC of every species, maps of three species and the NCEAS benchmark table.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ecocube.demo._context import DemoContext
+from ecocube.demo.report import ReportSection, save_figure, table_html
 from ecocube.models.datasets.gbif import load_costa_rica_occurrences
-from ecocube.report import ReportSection, save_figure, table_html
 
 __all__ = ["run"]
 
@@ -66,7 +66,7 @@ def _index(values: np.ndarray, axis: np.ndarray) -> np.ndarray:
     return np.round((values - axis[0]) / step).astype(np.int64)
 
 
-def run(ctx: Any) -> ReportSection:
+def run(ctx: DemoContext) -> ReportSection:
     """Fit the network, cross-validate spatially, map three species, show the NCEAS table."""
     import matplotlib
 
@@ -78,7 +78,7 @@ def run(ctx: Any) -> ReportSection:
     from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 
     tic = time.perf_counter()
-    cube_path = ctx.state.get("cube_path")
+    cube_path = ctx.state.cube_path
     source = "CHELSA rasters of the data registry"
     grids = None
     if cube_path and Path(cube_path).exists():
@@ -197,7 +197,7 @@ def run(ctx: Any) -> ReportSection:
     fig.suptitle("Predicted suitability (cloglog), multi-species maxent network")
     figure = save_figure(fig, ctx.out_dir, "sdm_costa_rica_maps")
     seconds = time.perf_counter() - tic
-    ctx.state["maxent_net_species"] = list(final.species_)
+    ctx.state.maxent_net_species = list(final.species_)
 
     nceas = _nceas_section()
     body = (

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecocube.report import ReportSection, save_figure, table_html
+from ecocube.demo._context import DemoContext
+from ecocube.demo.report import ReportSection, save_figure, table_html
 
 __all__ = ["run"]
 
@@ -19,13 +20,13 @@ CHELSA = "chelsa-costa-rica"
 GAM = "gam-landuse-costa-rica"
 
 
-def _items(ctx: Any) -> tuple[list[Any], str]:
+def _items(ctx: DemoContext) -> tuple[list[Any], str]:
     """Items from the catalog step's STAC API (or static catalog); else built here."""
     from ecocube.cube import load_items
     from ecocube.cube.testing import chelsa_items, gam_landuse_items
 
-    url = ctx.state.get("stac_url")
-    catalog_dir = ctx.state.get("catalog_dir")
+    url = ctx.state.stac_url
+    catalog_dir = ctx.state.catalog_dir
     if url or catalog_dir:
         items = load_items(url or catalog_dir, collections=[CHELSA, GAM])
         items = [i for i in items if i.collection_id in (CHELSA, GAM)]
@@ -109,14 +110,14 @@ def _layers_figure(cube: Any, sampled: pd.DataFrame) -> Any:
     return fig
 
 
-def run(ctx: Any) -> ReportSection:
+def run(ctx: DemoContext) -> ReportSection:
     """Build and write the cube, sample occurrences, run the short sampling benchmark."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
 
     from ecocube.cube import anchor_of, build_cube, open_cube, register_cube, write_cube
-    from ecocube.cube._bench import figure, run_sampling_benchmark
+    from ecocube.demo.sampling_benchmark import figure, run_sampling_benchmark
     from ecocube.errors import CatalogError
 
     items, origin = _items(ctx)
@@ -127,13 +128,13 @@ def run(ctx: Any) -> ReportSection:
     ds = build_cube(items, bbox=bbox, crs="EPSG:4326", resolution=res, anchor=anchor)
     path = write_cube(ds, ctx.out_dir / "cube.zarr", items=items, overwrite=True)
     build_s = time.perf_counter() - start
-    ctx.state["cube_path"] = path
-    ctx.state["cube_build_seconds"] = build_s
+    ctx.state.cube_path = path
+    ctx.state.cube_build_seconds = build_s
     ctx.console.print(f"cube: {len(ds.data_vars)} variables written to {path} in {build_s:.1f} s")
     registered = ""
-    if ctx.state.get("catalog_dir"):
+    if ctx.state.catalog_dir:
         try:
-            item = register_cube(path, ctx.state["catalog_dir"], item_id="costa-rica-cube")
+            item = register_cube(path, ctx.state.catalog_dir, item_id="costa-rica-cube")
             registered = (
                 f"Registered back into the catalog as STAC Item <code>{item.id}</code> "
                 "(collection <code>ecocube-cubes</code>, datacube extension)."
@@ -147,7 +148,7 @@ def run(ctx: Any) -> ReportSection:
     sampled = pd.concat([occ.reset_index(drop=True), table.drop(columns=["x", "y"])], axis=1)
     sampled = sampled[sampled["inside"]]
     sampled.to_parquet(ctx.out_dir / "cube_occurrence_covariates.parquet", index=False)
-    ctx.state["occurrence_covariates_path"] = ctx.out_dir / "cube_occurrence_covariates.parquet"
+    ctx.state.occurrence_covariates_path = ctx.out_dir / "cube_occurrence_covariates.parquet"
     frac_cols = [c for c in cube.data_vars if str(c).startswith("landuse_frac_")]
     summary = (
         sampled.groupby("species")
@@ -166,7 +167,7 @@ def run(ctx: Any) -> ReportSection:
     maps += f'\n<p class="meta">{html.escape(layers_caption(len(sampled)))}</p>'
 
     bench = run_sampling_benchmark(path, quick=True, tiny=ctx.quick, seed=ctx.seed)
-    ctx.state["sampling_ratio"] = bench["ratio_64"]
+    ctx.state.sampling_ratio = bench["ratio_64"]
     bench_img = save_figure(figure(bench), ctx.out_dir, "cube_sampling_benchmark")
     bench_df = pd.DataFrame(bench["results"])[
         ["loader", "patch", "samples", "patches_per_s", "peak_heap_mb", "rss_mb"]

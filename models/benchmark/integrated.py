@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ecocube.errors import InvalidInputError
-from ecocube.models.datasets.nceas import NCEAS_GROUPS, load_nceas_group
+from ecocube.models.benchmark.nceas_data import NCEAS_GROUPS, load_nceas_group
 from ecocube.models.evaluation import (
     auc,
     conformal_interval_factor,
@@ -68,7 +68,7 @@ class GroupData:
 def load_group(folder: str | Path | None, region: str, group: str) -> GroupData:
     """Read the presence-only, background and survey tables of one NCEAS survey group.
 
-    Uses :func:`ecocube.models.datasets.nceas.load_nceas_group`; ``folder`` defaults to the
+    Uses :func:`ecocube.models.benchmark.nceas_data.load_nceas_group`; ``folder`` defaults to the
     registry.
     """
     ng = load_nceas_group(region, group, root=None if folder is None else Path(folder))

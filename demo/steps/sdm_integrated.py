@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecocube.report import ReportSection, save_figure, table_html
+from ecocube.demo._context import DemoContext
+from ecocube.demo.report import ReportSection, save_figure, table_html
 
 __all__ = ["run"]
 
@@ -105,13 +106,13 @@ def _cli_round_trip(
     )
 
 
-def run(ctx: Any) -> ReportSection:
+def run(ctx: DemoContext) -> ReportSection:
     """Compare presence-only, survey-only and integrated models on held-out NCEAS surveys."""
     import torch
 
+    from ecocube.models.benchmark.integrated import compare_group, load_group, split_surveys
     from ecocube.models.evaluation import reliability_curve
     from ecocube.models.integrated import IntegratedConfig
-    from ecocube.models.integrated._nceas import compare_group, load_group, split_surveys
 
     torch.set_num_threads(2)
     groups = _GROUPS

@@ -60,8 +60,8 @@ def nceas(
 
     from ecocube._atomic import check_output_file, write_file_atomic
     from ecocube.errors import InvalidInputError
-    from ecocube.models.datasets.nceas import NCEAS_GROUPS, NCEAS_REGIONS
-    from ecocube.models.nceas_benchmark import BENCHMARK_MODELS, run_nceas_benchmark
+    from ecocube.models.benchmark.nceas import BENCHMARK_MODELS, run_nceas_benchmark
+    from ecocube.models.benchmark.nceas_data import NCEAS_GROUPS, NCEAS_REGIONS
 
     if model not in BENCHMARK_MODELS:
         raise InvalidInputError(

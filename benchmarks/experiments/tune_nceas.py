@@ -1,18 +1,18 @@
 """Choose the maxent-net hyper-parameters by spatial-block CV on the NCEAS TRAINING data.
 
 No presence-absence (test) data are read. For each candidate configuration, every survey
-group is cross-validated with :func:`ecocube.models.nceas_benchmark.cross_validate_group`
+group is cross-validated with :func:`ecocube.models.benchmark.nceas.cross_validate_group`
 (3 spatial-block folds, 8 blocks across the region) and the mean held-out AUC of presences
 against the rest of the survey group's sites (``auc_tg``) and against random background
 (``auc_bg``) are reported, species weighted equally.
 
 Reproduce::
 
-    python benchmarks/tune_nceas.py --out benchmarks/results/nceas_cv.csv
-    python benchmarks/tune_nceas.py --grid round2 --out benchmarks/results/nceas_cv_round2.csv
-    python benchmarks/tune_nceas.py --grid spatial --members 4   # spatial basis (chosen 8, 0.7)
-    python benchmarks/tune_nceas.py --grid local --members 4     # local record frequency
-    python benchmarks/tune_nceas.py --grid joint --members 4     # one network per region
+    python benchmarks/experiments/tune_nceas.py --out benchmarks/results/nceas_cv.csv
+    python benchmarks/experiments/tune_nceas.py --grid round2 --out benchmarks/results/nceas_cv_round2.csv
+    python benchmarks/experiments/tune_nceas.py --grid spatial --members 4   # spatial basis (chosen 8, 0.7)
+    python benchmarks/experiments/tune_nceas.py --grid local --members 4     # local record frequency
+    python benchmarks/experiments/tune_nceas.py --grid joint --members 4     # one network per region
 """
 
 from __future__ import annotations
@@ -116,14 +116,14 @@ GRIDS: dict[str, dict[str, dict]] = {
 def main() -> None:
     import torch
 
-    from ecocube.models.datasets import load_nceas_groups
-    from ecocube.models.maxent_net import MaxentNetConfig
-    from ecocube.models.nceas_benchmark import (
+    from ecocube.models.benchmark.nceas import (
         cross_validate_group,
         cross_validate_region,
         region_jobs,
         with_spatial_basis,
     )
+    from ecocube.models.benchmark.nceas_data import load_nceas_groups
+    from ecocube.models.maxent_net import MaxentNetConfig
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grid", default="round1", choices=sorted(GRIDS))
@@ -142,7 +142,7 @@ def main() -> None:
     grid = GRIDS[args.grid]
     names = args.only.split(",") if args.only else list(grid)
     if args.scale_on_background:
-        from ecocube.models import nceas_benchmark
+        from ecocube.models.benchmark import nceas as nceas_benchmark
 
         nceas_benchmark.SCALE_ON_BACKGROUND = True
     for name in names:

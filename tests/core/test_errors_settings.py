@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from ecocube import EcocubeWarning, strict
@@ -17,7 +16,6 @@ from ecocube.errors import (
     InvalidInputError,
     MissingDependencyError,
 )
-from ecocube.report import ReportSection, save_figure, table_html, write_report
 from ecocube.settings import get_settings
 
 
@@ -53,20 +51,3 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("ECOCUBE_DATA_MIRROR", str(tmp_path / "missing"))
     with pytest.raises(ConfigurationError, match="is not a directory"):
         get_settings()
-
-
-def test_report_is_written_atomically_with_figures(tmp_path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [1, 0])
-    img = save_figure(fig, tmp_path, "line")
-    table = table_html(pd.DataFrame({"species": ["a<b"], "auc": [0.81234]}))
-    path = write_report([ReportSection("First part", img + table)], tmp_path, title="t")
-    page = path.read_text()
-    assert (tmp_path / "figures" / "line.png").stat().st_size > 1000
-    assert 'href="#first-part"' in page and "0.812" in page and "a&lt;b" in page
-    assert not list(tmp_path.glob("*.tmp"))
