@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   # create/reuse .venv, install, run the main job, write out/index.html
-#   make test   # create/reuse .venv, install, run the test suite
+#   make test   # create/reuse .venv, install, check style and types, run the test suite
 # Both are idempotent: the install step reruns only when pyproject.toml or setup.py change.
 
 SHELL := /bin/bash
@@ -36,13 +36,15 @@ services: install
 demo: install services
 	$(BIN)/ecocube demo --out out
 
-test: install services
+test: install lint services
 	@set +e; $(BIN)/python -m pytest -q --timeout=900 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
+# Style and types; `make test` runs this first and stops on any finding.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/typecheck.py
 
 clean:
 	rm -rf out .cache build *.egg-info .pytest_cache

@@ -48,9 +48,13 @@ def main() -> None:
     y_sv = (rng.random((600, n_sp)) < 1 - np.exp(-np.exp(-1 + x_sv @ beta.T))).astype(np.float32)
     pres = [x_bg[rng.choice(3000, 100, p=np.exp(x_bg @ b) / np.exp(x_bg @ b).sum())] for b in beta]
     data = IntegratedData(
-        n_species=n_sp, x_background=x_bg, x_presence=np.concatenate(pres),
-        presence_species=np.repeat(np.arange(n_sp), 100), x_survey=x_sv, y_survey=y_sv,
-    )  # fmt: skip
+        n_species=n_sp,
+        x_background=x_bg,
+        x_presence=np.concatenate(pres),
+        presence_species=np.repeat(np.arange(n_sp), 100),
+        x_survey=x_sv,
+        y_survey=y_sv,
+    )
     cfg = replace(IntegratedConfig(), steps=200, num_samples=200, n_factors=2, seed=0)
     model = IntegratedSDM(cfg).fit(data)
     x = rng.normal(size=(args.sites, p)).astype(np.float32)

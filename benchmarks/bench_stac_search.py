@@ -80,8 +80,11 @@ def main() -> None:
         cat = build_catalog(tmp / f"catalog{k}")
         builds.append(time.perf_counter() - t0)
     n_items = sum(1 for _ in cat.get_items(recursive=True))
-    print(f"catalog build ({n_items} items): " + ", ".join(f"{b:.2f} s" for b in builds)
-          + " (each build verifies every registry SHA-256; the first reads files cold)")  # fmt: skip
+    print(
+        f"catalog build ({n_items} items): "
+        + ", ".join(f"{b:.2f} s" for b in builds)
+        + " (each build verifies every registry SHA-256; the first reads files cold)"
+    )
     queries = _queries(200, seed=0)
     t0 = time.perf_counter()
     with serve_catalog(tmp / "catalog0") as url:
@@ -101,8 +104,10 @@ def main() -> None:
             again = search(url, **q)
             full.append(1000 * (time.perf_counter() - t))
             assert len(again) == len(items)
-    print(f"queries: 200 mixed (bbox/datetime/filter/collections), items per query: "
-          f"median {statistics.median(counts):.0f}, max {max(counts)}")  # fmt: skip
+    print(
+        f"queries: 200 mixed (bbox/datetime/filter/collections), items per query: "
+        f"median {statistics.median(counts):.0f}, max {max(counts)}"
+    )
     print(_summary("baseline GET / (landing)", base))
     print(_summary("pystac-client search", raw))
     print(_summary("ecocube.catalog.search", full))

@@ -67,14 +67,24 @@ def main() -> None:
     print(f"ensemble: {ens.sizes['scenario']} scenarios x {years} yr, wall {t_ens:.1f} s")
     results = {}
     for arch in archs:
-        options = {"max_epochs": args.epochs, "members": args.members, "device": args.device,
-                   "log_transform": False, "index_head": not args.no_index_head}  # fmt: skip
+        options = {
+            "max_epochs": args.epochs,
+            "members": args.members,
+            "device": args.device,
+            "log_transform": False,
+            "index_head": not args.no_index_head,
+        }
         if arch == "fno":
             options.update(width=32, modes=32, depth=3)
         sur = Surrogate.create(arch, **options).fit(ens)
         sur.save(args.out / f"surrogate_{arch}")
-        rep = validate_surrogate(sur, n=args.n_val, seed=20261122, device=args.device,
-                                 json_path=args.out / f"validation_{arch}.json")  # fmt: skip
+        rep = validate_surrogate(
+            sur,
+            n=args.n_val,
+            seed=20261122,
+            device=args.device,
+            json_path=args.out / f"validation_{arch}.json",
+        )
         results[arch] = rep
         print(f"\n== {arch}: trained in {sur.meta['train_seconds']:.1f} s")
         for name, value in rep["metrics"].items():

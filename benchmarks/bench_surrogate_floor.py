@@ -100,8 +100,10 @@ def main() -> None:
         ("  CF Dataset assembly", lambda: _to_dataset(fields_, {}, table, sur.meta, static)),
         (f"floor: write {n_values:,} float32 per scenario", lambda: source.copy()),
     ]
-    print(f"batch {n} scenarios, {days} days, {n_values:,} daily values per scenario, "
-          f"{args.threads} torch thread(s)")  # fmt: skip
+    print(
+        f"batch {n} scenarios, {days} days, {n_values:,} daily values per scenario, "
+        f"{args.threads} torch thread(s)"
+    )
     print(f"full model: {t_full:.2f} s = {t_full / n * 1e3:.2f} ms per scenario (baseline)")
     print(f"{'stage':48s} {'µs / scenario':>14s} {'full / stage':>13s}")
     for name, fn in stages:

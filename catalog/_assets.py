@@ -8,7 +8,6 @@ and the catalog folder can be moved or archived as a whole.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ import pystac
 
 __all__ = [
     "EXT",
+    "PREFIX_EXT",
     "AssetFile",
     "BandSpec",
     "GridInfo",
@@ -42,6 +42,9 @@ EXT: dict[str, str] = {
     "sci": "https://stac-extensions.github.io/scientific/v1.0.0/schema.json",
     "view": "https://stac-extensions.github.io/view/v1.0.0/schema.json",
 }
+
+#: Field prefix -> extension name (key of :data:`EXT`) where the two differ.
+PREFIX_EXT: dict[str, str] = {"cube": "datacube"}
 
 GEOTIFF = "image/tiff; application=geotiff"
 NETCDF = "application/netcdf"
@@ -106,15 +109,6 @@ class GridInfo:
 def multihash_sha256(hex_digest: str) -> str:
     """Return the multihash of a SHA-256 digest (``1220`` + hex), as ``file:checksum`` wants."""
     return "1220" + hex_digest
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def link_or_copy(source: Path, target: Path) -> Path:
@@ -297,11 +291,23 @@ def new_item(
     end: datetime | None = None,
     properties: dict[str, Any] | None = None,
 ) -> pystac.Item:
-    """A :class:`pystac.Item` with a single datetime or a start/end range."""
+    """A :class:`pystac.Item` with a single datetime or a start/end range.
+
+    Raises
+    ------
+    CatalogError
+        ``datetime_`` is ``None`` and ``start`` or ``end`` is missing.
+    """
+    from ecocube.errors import CatalogError
+
     props = dict(properties or {})
     if datetime_ is None:
-        props["start_datetime"] = pystac.utils.datetime_to_str(start)  # type: ignore[arg-type]
-        props["end_datetime"] = pystac.utils.datetime_to_str(end)  # type: ignore[arg-type]
+        if start is None or end is None:
+            raise CatalogError(
+                f"item {item_id!r} has no datetime: give datetime_ or both start and end"
+            )
+        props["start_datetime"] = pystac.utils.datetime_to_str(start)
+        props["end_datetime"] = pystac.utils.datetime_to_str(end)
     return pystac.Item(
         id=item_id,
         geometry=geometry,
@@ -329,6 +335,5 @@ def declare_extensions(obj: pystac.Item | pystac.Collection) -> None:
                 walk(v)
 
     walk({k: v for k, v in d.items() if k not in ("links",)})
-    prefixes = {"cube": "datacube"}
-    uris = {EXT[prefixes.get(p, p)] for p in text_keys if prefixes.get(p, p) in EXT}
+    uris = {EXT[PREFIX_EXT.get(p, p)] for p in text_keys if PREFIX_EXT.get(p, p) in EXT}
     obj.stac_extensions = sorted(set(obj.stac_extensions) | uris)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pystac
 
-from ecocube._atomic import swap_into_place
+from ecocube._atomic import check_replaceable, swap_into_place, temporary_sibling
 from ecocube.catalog._assets import AssetFile, declare_extensions
+from ecocube.catalog._cube_items import CUBES_COLLECTION_ID
 from ecocube.catalog._family import BuildContext, Family
 from ecocube.catalog._items_climate import chelsa_items, worldclim_items
 from ecocube.catalog._items_landcover import gam_items, worldcover_items
@@ -21,58 +21,140 @@ from ecocube.catalog._items_ocean import global_cesm_items, north_atlantic_items
 from ecocube.catalog._items_sentinel2 import barbellino_items, emilia_items, south_tyrol_items
 from ecocube.errors import CatalogError, InvalidInputError
 
-__all__ = ["CATALOG_ID", "FAMILIES", "build_catalog", "catalog_datasets", "item_epsg"]
+__all__ = ["CATALOG_ID", "FAMILIES", "build_catalog", "catalog_datasets"]
 
 CATALOG_ID = "ecocube"
-#: Collection of the cubes registered by ``ecocube.cube.register_cube``; kept by a rebuild.
-CUBES_COLLECTION_ID = "ecocube-cubes"
+#: What marks a folder of ``out_dir`` as a collection written here (only such are replaced).
+_COLLECTION_MARKERS = ("collection.json",)
 
 _COPERNICUS = "Contains modified Copernicus Sentinel data"
 
 #: Collections of the catalog, in the order they are written.
 FAMILIES: tuple[Family, ...] = (
-    Family("chelsa-costa-rica", "chelsa_costa_rica", "CHELSA V2.1 bioclim, Costa Rica",
-           "19 CHELSA V2.1 bioclimatic variables (1981-2010, 30 arc-sec) cropped to Costa Rica; "
-           "raw integer encodings with scale/offset in raster:bands.",
-           "other", ("climate", "bioclim", "CHELSA"), chelsa_items),
-    Family("worldclim-dismo", "sdm_dismo", "WorldClim bioclim and WWF biomes (dismo)",
-           "WorldClim bioclimatic rasters at 0.5 degree over Central and South America and the "
-           "WWF biome map, from the R package dismo.",
-           "other", ("climate", "bioclim", "WorldClim", "biomes"), worldclim_items),
-    Family("gam-landuse-costa-rica", "landcover_gam_costa_rica",
-           "Land use of the Greater Metropolitan Area of Costa Rica (2020)",
-           "10 m land-use/land-cover map (8 classes) of the GAM, Costa Rica, 2020.",
-           "other", ("land cover", "land use", "Costa Rica"), gam_items),
-    Family("esa-worldcover", "worldcover_sao_tome", "ESA WorldCover 10 m, São Tomé",
-           "ESA WorldCover 2020 (v100) and 2021 (v200) land cover for São Tomé island.",
-           "CC-BY-4.0", ("land cover", "WorldCover", "ESA"), worldcover_items),
-    Family("sentinel-2-l2a-south-tyrol", "s2_south_tyrol", "Sentinel-2 L2A, Bolzano",
-           f"One Sentinel-2 L2A scene (B04, B03, B02, B08, SCL), 2022-06-12. {_COPERNICUS}.",
-           "other", ("sentinel-2", "L2A", "reflectance"), south_tyrol_items),
-    Family("sentinel-2-l2a-barbellino", "s2_barbellino", "Sentinel-2 L2A/L1C, Lake Barbellino",
-           f"Two dates of Sentinel-2A BOA/TOA reflectance and SCL (sen2r). {_COPERNICUS}.",
-           "other", ("sentinel-2", "L2A", "L1C", "reflectance"), barbellino_items),
-    Family("sentinel-2-l2a-emilia", "s2_emilia_ndvi_scl", "Sentinel-2 NDVI and SCL, Emilia 2020",
-           f"60-date Sentinel-2 L2A NDVI and scene classification time series (sen2rts), one "
-           f"item per date. {_COPERNICUS}.",
-           "other", ("sentinel-2", "NDVI", "time series"), emilia_items),
-    Family("landsat-8-l1-new-york", "landsat_l8ny18", "Landsat 8 C1 L1TP, New York 2018",
-           "19 Landsat 8 Collection-1 L1TP scenes (downsampled to ~3 km), 12 bands each, with "
-           "cloud cover measured from the BQA band.",
-           "other", ("landsat", "L1TP"), l8ny18_items),
-    Family("landsat-c2-l2-colombia", "landsat_c2l2_colombia", "Landsat 8 C2 L2, Colombia",
-           "One Landsat 8 Collection-2 Level-2 scene (SR and ST, downsampled to 512 px) with the "
-           "USGS STAC metadata.",
-           "other", ("landsat", "C2L2", "surface reflectance"), c2l2_items),
-    Family("ocean-north-atlantic", "ocean_north_atlantic", "Ocean model output, North Atlantic",
-           "CESM2-MARBL biogeochemistry, GLORYS12 physics, ERA5 forcing and river inputs for a "
-           "North Atlantic box (netCDF, datacube extension).",
-           "other", ("ocean", "biogeochemistry", "CESM", "MARBL", "GLORYS", "ERA5"),
-           north_atlantic_items),
-    Family("ocean-global-cesm", "ocean_global_cesm", "CESM2-MARBL global fields",
-           "Global CESM2-MARBL surface fields (1°) and a 10° 12-month climatology (netCDF).",
-           "other", ("ocean", "biogeochemistry", "CESM", "MARBL"), global_cesm_items),
-)  # fmt: skip
+    Family(
+        collection_id="chelsa-costa-rica",
+        dataset="chelsa_costa_rica",
+        title="CHELSA V2.1 bioclim, Costa Rica",
+        description=(
+            "19 CHELSA V2.1 bioclimatic variables (1981-2010, 30 arc-sec) cropped to Costa Rica; "
+            "raw integer encodings with scale/offset in raster:bands."
+        ),
+        license="other",
+        keywords=("climate", "bioclim", "CHELSA"),
+        build_items=chelsa_items,
+    ),
+    Family(
+        collection_id="worldclim-dismo",
+        dataset="sdm_dismo",
+        title="WorldClim bioclim and WWF biomes (dismo)",
+        description=(
+            "WorldClim bioclimatic rasters at 0.5 degree over Central and South America and the "
+            "WWF biome map, from the R package dismo."
+        ),
+        license="other",
+        keywords=("climate", "bioclim", "WorldClim", "biomes"),
+        build_items=worldclim_items,
+    ),
+    Family(
+        collection_id="gam-landuse-costa-rica",
+        dataset="landcover_gam_costa_rica",
+        title="Land use of the Greater Metropolitan Area of Costa Rica (2020)",
+        description="10 m land-use/land-cover map (8 classes) of the GAM, Costa Rica, 2020.",
+        license="other",
+        keywords=("land cover", "land use", "Costa Rica"),
+        build_items=gam_items,
+    ),
+    Family(
+        collection_id="esa-worldcover",
+        dataset="worldcover_sao_tome",
+        title="ESA WorldCover 10 m, São Tomé",
+        description="ESA WorldCover 2020 (v100) and 2021 (v200) land cover for São Tomé island.",
+        license="CC-BY-4.0",
+        keywords=("land cover", "WorldCover", "ESA"),
+        build_items=worldcover_items,
+    ),
+    Family(
+        collection_id="sentinel-2-l2a-south-tyrol",
+        dataset="s2_south_tyrol",
+        title="Sentinel-2 L2A, Bolzano",
+        description=(
+            f"One Sentinel-2 L2A scene (B04, B03, B02, B08, SCL), 2022-06-12. {_COPERNICUS}."
+        ),
+        license="other",
+        keywords=("sentinel-2", "L2A", "reflectance"),
+        build_items=south_tyrol_items,
+    ),
+    Family(
+        collection_id="sentinel-2-l2a-barbellino",
+        dataset="s2_barbellino",
+        title="Sentinel-2 L2A/L1C, Lake Barbellino",
+        description=(
+            f"Two dates of Sentinel-2A BOA/TOA reflectance and SCL (sen2r). {_COPERNICUS}."
+        ),
+        license="other",
+        keywords=("sentinel-2", "L2A", "L1C", "reflectance"),
+        build_items=barbellino_items,
+    ),
+    Family(
+        collection_id="sentinel-2-l2a-emilia",
+        dataset="s2_emilia_ndvi_scl",
+        title="Sentinel-2 NDVI and SCL, Emilia 2020",
+        description=(
+            "60-date Sentinel-2 L2A NDVI and scene classification time series (sen2rts), one item "
+            f"per date. {_COPERNICUS}."
+        ),
+        license="other",
+        keywords=("sentinel-2", "NDVI", "time series"),
+        build_items=emilia_items,
+    ),
+    Family(
+        collection_id="landsat-8-l1-new-york",
+        dataset="landsat_l8ny18",
+        title="Landsat 8 C1 L1TP, New York 2018",
+        description=(
+            "19 Landsat 8 Collection-1 L1TP scenes (downsampled to ~3 km), 12 bands each, with "
+            "cloud cover measured from the BQA band."
+        ),
+        license="other",
+        keywords=("landsat", "L1TP"),
+        build_items=l8ny18_items,
+    ),
+    Family(
+        collection_id="landsat-c2-l2-colombia",
+        dataset="landsat_c2l2_colombia",
+        title="Landsat 8 C2 L2, Colombia",
+        description=(
+            "One Landsat 8 Collection-2 Level-2 scene (SR and ST, downsampled to 512 px) with the "
+            "USGS STAC metadata."
+        ),
+        license="other",
+        keywords=("landsat", "C2L2", "surface reflectance"),
+        build_items=c2l2_items,
+    ),
+    Family(
+        collection_id="ocean-north-atlantic",
+        dataset="ocean_north_atlantic",
+        title="Ocean model output, North Atlantic",
+        description=(
+            "CESM2-MARBL biogeochemistry, GLORYS12 physics, ERA5 forcing and river inputs for a "
+            "North Atlantic box (netCDF, datacube extension)."
+        ),
+        license="other",
+        keywords=("ocean", "biogeochemistry", "CESM", "MARBL", "GLORYS", "ERA5"),
+        build_items=north_atlantic_items,
+    ),
+    Family(
+        collection_id="ocean-global-cesm",
+        dataset="ocean_global_cesm",
+        title="CESM2-MARBL global fields",
+        description=(
+            "Global CESM2-MARBL surface fields (1°) and a 10° 12-month climatology (netCDF)."
+        ),
+        license="other",
+        keywords=("ocean", "biogeochemistry", "CESM", "MARBL"),
+        build_items=global_cesm_items,
+    ),
+)
 
 
 def catalog_datasets() -> list[str]:
@@ -170,20 +252,21 @@ def build_catalog(
     Raises
     ------
     InvalidInputError
-        If a dataset name is not catalogued, or ``out_dir`` is a file.
+        If a dataset name is not catalogued, ``out_dir`` is a file, or a file or folder in
+        ``out_dir`` named like a collection is not a collection (it would be replaced).
     """
 
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"out_dir={str(out)!r} is a file; pass a folder path")
     families = _select(datasets)
+    _check_collection_folders(out)  # before any work: user files are never replaced
     # Built in a temporary sibling folder, then swapped in piece by piece: a failed build leaves
     # the previous catalog intact, and only what this function writes is ever replaced.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with temporary_sibling(out, directory=True) as tmp:
         catalog = _build_into(tmp, families, progress)
         out.mkdir(exist_ok=True)
+        _check_collection_folders(out)
         for family in FAMILIES:  # collections of an earlier build that this one leaves out
             if family not in families and (out / family.collection_id).is_dir():
                 shutil.rmtree(out / family.collection_id)
@@ -191,8 +274,6 @@ def build_catalog(
             swap_into_place(tmp / family.collection_id, out / family.collection_id)
         cubes = _link_cubes(tmp / "catalog.json", out)
         os.replace(tmp / "catalog.json", out / "catalog.json")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     catalog.normalize_hrefs(_dir_href(out))
     if cubes is not None:  # the same child link in the returned object
         catalog.add_link(
@@ -206,9 +287,19 @@ def build_catalog(
     return catalog
 
 
+def _check_collection_folders(out: Path) -> None:
+    """Raise unless every folder of ``out`` named like a collection is one (or empty)."""
+    for family in FAMILIES:
+        check_replaceable(
+            out / family.collection_id,
+            markers=_COLLECTION_MARKERS,
+            what=f"the STAC collection {family.collection_id!r} of an ecocube catalog",
+        )
+
+
 def _link_cubes(catalog_json: Path, out: Path) -> Path | None:
     """Keep the cubes registered in ``out`` (collection ``ecocube-cubes``, written by
-    ``ecocube.cube.register_cube``): add a child link to it in the new ``catalog_json``.
+    :func:`ecocube.catalog.register_cube`): add a child link to it in the new ``catalog_json``.
 
     The collection folder lies next to the registry collections and is never touched by a
     build; without the link it would be orphaned. Returns its ``collection.json`` or None.
@@ -278,31 +369,3 @@ def _build_into(
     catalog.normalize_hrefs(_dir_href(out))
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return catalog
-
-
-def item_epsg(obj: pystac.Item | pystac.Asset | dict[str, Any]) -> int | None:
-    """EPSG code of an item or asset, from ``proj:code`` (``"EPSG:n"``) or ``proj:epsg``.
-
-    Asset-level fields win over the item's (assets on their own grids). Returns ``None`` when
-    neither field is present or the code is not an EPSG code.
-    """
-    if isinstance(obj, pystac.Asset):
-        fields = obj.extra_fields
-        owner = obj.owner.properties if isinstance(obj.owner, pystac.Item) else {}
-    elif isinstance(obj, pystac.Item):
-        fields, owner = obj.properties, {}
-    elif isinstance(obj, dict):
-        fields = obj.get("properties", obj)
-        owner = {}
-    else:
-        raise InvalidInputError(
-            f"item_epsg() needs a pystac Item, Asset or dict, not {type(obj).__name__}"
-        )
-    for source in (fields, owner):
-        code = source.get("proj:code")
-        if isinstance(code, str) and code.upper().startswith("EPSG:"):
-            return int(code.split(":", 1)[1])
-        epsg = source.get("proj:epsg")
-        if epsg is not None:
-            return int(epsg)
-    return None

@@ -20,15 +20,15 @@ def build(
     import time
 
     from rich.console import Console
-    from rich.progress import track
 
+    from ecocube._progress import track
     from ecocube.catalog._build import build_catalog
 
     start = time.perf_counter()
     catalog = build_catalog(
         out,
         datasets or None,
-        progress=lambda fams: track(list(fams), description="catalog"),
+        progress=lambda fams: track(list(fams), "catalog", unit="collections"),
     )
     n_col = len(list(catalog.get_children()))
     n_items = sum(1 for _ in catalog.get_items(recursive=True))
@@ -65,23 +65,34 @@ def serve(
     directory: Path = typer.Argument(..., help="Catalog folder (holding catalog.json)."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(7822, help="TCP port (0 picks a free one)."),
+    public: bool = typer.Option(
+        False,
+        "--public",
+        help="Allow a --host beyond loopback: the API has no authentication; assets are "
+        "served under /assets/.",
+    ),
 ) -> None:
     """Serve the catalog as a STAC API (pgstac + rustac) until interrupted with Ctrl-C."""
     import signal
     import threading
+    import warnings
 
     from rich.console import Console
 
-    from ecocube.catalog._server import serve_catalog
+    from ecocube.catalog._server import PublicServerWarning, serve_catalog
 
     console = Console()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with serve_catalog(directory, host=host, port=port) as url:
-        console.print(f"STAC API at {url} (Ctrl-C to stop)")
-        stop.wait()
-        console.print("stopping: server shut down, database dropped")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PublicServerWarning)
+        with serve_catalog(directory, host=host, port=port, public=public) as url:
+            for w in caught:
+                typer.echo(f"warning: {w.message}", err=True)
+            console.print(f"STAC API at {url} (Ctrl-C to stop)")
+            stop.wait()
+    console.print("stopping: server shut down, database dropped")
 
 
 @app.command()
@@ -94,7 +105,12 @@ def search(
     filter: str = typer.Option(None, "--filter", help="CQL2 text, e.g. 'eo:cloud_cover < 10'."),
     limit: int = typer.Option(100, help="Page size asked from the server."),
     max_items: int = typer.Option(None, "--max-items", help="Stop after this many items."),
-    max_retries: int = typer.Option(3, help="Retries on 5xx / timeouts (with backoff)."),
+    max_retries: int = typer.Option(
+        3, help="Retries on connection errors and 5xx answers (with backoff)."
+    ),
+    timeout: float = typer.Option(
+        30.0, "--timeout", help="Seconds to wait for the connection and for each answer."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the ItemCollection as JSON."),
 ) -> None:
     """Search a STAC API (local or public) and print a table of items or JSON."""
@@ -111,6 +127,8 @@ def search(
         raise InvalidInputError(
             f"--max-retries {max_retries} is negative; give 0 or more (0 disables retries)"
         )
+    if not timeout > 0:
+        raise InvalidInputError(f"--timeout {timeout:g} must be a number of seconds > 0")
     if limit < 1:
         raise InvalidInputError(f"--limit {limit} must be at least 1 (page size, up to 10000)")
     if max_items is not None and max_items < 1:
@@ -124,7 +142,7 @@ def search(
         filter=filter,
         limit=limit,
         max_items=max_items,
-        retry=RetryPolicy(max_retries=max_retries),
+        retry=RetryPolicy(max_retries=max_retries, timeout=timeout),
     )
     if as_json:
         typer.echo(json.dumps(items.to_dict(transform_hrefs=False), indent=1))

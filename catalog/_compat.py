@@ -12,15 +12,9 @@ from typing import Any
 
 import pystac
 
+from ecocube.catalog._proj import epsg_of
+
 __all__ = ["stackable_items"]
-
-
-def _epsg_of(fields: dict[str, Any]) -> int | None:
-    code = fields.get("proj:code")
-    if isinstance(code, str) and code.upper().startswith("EPSG:"):
-        return int(code.split(":", 1)[1])
-    epsg = fields.get("proj:epsg")
-    return int(epsg) if epsg is not None else None
 
 
 def stackable_items(items: Iterable[pystac.Item | dict[str, Any]]) -> list[dict[str, Any]]:
@@ -46,11 +40,11 @@ def stackable_items(items: Iterable[pystac.Item | dict[str, Any]]) -> list[dict[
         else:
             d = dict(item)
         props = d.setdefault("properties", {})
-        epsg = _epsg_of(props)
+        epsg = epsg_of(props)
         if epsg is not None:
             props["proj:epsg"] = epsg
         for asset in (d.get("assets") or {}).values():
-            a_epsg = _epsg_of(asset)
+            a_epsg = epsg_of(asset)
             if a_epsg is not None:
                 asset["proj:epsg"] = a_epsg
         out.append(d)

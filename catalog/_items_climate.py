@@ -9,6 +9,7 @@ specification, see the data MANIFEST), never rescaled in the files.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pystac
 
@@ -91,7 +92,7 @@ def chelsa_items(ctx: BuildContext) -> list[pystac.Item]:
     return [item]
 
 
-_WC = {
+_WC: dict[str, tuple[str, dict[str, Any]]] = {
     "bio1": ("Annual mean temperature", {"scale": 0.1, "offset": 0.0, "unit": "°C"}),
     "bio5": ("Max temperature of warmest month", {"scale": 0.1, "offset": 0.0, "unit": "°C"}),
     "bio6": ("Min temperature of coldest month", {"scale": 0.1, "offset": 0.0, "unit": "°C"}),

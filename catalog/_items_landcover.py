@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pystac
 
-from ecocube.catalog._assets import BandSpec, proj_fields, raster_asset
+from ecocube.catalog._assets import BandSpec, multihash_sha256, proj_fields, raster_asset
 from ecocube.catalog._classes import WORLDCOVER_CLASSES, gam_landuse_classes
 from ecocube.catalog._family import BuildContext
 
@@ -29,7 +29,10 @@ def gam_items(ctx: BuildContext) -> list[pystac.Item]:
         media_type="text/csv",
         title="Class table (Spanish levels 1-3, English gloss, pixel counts)",
         roles=["metadata"],
-        extra_fields={"file:checksum": "1220" + csv_file.sha256, "file:size": csv_file.size},
+        extra_fields={
+            "file:checksum": multihash_sha256(csv_file.sha256),
+            "file:size": csv_file.size,
+        },
     )
     item = pystac.Item(
         id=item_id,

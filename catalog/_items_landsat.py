@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pystac
 
-from ecocube.catalog._assets import BandSpec, proj_fields, raster_asset
+from ecocube.catalog._assets import BandSpec, multihash_sha256, proj_fields, raster_asset
 from ecocube.catalog._family import BuildContext
 
 __all__ = ["bqa_cloud_cover", "c2l2_items", "l8ny18_items"]
@@ -218,8 +218,13 @@ _C2_ASSETS: dict[str, tuple[str, BandSpec, tuple[str, ...]]] = {
 
 #: Collection-2 QA_PIXEL bits used for masking.
 QA_PIXEL_BITFIELDS = [
-    {"name": name, "description": desc, "offset": off, "length": 1,
-     "classes": [{"value": 0, "name": f"not_{name}"}, {"value": 1, "name": name}]}
+    {
+        "name": name,
+        "description": desc,
+        "offset": off,
+        "length": 1,
+        "classes": [{"value": 0, "name": f"not_{name}"}, {"value": 1, "name": name}],
+    }
     for name, desc, off in (
         ("fill", "Image data fill", 0),
         ("dilated_cloud", "Dilated cloud", 1),
@@ -230,7 +235,7 @@ QA_PIXEL_BITFIELDS = [
         ("clear", "Clear", 6),
         ("water", "Water", 7),
     )
-]  # fmt: skip
+]
 
 
 def _bit(name: str, description: str, offset: int) -> dict:
@@ -308,7 +313,7 @@ def c2l2_items(ctx: BuildContext) -> list[pystac.Item]:
                 key, f"USGS-provided STAC {key[:2]} item (STAC 0.7.0, remote hrefs)"
             ),
             roles=["metadata"],
-            extra_fields={"file:checksum": "1220" + file.sha256, "file:size": file.size},
+            extra_fields={"file:checksum": multihash_sha256(file.sha256), "file:size": file.size},
         )
     item = pystac.Item(
         id=_C2_ID,

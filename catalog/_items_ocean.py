@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pystac
 
-from ecocube.catalog._assets import NETCDF
+from ecocube.catalog._assets import NETCDF, multihash_sha256
 from ecocube.catalog._family import BuildContext
 
 __all__ = ["CF_STANDARD_NAMES", "global_cesm_items", "north_atlantic_items"]
@@ -197,7 +197,7 @@ def _item(
             media_type=NETCDF,
             title=title,
             roles=["data"],
-            extra_fields={"file:checksum": "1220" + file.sha256, "file:size": file.size},
+            extra_fields={"file:checksum": multihash_sha256(file.sha256), "file:size": file.size},
         ),
     )
     return item
@@ -206,31 +206,64 @@ def _item(
 def north_atlantic_items(ctx: BuildContext) -> list[pystac.Item]:
     """CESM-MARBL 2012 and climatology, GLORYS12, ERA5 and three river-input years."""
     items = [
-        _item(ctx, "CESM_BGC_2012.nc", "cesm-marbl-bgc-2012-north-atlantic",
-              "CESM2-MARBL biogeochemistry, North Atlantic 2°, 2012 records"),
-        _item(ctx, "CESM_regional_coarse_test_data_climatology.nc",
-              "cesm-marbl-bgc-climatology-north-atlantic",
-              "CESM2-MARBL biogeochemistry 12-month climatology, North Atlantic 2°",
-              nominal_year=2012),
-        _item(ctx, "GLORYS_NA_2012.nc", "glorys12-physics-2012-north-atlantic",
-              "GLORYS12V1 ocean physics (subsampled), North Atlantic 2012"),
-        _item(ctx, "ERA5_NA_2012.nc", "era5-surface-2012-north-atlantic",
-              "ERA5 surface forcing, North Atlantic 0.25°, 2012-01-01 and 2013-01-01"),
-    ]  # fmt: skip
-    for rel in sorted(r for r in ctx.files if r.startswith("rivr2o_riverinputs_")):
-        year = int(re.search(r"(\d{4})\.nc$", rel)[1])  # type: ignore[index]
+        _item(
+            ctx,
+            "CESM_BGC_2012.nc",
+            "cesm-marbl-bgc-2012-north-atlantic",
+            "CESM2-MARBL biogeochemistry, North Atlantic 2°, 2012 records",
+        ),
+        _item(
+            ctx,
+            "CESM_regional_coarse_test_data_climatology.nc",
+            "cesm-marbl-bgc-climatology-north-atlantic",
+            "CESM2-MARBL biogeochemistry 12-month climatology, North Atlantic 2°",
+            nominal_year=2012,
+        ),
+        _item(
+            ctx,
+            "GLORYS_NA_2012.nc",
+            "glorys12-physics-2012-north-atlantic",
+            "GLORYS12V1 ocean physics (subsampled), North Atlantic 2012",
+        ),
+        _item(
+            ctx,
+            "ERA5_NA_2012.nc",
+            "era5-surface-2012-north-atlantic",
+            "ERA5 surface forcing, North Atlantic 0.25°, 2012-01-01 and 2013-01-01",
+        ),
+    ]
+    rivers = [
+        (rel, int(match[1]))
+        for rel in sorted(ctx.files)
+        if (match := re.fullmatch(r"rivr2o_riverinputs_.*?(\d{4})\.nc", rel))
+    ]
+    for rel, year in rivers:
         items.append(
-            _item(ctx, rel, f"river-inputs-{year}-north-atlantic",
-                  f"River nutrient and carbon export to the ocean, {year}", nominal_year=year)
-        )  # fmt: skip
+            _item(
+                ctx,
+                rel,
+                f"river-inputs-{year}-north-atlantic",
+                f"River nutrient and carbon export to the ocean, {year}",
+                nominal_year=year,
+            )
+        )
     return items
 
 
 def global_cesm_items(ctx: BuildContext) -> list[pystac.Item]:
     """Global CESM-MARBL surface fields (2012-2013) and the 10° 12-month climatology."""
     return [
-        _item(ctx, "CESM_BGC_SURFACE_2012.nc", "cesm-marbl-surface-2012-global",
-              "CESM2-MARBL surface pCO2 and deposition fluxes, global 1°, 2012"),
-        _item(ctx, "CESM_BGC_coarse_global_clim.nc", "cesm-marbl-bgc-climatology-global",
-              "CESM2-MARBL biogeochemistry 12-month climatology, global 10°", nominal_year=2012),
-    ]  # fmt: skip
+        _item(
+            ctx,
+            "CESM_BGC_SURFACE_2012.nc",
+            "cesm-marbl-surface-2012-global",
+            "CESM2-MARBL surface pCO2 and deposition fluxes, global 1°, 2012",
+        ),
+        _item(
+            ctx,
+            "CESM_BGC_coarse_global_clim.nc",
+            "cesm-marbl-bgc-climatology-global",
+            "CESM2-MARBL biogeochemistry 12-month climatology, global 10°",
+            nominal_year=2012,
+        ),
+    ]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pystac
 
-from ecocube.catalog._assets import BandSpec, proj_fields, raster_asset
+from ecocube.catalog._assets import BandSpec, multihash_sha256, proj_fields, raster_asset
 from ecocube.catalog._classes import SCL_CLASSES, SCL_CLOUD_VALUES
 from ecocube.catalog._family import BuildContext
 
@@ -157,7 +157,7 @@ def barbellino_items(ctx: BuildContext) -> list[pystac.Item]:
                 title="Area of interest",
                 roles=["metadata"],
                 extra_fields={
-                    "file:checksum": "1220" + aoi_file.sha256,
+                    "file:checksum": multihash_sha256(aoi_file.sha256),
                     "file:size": aoi_file.size,
                 },
             ),

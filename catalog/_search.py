@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from http import HTTPStatus
 from typing import Any
 
 import pystac
@@ -20,11 +23,13 @@ from ecocube.errors import InvalidInputError, StacApiError
 __all__ = [
     "RetryPolicy",
     "SearchQuery",
+    "item_search",
     "normalize_bbox",
     "normalize_datetime",
     "normalize_filter",
     "open_client",
     "search",
+    "unknown_collections",
 ]
 
 BBoxLike = str | Sequence[float]
@@ -33,7 +38,11 @@ DatetimeLike = str | datetime | date | Sequence[str | datetime | date | None]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries of HTTP requests (urllib3 ``Retry``) on connection errors, timeouts and 5xx.
+    """Retries of HTTP requests (urllib3 ``Retry``) on connection errors and 5xx answers.
+
+    A server that accepts the request and stays silent for ``timeout`` seconds is not asked
+    again (a hung server would otherwise cost ``timeout`` per retry); 4xx answers and
+    malformed JSON are deterministic and never retried.
 
     Attributes
     ----------
@@ -276,16 +285,37 @@ def open_client(
     retry: RetryPolicy | None = None,
     request_modifier: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """Open a STAC API with pystac-client, retrying 5xx and timeouts with backoff.
+    """Open a STAC API with pystac-client: retries with backoff, timeouts, clear errors.
+
+    Every request to a STAC API in ecocube goes through the client returned here.
+
+    Parameters
+    ----------
+    url
+        Landing page of the API.
+    retry
+        Retry/backoff/timeout policy (default :class:`RetryPolicy`).
+    request_modifier
+        Called on every ``requests.Request`` before it is sent (e.g. to add headers).
+
+    Returns
+    -------
+    pystac_client.Client
+        A client whose landing page conforms to STAC API item search.
 
     Raises
     ------
+    InvalidInputError
+        ``url`` is not an http(s) URL.
     StacApiError
-        The API is unreachable, answers with an error, or its landing page is not STAC JSON.
+        The API is unreachable, answers with an error or too slowly, or ``url`` is not a STAC
+        API landing page (a static catalog, a collection, an HTML page, malformed JSON).
     """
     from pystac_client import Client
+    from pystac_client.errors import ClientTypeError
     from pystac_client.exceptions import APIError
     from pystac_client.stac_api_io import StacApiIO
+    from pystac_client.warnings import NoConformsTo
     from urllib3.util.retry import Retry
 
     policy = retry or RetryPolicy()
@@ -294,7 +324,8 @@ def open_client(
     retries = Retry(
         total=policy.max_retries,
         connect=policy.max_retries,
-        read=policy.max_retries,
+        read=0,  # a silent server is not asked again: see RetryPolicy
+        status=policy.max_retries,
         backoff_factor=policy.backoff_factor,
         status_forcelist=policy.status_forcelist,
         allowed_methods=None,  # retry POST searches too: they are read-only
@@ -302,22 +333,141 @@ def open_client(
     )
     io = StacApiIO(timeout=policy.timeout, max_retries=retries, request_modifier=request_modifier)
     try:
-        return Client.open(url, stac_io=io, timeout=policy.timeout)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoConformsTo)  # checked below, with the fix
+            client = Client.open(url, stac_io=io, timeout=policy.timeout)
     except APIError as err:
+        raise _api_error(url, err, policy, during="open") from err
+    except ClientTypeError as err:
+        found = re.search(r"found type=(\w+)", str(err))
+        kind = f"a STAC {found.group(1)}" if found else "not a STAC catalog"
         raise StacApiError(
-            f"the STAC API at {url} is unreachable or failed: {_short(err)}; check the URL and "
-            "that the server runs (`ecocube catalog serve DIR` for the local catalog)"
+            f"{url} is {kind}, not a STAC API landing page; give the root URL of the API "
+            f"(for .../collections/ID, the part before /collections)"
         ) from err
     except (json.JSONDecodeError, pystac.STACError, KeyError, TypeError, ValueError) as err:
         raise StacApiError(
             f"{url} did not return a STAC API landing page (malformed or non-STAC JSON: "
-            f"{_short(err)})"
+            f"{_short(err)}); give the root URL of a STAC API"
         ) from err
+    if not client.conforms_to("ITEM_SEARCH"):
+        raise StacApiError(
+            f"{url} is a static STAC catalog, not a STAC API (it offers no item search); give "
+            "the root URL of a STAC API, or read a local catalog folder directly (serve one "
+            "with `ecocube catalog serve DIR`)"
+        )
+    return client
+
+
+def _api_error(url: str, err: Exception, policy: RetryPolicy, *, during: str) -> StacApiError:
+    """One-line :class:`StacApiError` for a failed request: what happened and what to do."""
+    status = getattr(err, "status_code", None)
+    what = "is unreachable or failed" if during == "open" else "failed the search"
+    if isinstance(status, int) and 400 <= status < 500:
+        reason = _reason(status)
+        detail = _json_detail(str(err))
+        fix = (
+            "the URL is not a STAC API landing page; give the root URL of the API "
+            "(e.g. http://127.0.0.1:7822 for `ecocube catalog serve`)"
+            if during == "open"
+            else "check the search parameters"
+        )
+        return StacApiError(f"the STAC API at {url} {what}: HTTP {status} {reason}{detail}; {fix}")
+    if isinstance(status, int):
+        detail = _json_detail(str(err))
+        return StacApiError(
+            f"the STAC API at {url} {what}: HTTP {status} {_reason(status)}{detail} after "
+            f"{policy.max_retries} retries; try again later or raise --max-retries"
+        )
+    text = str(err)
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return StacApiError(
+            f"the STAC API at {url} {what}: no answer within {policy.timeout:g} s (the server "
+            "hangs or is overloaded); check the server, or wait longer with --timeout SECONDS "
+            "(RetryPolicy(timeout=...))"
+        )
+    return StacApiError(
+        f"the STAC API at {url} {what}: {_short(err)}; check the URL and that the server runs "
+        "(`ecocube catalog serve DIR` for the local catalog)"
+    )
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _json_detail(body: str) -> str:
+    """`` (description)`` from a JSON error body; nothing for HTML or other text."""
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    for key in ("description", "detail", "message"):
+        if isinstance(doc.get(key), str):
+            return f" ({' '.join(doc[key].split())[:200]})"
+    return ""
 
 
 def _short(err: Exception) -> str:
     text = str(err).strip().splitlines()
     return (text[0] if text else type(err).__name__)[:300]
+
+
+def unknown_collections(
+    client: Any, url: str, wanted: Sequence[str], policy: RetryPolicy | None = None
+) -> tuple[list[str], list[str]]:
+    """The ids of ``wanted`` that the API does not serve, and the ids it serves (sorted).
+
+    Raises
+    ------
+    StacApiError
+        The API fails, answers too slowly or returns malformed collections.
+    """
+    from pystac_client.exceptions import APIError
+
+    try:
+        available = sorted(c.id for c in client.get_collections())
+    except APIError as err:
+        raise _api_error(url, err, policy or RetryPolicy(), during="search") from err
+    except (json.JSONDecodeError, pystac.STACError, KeyError, TypeError) as err:
+        raise StacApiError(f"{url} returned malformed collections: {_short(err)}") from err
+    return [c for c in wanted if c not in available], available
+
+
+def item_search(
+    client: Any, url: str, query: SearchQuery, policy: RetryPolicy | None = None
+) -> pystac.ItemCollection:
+    """Run a normalised search (``POST /search``, following ``next`` links) on an open client.
+
+    Raises
+    ------
+    StacApiError
+        The API fails, answers too slowly or returns malformed results.
+    """
+    from pystac_client.exceptions import APIError
+
+    try:
+        result = client.search(
+            method="POST",
+            bbox=query.bbox,
+            datetime=query.datetime,
+            collections=list(query.collections) if query.collections else None,
+            ids=list(query.ids) if query.ids else None,
+            filter=query.filter,
+            filter_lang="cql2-json" if query.filter else None,
+            limit=query.limit,
+            max_items=query.max_items,
+        )
+        return result.item_collection()
+    except APIError as err:
+        raise _api_error(url, err, policy or RetryPolicy(), during="search") from err
+    except (json.JSONDecodeError, pystac.STACError, KeyError, TypeError) as err:
+        raise StacApiError(f"{url} returned malformed search results: {_short(err)}") from err
 
 
 def search(
@@ -369,8 +519,6 @@ def search(
     StacApiError
         The API is unreachable, answers with an error, or returns malformed JSON.
     """
-    from pystac_client.exceptions import APIError
-
     if not isinstance(limit, int) or not 1 <= limit <= 10000:
         raise InvalidInputError(f"limit={limit!r} must be an integer within 1-10000")
     if max_items is not None and (not isinstance(max_items, int) or max_items < 1):
@@ -385,28 +533,11 @@ def search(
         max_items=max_items,
     )
     client = open_client(url, retry=retry, request_modifier=request_modifier)
-    try:
-        if query.collections and check_collections:
-            available = sorted(c.id for c in client.get_collections())
-            unknown = [c for c in query.collections if c not in available]
-            if unknown:
-                raise InvalidInputError(
-                    f"collections={list(unknown)!r} are not served by {url}; valid collections: "
-                    f"{', '.join(available)}"
-                )
-        result = client.search(
-            method="POST",
-            bbox=query.bbox,
-            datetime=query.datetime,
-            collections=list(query.collections) if query.collections else None,
-            ids=list(query.ids) if query.ids else None,
-            filter=query.filter,
-            filter_lang="cql2-json" if query.filter else None,
-            limit=query.limit,
-            max_items=query.max_items,
-        )
-        return result.item_collection()
-    except APIError as err:
-        raise StacApiError(f"the STAC API at {url} failed the search: {_short(err)}") from err
-    except (json.JSONDecodeError, pystac.STACError, KeyError, TypeError) as err:
-        raise StacApiError(f"{url} returned malformed search results: {_short(err)}") from err
+    if query.collections and check_collections:
+        unknown, available = unknown_collections(client, url, query.collections, retry)
+        if unknown:
+            raise InvalidInputError(
+                f"collections={list(unknown)!r} are not served by {url}; valid collections: "
+                f"{', '.join(available)}"
+            )
+    return item_search(client, url, query, retry)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecocube.catalog._assets import EXT, sha256_of
+from ecocube.catalog._assets import EXT, PREFIX_EXT, multihash_sha256
+from ecocube.data import sha256_of
 from ecocube.errors import InvalidInputError
 
 __all__ = ["NULL_GEOMETRY", "ValidationProblem", "validate_catalog"]
@@ -29,20 +30,18 @@ NULL_GEOMETRY = (
     "e.g. rebuild it with `ecocube catalog build`"
 )
 
-_DATA_TYPES = {
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64", "cint16", "cint32", "cfloat32", "cfloat64", "other",
-}  # fmt: skip
-_COMMON_NAMES = {
-    "pan", "coastal", "blue", "green", "green05", "yellow", "red", "rededge", "rededge071",
-    "rededge075", "rededge078", "nir", "nir08", "nir09", "cirrus", "swir16", "swir22", "lwir",
-    "lwir11", "lwir12",
-}  # fmt: skip
+#: ``raster:bands`` data types (raster extension v1.1).
+_DATA_TYPES = frozenset(
+    "int8 int16 int32 int64 uint8 uint16 uint32 uint64 "
+    "float16 float32 float64 cint16 cint32 cfloat32 cfloat64 other".split()
+)
+#: ``eo:bands`` common names (eo extension v1.1).
+_COMMON_NAMES = frozenset(
+    "pan coastal blue green green05 yellow red rededge rededge071 rededge075 rededge078 "
+    "nir nir08 nir09 cirrus swir16 swir22 lwir lwir11 lwir12".split()
+)
 _CLASS_NAME = re.compile(r"^[0-9A-Za-z_-]+$")
-_PREFIX_EXT = {
-    "proj": "proj", "raster": "raster", "eo": "eo", "classification": "classification",
-    "cube": "datacube", "file": "file", "sci": "sci", "view": "view",
-}  # fmt: skip
+_DATETIME_FIELDS = ("datetime", "start_datetime", "end_datetime", "created", "updated")
 
 
 @dataclass(frozen=True)
@@ -95,8 +94,8 @@ def _check_declared(obj: dict[str, Any]) -> list[str]:
     used = {k.split(":", 1)[0] for k in _walk_keys(body) if isinstance(k, str) and ":" in k}
     out = []
     for prefix in sorted(used):
-        ext = _PREFIX_EXT.get(prefix)
-        if ext and EXT[ext] not in declared:
+        ext = PREFIX_EXT.get(prefix, prefix)
+        if ext in EXT and EXT[ext] not in declared:
             out.append(f"uses '{prefix}:' fields but does not declare {EXT[ext]}")
     return out
 
@@ -197,7 +196,7 @@ def _check_file(asset: dict[str, Any], where: str, local: Path | None, hashes: b
     if local is not None and local.is_file():
         if size is not None and local.stat().st_size != size:
             out.append(f"{where} file:size {size} but the file has {local.stat().st_size} bytes")
-        elif hashes and cs is not None and "1220" + sha256_of(local) != cs:
+        elif hashes and cs is not None and multihash_sha256(sha256_of(local)) != cs:
             out.append(f"{where} file:checksum does not match the file {local.name}")
     return out
 
@@ -228,8 +227,41 @@ def _check_cube(fields: dict[str, Any], where: str) -> list[str]:
     return out
 
 
-def _check_object(obj: dict[str, Any], path: Path, hashes: bool) -> list[str]:
-    out = _check_core(obj) + _check_declared(obj)
+def _check_datetimes(obj: dict[str, Any]) -> list[str]:
+    """Date fields that are not text (the core models take a number for a Unix time)."""
+    fields: list[tuple[str, Any]] = []
+    if obj.get("type") == "Feature":
+        props = obj.get("properties")
+        if isinstance(props, dict):
+            fields = [(f"properties.{k}", props[k]) for k in _DATETIME_FIELDS if k in props]
+    elif obj.get("type") == "Collection":
+        extent = obj.get("extent")
+        temporal = extent.get("temporal") if isinstance(extent, dict) else None
+        intervals = temporal.get("interval") if isinstance(temporal, dict) else None
+        for i, interval in enumerate(intervals if isinstance(intervals, list) else []):
+            for j, value in enumerate(interval if isinstance(interval, list) else []):
+                fields.append((f"extent.temporal.interval[{i}][{j}]", value))
+    return [
+        f"{where} must be an RFC 3339 date-time string such as '2020-01-01T00:00:00Z', "
+        f"got {value!r}"
+        for where, value in fields
+        if value is not None and not isinstance(value, str)
+    ]
+
+
+def _check_href(href: str, path: Path, root: Path, what: str) -> tuple[Path | None, list[str]]:
+    """The local target of a relative href, or a problem when it leaves the catalog folder."""
+    target = (path.parent / href).resolve()
+    if not target.is_relative_to(root):
+        return None, [
+            f"{what} href {href!r} points outside the catalog folder ({target}): the catalog "
+            "is not self-contained, and a server of it would expose that path"
+        ]
+    return target, []
+
+
+def _check_object(obj: dict[str, Any], path: Path, root: Path, hashes: bool) -> list[str]:
+    out = _check_core(obj) + _check_declared(obj) + _check_datetimes(obj)
     if obj.get("type") == "Feature" and obj.get("geometry", ...) is None:
         out.append(NULL_GEOMETRY)
     props = obj.get("properties", obj) if obj.get("type") == "Feature" else obj
@@ -247,21 +279,28 @@ def _check_object(obj: dict[str, Any], path: Path, hashes: bool) -> list[str]:
         if "://" in href or href.startswith("/"):
             out.append(f"{where} href {href!r} is not relative: the catalog is not self-contained")
         else:
-            local = (path.parent / href).resolve()
-            if _is_zarr_asset(asset, href):
+            local, escapes = _check_href(href, path, root, where)
+            out += escapes
+            if local is not None and _is_zarr_asset(asset, href):
                 # a Zarr store is a folder; it is complete once its metadata is written
                 if not any((local / m).is_file() for m in (".zmetadata", ".zgroup", "zarr.json")):
                     out.append(f"{where} href {href!r} is not a readable Zarr store")
                 local = None
-            elif not local.is_file():
+            elif local is not None and not local.is_file():
                 out.append(f"{where} href {href!r} points to a missing file")
         out += _check_proj(asset, where) + _check_bands(asset, where)
         out += _check_classes(asset, where) + _check_file(asset, where, local, hashes)
         out += _check_cube(asset, where)
     for link in obj.get("links") or []:
+        if not isinstance(link, dict):
+            continue
         if link.get("rel") in ("child", "item", "parent", "root", "collection"):
             href = str(link.get("href", ""))
-            if "://" not in href and not (path.parent / href).resolve().is_file():
+            if "://" in href:
+                continue
+            target, escapes = _check_href(href, path, root, f"link rel={link['rel']!r}")
+            out += escapes
+            if target is not None and not target.is_file():
                 out.append(f"link rel={link['rel']!r} href {href!r} points to a missing file")
     return out
 
@@ -297,6 +336,7 @@ def validate_catalog(
             "`ecocube catalog build --out DIR`"
         )
     problems: list[ValidationProblem] = []
+    resolved_root = root.resolve()
     for path in sorted(root.rglob("*.json")):
         if not _is_stac_object_file(path):
             continue  # e.g. USGS metadata JSON stored as an asset
@@ -311,7 +351,8 @@ def validate_catalog(
             continue
         oid = obj.get("id") if isinstance(obj.get("id"), str) else None
         problems += [
-            ValidationProblem(rel, oid, msg) for msg in _check_object(obj, path, check_checksums)
+            ValidationProblem(rel, oid, msg)
+            for msg in _check_object(obj, path, resolved_root, check_checksums)
         ]
     return problems
 

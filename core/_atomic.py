@@ -9,15 +9,22 @@ output of the same kind, never a folder holding something else.
 Single-file outputs (CSV tables, JSON reports, netCDF files) follow the same rule:
 :func:`check_output_file` before the work (the path is not a folder, no parent of it is a file,
 and an existing file is only replaced when allowed), then :func:`write_file_atomic`, which writes a
-temporary sibling and renames it over the target, removing the temporary file on failure.
+temporary sibling and renames it over the target.
+
+Every temporary sibling comes from :func:`temporary_sibling`: it is named
+``.NAME.tmp-<pid>-<hex>``, removed when the ``with`` block ends however it ends (an error,
+Ctrl-C, SIGTERM through the CLI's handler), and temporaries that a killed process left behind
+are swept before the next write of the same target.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ecocube.errors import InvalidInputError
@@ -27,8 +34,13 @@ __all__ = [
     "check_output_file",
     "check_replaceable",
     "swap_into_place",
+    "sweep_stale_siblings",
+    "temporary_sibling",
     "write_file_atomic",
 ]
+
+#: ``<pid>-<hex>`` after the ``.NAME.tmp-`` prefix of a temporary sibling.
+_TMP_ID = re.compile(r"(\d+)-[0-9a-f]{8}")
 
 
 def check_replaceable(path: str | os.PathLike[str], *, markers: Sequence[str], what: str) -> None:
@@ -135,6 +147,100 @@ def check_output_file(
     return target
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists on this machine (it may belong to another user)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def sweep_stale_siblings(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary siblings of ``target`` whose writing process no longer exists.
+
+    A process killed outright (SIGKILL, power loss) cannot clean up; its temporary
+    ``.NAME.tmp-<pid>-<hex>`` stays behind until this sweep, which :func:`temporary_sibling`
+    runs before every write of ``target``. Temporaries of running processes are kept.
+
+    Parameters
+    ----------
+    target
+        The output whose temporaries to sweep.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The temporaries removed.
+    """
+    target = Path(target)
+    prefix = f".{target.name}.tmp-"
+    if not target.parent.is_dir():
+        return []
+    removed = []
+    for entry in target.parent.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TMP_ID.match(entry.name[len(prefix) :])
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        _remove(entry)
+        removed.append(entry)
+    return removed
+
+
+@contextlib.contextmanager
+def temporary_sibling(
+    target: str | os.PathLike[str], *, directory: bool, suffix: str = ""
+) -> Iterator[Path]:
+    """Yield a fresh hidden path next to ``target``; remove whatever is left there at the end.
+
+    The caller writes the output at the yielded path and moves it onto ``target`` (with
+    :func:`os.replace` or :func:`swap_into_place`) inside the ``with`` block. Whatever still
+    exists at the path when the block ends (normally or through any exception, including
+    ``KeyboardInterrupt`` and ``SystemExit``) is deleted, so an interrupted write leaves no
+    temporary behind. Missing parent folders of ``target`` are created, and stale temporaries of
+    ``target`` left by dead processes are swept first (:func:`sweep_stale_siblings`).
+
+    Parameters
+    ----------
+    target
+        The output about to be written.
+    directory
+        Create the temporary as an empty folder (else nothing is created at the path).
+    suffix
+        Appended to the temporary name, for writers that infer the format from the suffix.
+
+    Yields
+    ------
+    pathlib.Path
+        ``target.parent / ".NAME.tmp-<pid>-<hex><suffix>"``.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_siblings(target)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
+    if directory:
+        tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        _remove(tmp)
+
+
 def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``.
 
@@ -144,15 +250,7 @@ def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], obje
     are created.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.stem}.tmp-{uuid.uuid4().hex[:8]}{target.suffix}"
-    try:
+    with temporary_sibling(target, directory=False, suffix=target.suffix) as tmp:
         write(tmp)
         os.replace(tmp, target)
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
-        raise
     return target

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 
+from ecocube._progress import track
 from ecocube.errors import DataIntegrityError
 from ecocube.settings import ENV_DATA_DIR, ENV_DATA_MIRROR, get_settings
 
 if TYPE_CHECKING:
-    from ecocube.data import FileStatus
+    from ecocube.data import FileEntry, FileStatus
 
 app = typer.Typer(help="The checksummed data registry.", no_args_is_help=True)
 
@@ -39,8 +40,16 @@ def fetch(
 
     console = Console()
     for name in names or list(datasets()):
-        folder = fetch_dataset(name, progress=lambda files, n=name: track(list(files), f"{n}"))
+
+        def files(entries: Iterable[FileEntry], name: str = name) -> Iterable[FileEntry]:
+            return track(list(entries), name, unit="files")
+
+        folder = fetch_dataset(name, progress=files)
         console.print(f"{name}: {folder}")
+
+
+#: Files named per dataset among its problems; the rest are counted.
+_SHOWN = 5
 
 
 @app.command()
@@ -48,18 +57,53 @@ def verify(
     names: list[str] = typer.Argument(None, help="Dataset names (default: all)."),
     where: str = typer.Option("cache", help="What to check: 'cache' or 'mirror'."),
 ) -> None:
-    """Check cached (or mirror) files against the registry checksums; exit 1 on any problem."""
-    from ecocube.data import verify as verify_files
+    """Check cached (or mirror) files against the registry checksums.
 
-    results = verify_files(names or None, where=where)
-    bad = [r for r in results if r.status != "ok"]
+    Prints one row per dataset (verified, not fetched, incomplete or corrupt) and the files
+    with problems. Exits 1 when a file fails its checksum or a fetched dataset misses files;
+    datasets that were never fetched are no problem.
+    """
+    from ecocube.data import verify_datasets
+
+    results = verify_datasets(names or None, where=where)
     console = Console()
-    for r in bad:
-        found = f", found {r.found}" if r.found else ""
-        console.print(
-            f"{r.status}: {r.dataset}/{r.path} at {r.location} (expected {r.expected}{found})"
-        )
-    console.print(f"{len(results) - len(bad)} ok, {len(bad)} with problems, in {where}")
+    table = Table("dataset", "status", "files ok", box=None, pad_edge=False)
+    for ds in results:
+        ok = sum(f.status == "ok" for f in ds.files)
+        style = {"corrupt": "red", "incomplete": "red", "verified": "green"}.get(ds.status, "")
+        status = f"[{style}]{ds.status}[/]" if style else ds.status
+        table.add_row(ds.name, status, f"{ok}/{len(ds.files)}")
+    console.print(table)
+    bad = [f for ds in results for f in ds.problems]
+    for ds in results:
+        for f in ds.problems:
+            if f.status == "mismatch":
+                console.print(
+                    f"corrupt: {f.dataset}/{f.path} at {f.location} (expected SHA-256 "
+                    f"{f.expected}, found {f.found})",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        missing = [f.path for f in ds.problems if f.status == "missing"]
+        if missing:
+            shown = ", ".join(missing[:_SHOWN])
+            more = f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
+            folder = ds.files[0].location.parent if ds.files else ""
+            console.print(
+                f"missing: {ds.name}: {shown}{more} (in {folder})", highlight=False, soft_wrap=True
+            )
+    counts = {
+        state: sum(ds.status == state for ds in results)
+        for state in ("verified", "not fetched", "incomplete", "corrupt")
+    }
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    settings = get_settings()
+    root = settings.data_dir if where == "cache" else settings.data_mirror
+    console.print(
+        f"{len(results)} dataset(s) in the {where} {root}: {summary}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if bad:
         raise DataIntegrityError(_verify_advice(bad, where))
 

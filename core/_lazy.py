@@ -12,19 +12,55 @@ from ecocube.errors import MissingDependencyError
 #: Which extra provides which top-level module.
 _EXTRA_OF = {
     "torch": "cube",
+    "torchvision": "cube",
     "torchgeo": "cube",
     "stackstac": "cube",
     "rioxarray": "cube",
     "zarr": "cube",
     "dask": "cube",
     "distributed": "cube",
+    "dask_jobqueue": "cube",
     "geopandas": "cube",
+    "pyogrio": "cube",
+    "scipy": "cube",
     "pyro": "sdm",
     "sklearn": "sdm",
-    "lightning": "sdm",
-    "scipy": "ocean",
+    "pypgstac": "serve",
+    "psycopg": "serve",
+    "cql2": "serve",
+    "matplotlib": "plot",
     "shap": "explain",
 }
+
+
+def missing_dependency(
+    err: ModuleNotFoundError, *, extra: str | None = None
+) -> MissingDependencyError | None:
+    """The error to show for ``err`` when it names an optional dependency, else ``None``.
+
+    Parameters
+    ----------
+    err
+        An import failure, e.g. ``No module named 'torch'`` raised deep inside a command.
+    extra
+        The extra that the failing feature as a whole needs (e.g. ``"ocean"`` for an ocean
+        command, which needs more than the module that happened to be missing first);
+        default: the extra that provides the module.
+
+    Returns
+    -------
+    MissingDependencyError or None
+        An error naming the module and the ``pip install 'ecocube[EXTRA]'`` command that
+        provides it; ``None`` when the missing module is not one of ecocube's extras (a bug).
+    """
+    top = (err.name or "").split(".")[0]
+    if top not in _EXTRA_OF:
+        return None
+    extra = extra or _EXTRA_OF[top]
+    return MissingDependencyError(
+        f"{top!r} is required for this feature but is not installed; "
+        f"install it with: pip install 'ecocube[{extra}]'"
+    )
 
 
 def lazy_import(name: str) -> ModuleType:
@@ -48,8 +84,7 @@ def lazy_import(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as err:
-        top = name.split(".")[0]
-        extra = _EXTRA_OF.get(top, "all")
+        extra = _EXTRA_OF.get(name.split(".")[0], "all")
         raise MissingDependencyError(
             f"{name!r} is required for this feature but is not installed; "
             f"install it with: pip install 'ecocube[{extra}]'"

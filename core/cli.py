@@ -3,20 +3,28 @@
 Each domain package contributes a sub-command group from its ``_cli`` module; heavy imports
 happen inside the commands so ``ecocube --help`` stays fast. Errors are printed as one line
 (``error: ...``) with a non-zero exit code; ``--debug`` (before or after the sub-command)
-shows the traceback instead.
+shows the traceback instead. Ctrl-C (SIGINT) and SIGTERM unwind the command like an exception,
+so every writer removes its temporary output, and exit with 130 and 143.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from ecocube._cli_data import app as data_app
+from ecocube._lazy import missing_dependency
+from ecocube._progress import close_all as close_progress
 from ecocube.catalog._cli import app as catalog_app
 from ecocube.cube._cli import app as cube_app
 from ecocube.errors import EcocubeError
@@ -74,6 +82,41 @@ def demo(
     Console().print(f"report written to [bold]{path}[/bold]")
 
 
+def _reflow(text: str) -> str:
+    """Join the hard-wrapped lines of each paragraph of a help text into one line.
+
+    Rich wraps help to the terminal width; the line breaks of a docstring's paragraphs would
+    break it a second time, leaving short orphan lines. Paragraphs stay apart; one that starts
+    with click's ``\\b`` (keep as is) or holds indented or bulleted lines is left alone.
+    """
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        lines = paragraph.split("\n")
+        verbatim = paragraph.startswith("\b") or any(
+            line.startswith((" ", "- ", "* ")) for line in lines[1:]
+        )
+        paragraphs.append(paragraph if verbatim else " ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)
+
+
+def _reflow_help(group: typer.Typer) -> None:
+    """Re-flow the help of every command and sub-group of ``group`` (see :func:`_reflow`)."""
+    if isinstance(group.info.help, str):
+        group.info.help = _reflow(group.info.help)
+    for command in group.registered_commands:
+        text = command.help if isinstance(command.help, str) else inspect.getdoc(command.callback)
+        if text:
+            command.help = _reflow(text)
+    for sub in group.registered_groups:
+        if isinstance(sub.help, str):
+            sub.help = _reflow(sub.help)
+        if sub.typer_instance is not None:
+            _reflow_help(sub.typer_instance)
+
+
+_reflow_help(app)
+
+
 def _hoist_debug(args: list[str]) -> list[str]:
     """Move ``--debug`` given after a sub-command to the front, where the root option reads it.
 
@@ -87,6 +130,46 @@ def _hoist_debug(args: list[str]) -> list[str]:
     return ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
 
 
+class _Interrupted(BaseException):
+    """Raised by the CLI's SIGINT/SIGTERM handler.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``): ``except Exception`` blocks let it pass,
+    while ``finally`` and ``except BaseException`` blocks, which remove temporary outputs, run.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise _Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Inside the block, SIGINT and SIGTERM raise :class:`_Interrupted` in the main thread.
+
+    Signals ignored by the parent process (a background job of a shell script) stay ignored,
+    and the previous handlers come back at the end, so calling :func:`main` leaves no trace.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may install signal handlers
+        return
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler is signal.SIG_IGN:
+            continue
+        previous[signum] = signal.SIG_DFL if handler is None else handler
+        signal.signal(signum, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ecocube`` console script; returns the exit code.
 
@@ -95,24 +178,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv
         Command-line arguments without the program name (default: ``sys.argv[1:]``).
         ``--debug`` may appear anywhere before a ``--`` separator.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for an error, 2 for a usage or internal error, 130 after Ctrl-C
+        (SIGINT) and 143 after SIGTERM.
     """
     args = _hoist_debug(list(sys.argv[1:] if argv is None else argv))
     console = Console(stderr=True)
     env_debug = os.environ.get("ECOCUBE_DEBUG", "").lower() in {"1", "true", "yes"}
     debug = args[:1] == ["--debug"] or env_debug
     try:
-        app(args=args, prog_name="ecocube", standalone_mode=False)
+        with _signals_raise():
+            try:
+                code = app(args=args, prog_name="ecocube", standalone_mode=False)
+            finally:
+                close_progress()  # those a failing command left open, before its message
+    except _Interrupted as exc:
+        if debug:
+            console.print_exception()
+        console.print("interrupted; nothing written", highlight=False)
+        return 128 + exc.signum
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
         console.print("aborted")
         return 130
     except typer.TyperException as exc:  # usage errors: bad option, missing argument...
-        exc.show()
+        show = getattr(exc, "show", None)  # click's exceptions print usage and a hint
+        if callable(show):
+            show()
+        else:
+            console.print(f"error: {escape(str(exc))}", highlight=False, soft_wrap=True)
         return int(getattr(exc, "exit_code", 2))
-    except (EcocubeError, OSError, ValueError) as exc:
+    except (EcocubeError, OSError, ValueError, ModuleNotFoundError) as exc:
         if debug:
             raise
+        if isinstance(exc, ModuleNotFoundError):  # an extra that is not installed
+            missing = missing_dependency(exc, extra=_EXTRA_OF_GROUP.get(_group(args)))
+            if missing is None:
+                return _internal_error(console, exc)
+            exc = missing
         console.print(
             f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
         )
@@ -120,14 +227,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        console.print(
-            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))} "
-            "(run again with --debug for the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        return 2
-    return 0
+        return _internal_error(console, exc)
+    # typer returns the exit code of a ``typer.Exit`` raised inside a command (130 when a
+    # KeyboardInterrupt reached it without the handler above, e.g. outside the main thread)
+    return code if type(code) is int else 0
+
+
+#: The extra that each command group needs as a whole.
+_EXTRA_OF_GROUP = {"cube": "cube", "sdm": "sdm", "ocean": "ocean", "demo": "all"}
+
+
+def _group(args: Sequence[str]) -> str:
+    """The command group of a command line (its first argument that is not an option)."""
+    return next((a for a in args if not a.startswith("-")), "")
+
+
+def _internal_error(console: Console, exc: BaseException) -> int:
+    """Print an unexpected error in one line; return the exit code 2."""
+    console.print(
+        f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))} "
+        "(run again with --debug for the traceback)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,8 @@ __all__ = ["ENV_DATA_DIR", "ENV_DATA_MIRROR", "ENV_DEVICE", "Settings", "get_set
 ENV_DATA_MIRROR = "ECOCUBE_DATA_MIRROR"
 ENV_DATA_DIR = "ECOCUBE_DATA_DIR"
 ENV_DEVICE = "ECOCUBE_DEVICE"
+#: URL schemes a remote data mirror may use.
+_URL_SCHEMES = ("http", "https")
 
 
 def _default_cache() -> Path:
@@ -58,10 +60,19 @@ def get_settings() -> Settings:
     Raises
     ------
     ConfigurationError
-        If ``ECOCUBE_DATA_MIRROR`` names a local directory that does not exist.
+        If ``ECOCUBE_DATA_MIRROR`` names a local directory that does not exist, or a URL whose
+        scheme is not ``http`` or ``https``.
     """
     mirror = os.environ.get(ENV_DATA_MIRROR) or None
-    if mirror is not None and "://" not in mirror:
+    if mirror is not None and "://" in mirror:
+        scheme = mirror.split("://", 1)[0]
+        if scheme.lower() not in _URL_SCHEMES:
+            raise ConfigurationError(
+                f"{ENV_DATA_MIRROR}={mirror!r} uses the unsupported scheme {scheme!r}; give a "
+                "local directory laid out like shared/data (e.g. ../shared/data) or an http:// "
+                f"or https:// base URL, or unset {ENV_DATA_MIRROR} to use the canonical sources"
+            )
+    elif mirror is not None:
         path = Path(mirror).expanduser()
         if not path.is_dir():
             raise ConfigurationError(

@@ -18,7 +18,6 @@ from __future__ import annotations
 from ecocube._lazy import lazy_attributes
 from ecocube.cube import accessor as _accessor  # noqa: F401  (registers ds.ecocube)
 from ecocube.cube._build import build_cube
-from ecocube.cube._items import load_items
 from ecocube.cube._masking import (
     composite,
     landsat_c1_mask,
@@ -26,10 +25,11 @@ from ecocube.cube._masking import (
     ndvi,
     scl_mask,
 )
-from ecocube.cube._spec import CubeSpec, anchor_of
-from ecocube.cube._zarr import cube_item, file_checksum, open_cube, register_cube, write_cube
+from ecocube.cube._spec import AreaOfUseWarning, CubeSpec, anchor_of
+from ecocube.cube._zarr import file_checksum, open_cube, write_cube
 
 __all__ = [
+    "AreaOfUseWarning",
     "CubeGeoDataset",
     "CubeSpec",
     "PointBatchSampler",
@@ -57,6 +57,10 @@ __all__ = [
 ]
 
 _LAZY = {
+    # STAC reading and cube registration live in ecocube.catalog; re-exported for users
+    "load_items": "ecocube.catalog._read",
+    "cube_item": "ecocube.catalog._cube_items",
+    "register_cube": "ecocube.catalog._cube_items",
     "CubeGeoDataset": "ecocube.cube.datasets",
     "PointPatchDataset": "ecocube.cube.datasets",
     "collate_points": "ecocube.cube.datasets",

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ecocube.cube._items import AssetRef, collect_assets, load_items, sources_table
+from ecocube.catalog import load_items
+from ecocube.cube._items import AssetRef, check_asset, collect_assets, sources_table
 from ecocube.cube._items import source_resolution as _source_resolution
 from ecocube.cube._masking import composite as _composite
 from ecocube.cube._masking import landsat_c1_mask, landsat_c2_mask, ndvi, scl_mask
 from ecocube.cube._resample import class_fractions, resampling_for
-from ecocube.cube._spec import CubeSpec
+from ecocube.cube._spec import DEFAULT_MAX_BYTES, CubeSpec, check_cube_size
 from ecocube.errors import InvalidInputError
 
 __all__ = ["build_cube"]
@@ -47,6 +48,7 @@ def build_cube(
     name_fn: Callable[[Any, str], str] | None = None,
     client: Any = None,
     verify: bool = True,
+    max_bytes: float | str = DEFAULT_MAX_BYTES,
 ) -> xr.Dataset:
     """Stack STAC items onto one grid and return a lazy (dask) ``xarray.Dataset``.
 
@@ -63,7 +65,7 @@ def build_cube(
     ----------
     items
         pystac Items (e.g. from ``pystac_client`` searches), a static catalog path or a STAC API
-        URL (see :func:`ecocube.cube._items.load_items`).
+        URL (see :func:`ecocube.catalog.load_items`).
     spec
         The grid; or give ``bbox``/``crs``/``resolution``/... and one is made with
         :meth:`CubeSpec.create`.
@@ -76,12 +78,28 @@ def build_cube(
     verify
         Open and decode every local asset first, so missing or truncated files fail early
         with the item and asset named.
+    max_bytes
+        Largest cube to build: bytes, or a text such as ``"32GB"`` (default 32 GiB). The
+        grid alone (width x height x 4 bytes) is checked before any item is read, then the
+        stacked layers (width x height x variables x dates x 4 bytes) before any asset is
+        opened; fraction and index layers are not counted.
 
     Returns
     -------
     xarray.Dataset
         Dask-backed, with ``x``/``y`` pixel-centre coordinates, CRS (``spatial_ref``) and
         provenance attributes ``ecocube:sources`` and ``ecocube:spec`` (JSON).
+
+    Raises
+    ------
+    InvalidInputError
+        Bad options, or a cube larger than ``max_bytes`` (the message names the grid size, the
+        bytes and the unit of the resolution in the target CRS).
+
+    Warns
+    -----
+    AreaOfUseWarning
+        When the bbox lies mostly outside the target CRS's area of use.
     """
     if spec is None:
         if bbox is None or resolution is None:
@@ -102,6 +120,7 @@ def build_cube(
             fractions=fractions,
             anchor=anchor,
         )
+    check_cube_size(spec, max_bytes)  # a units slip fails here, before any item is read
     item_list = load_items(items, bbox=spec.bbox, time=spec.time, collections=spec.collections)
     refs = collect_assets(
         item_list,
@@ -110,8 +129,13 @@ def build_cube(
         collections=spec.collections,
         assets=spec.assets,
         name_fn=name_fn,
-        verify=verify,
+        verify=False,
     )
+    layers, what = _layer_count(refs)
+    check_cube_size(spec, max_bytes, layers=layers, what=what)
+    if verify:
+        for ref in refs:
+            check_asset(ref)
     if spec.epsg is None:
         raise InvalidInputError(
             f"crs={spec.crs!r} has no EPSG code; stackstac needs one (e.g. 'EPSG:32632')"
@@ -197,6 +221,22 @@ def is_acquisition(item: Any) -> bool:
     if props.get("start_datetime") and props.get("end_datetime"):
         return False
     return any(props.get(k) is not None for k in _ACQUISITION_PROPS)
+
+
+def _layer_count(refs: list[AssetRef]) -> tuple[int, str]:
+    """Number of ``(y, x)`` layers stacked from ``refs`` (one per variable and date), described.
+
+    Tiles of one date (one per UTM zone, say) are mosaicked into one layer.
+    """
+    dates: dict[str, set[Any]] = defaultdict(set)
+    for r in refs:
+        dates[r.variable].add(r.datetime)
+    layers = sum(len(d) for d in dates.values())
+    most = max(len(d) for d in dates.values())
+    what = f"{len(dates)} variable{'s' if len(dates) > 1 else ''}"
+    if most > 1:
+        what += f" (up to {most} dates each: {layers} layers)"
+    return layers, what
 
 
 def _is_coarser(ref: AssetRef, spec: CubeSpec) -> bool:

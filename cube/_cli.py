@@ -52,51 +52,68 @@ def build(
     workers: int = typer.Option(
         0, "--workers", help="Run on a dask LocalCluster with this many workers (0: threads)."
     ),
+    dashboard: bool = typer.Option(
+        False, "--dashboard", help="Serve the dask dashboard of --workers on 127.0.0.1."
+    ),
+    max_bytes: str = typer.Option(
+        "32GiB",  # DEFAULT_MAX_BYTES, written out: importing it would slow down `ecocube --help`
+        "--max-bytes",
+        help="Largest cube to build (float32 layers), e.g. 32GiB, 500MB.",
+    ),
 ) -> None:
     """Build an aligned cube from STAC items and write it to Zarr atomically."""
     import time as _time
     from pathlib import Path
 
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from ecocube.cube import build_cube, register_cube, write_cube
+    from ecocube._progress import progress
+    from ecocube.cube import CubeSpec, build_cube, register_cube, write_cube
+    from ecocube.cube._spec import check_cube_size
     from ecocube.cube._zarr import check_cube_target
-    from ecocube.errors import CatalogError
+    from ecocube.errors import CatalogError, InvalidInputError
 
     console = Console()
+    if workers < 0:
+        raise InvalidInputError(
+            f"--workers={workers} must be >= 0 (0 computes on threads in this process, N >= 1 "
+            "on a local dask cluster of N workers)"
+        )
+    if dashboard and workers == 0:
+        raise InvalidInputError(
+            "--dashboard needs --workers N >= 1 (the dashboard belongs to the dask cluster)"
+        )
     check_cube_target(out, overwrite=overwrite)  # a bad --out fails before the build
-    box = _floats(bbox, 4, "--bbox")
-    anc = _floats(anchor, 2, "--anchor") if anchor else None
+    spec = CubeSpec.create(
+        bbox=_floats(bbox, 4, "--bbox"),
+        crs=crs,
+        resolution=resolution,
+        time=time,
+        collections=collections,
+        assets=assets,
+        composite=composite,
+        mask=mask,
+        indices=("ndvi",) if ndvi else (),
+        anchor=_floats(anchor, 2, "--anchor") if anchor else None,
+    )
+    check_cube_size(spec, max_bytes)  # a units slip fails before a cluster starts
     client = None
     cluster = None
     if workers > 0:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
 
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=False, dashboard_address=None
-        )
+        from ecocube.cube._cluster import local_cluster
+
+        cluster = local_cluster(workers, processes=False, dashboard=dashboard)
         client = Client(cluster)
+        if dashboard:
+            port = cluster.scheduler.http_server.port
+            console.print(f"dask dashboard: http://127.0.0.1:{port}/status")
     start = _time.perf_counter()
     try:
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-        ) as progress:
-            task = progress.add_task("searching items and stacking", total=None)
-            ds = build_cube(
-                catalog,
-                bbox=box,
-                crs=crs,
-                resolution=resolution,
-                time=time,
-                collections=collections,
-                assets=assets,
-                composite=composite,
-                mask=mask,
-                indices=("ndvi",) if ndvi else (),
-                anchor=anc,
-            )
-            progress.update(task, description=f"writing {len(ds.data_vars)} variables to {out}")
+        with progress("searching items and stacking") as stages:
+            ds = build_cube(catalog, spec=spec, max_bytes=max_bytes)
+            stages.describe(f"writing {len(ds.data_vars)} variables to {out}")
             path = write_cube(ds, out, overwrite=overwrite, client=client)
         if register and Path(catalog).is_dir() and (Path(catalog) / "catalog.json").is_file():
             try:

@@ -1,7 +1,8 @@
 """Select STAC items and read the raster metadata of their assets (proj, raster, classification).
 
 Everything the builder needs from an item is gathered once into :class:`AssetRef` records, so
-the rest of the code never looks at STAC dictionaries again.
+the rest of the code never looks at STAC dictionaries again. Reading the items themselves
+(catalogs, links, API searches) is :func:`ecocube.catalog.load_items`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
+from ecocube.catalog import item_epsg
 from ecocube.errors import (
     CatalogError,
     DataIntegrityError,
@@ -26,7 +28,7 @@ from ecocube.errors import (
     InvalidInputError,
 )
 
-__all__ = ["AssetRef", "catalog_items", "collect_assets", "load_items", "read_link"]
+__all__ = ["AssetRef", "check_asset", "collect_assets", "is_flag_asset", "sources_table"]
 
 _RASTER_TYPES = ("image/tiff", "image/x.geotiff", "image/vnd.stac.geotiff", "image/jp2")
 _SKIP_ROLES = {"thumbnail", "overview", "metadata", "visual"}
@@ -112,274 +114,6 @@ class AssetRef:
         return f"asset {self.key!r} of item {self.item_id!r} ({self.href})"
 
 
-def load_items(
-    source: Any,
-    *,
-    bbox: Sequence[float] | None = None,
-    time: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
-    collections: Sequence[str] | None = None,
-) -> list[Any]:
-    """Return a list of ``pystac.Item`` from items, an ItemCollection, a catalog or an API URL.
-
-    Parameters
-    ----------
-    source
-        An iterable of ``pystac.Item`` (e.g. ``ItemSearch.items()``), a ``pystac`` catalog or
-        collection, a path to a static catalog (folder or ``catalog.json``) or a STAC API URL
-        (searched with pystac-client, filtered by ``bbox``/``time``/``collections``).
-    """
-    import pystac
-
-    if isinstance(source, (str, Path)):
-        text = str(source)
-        if text.startswith(("http://", "https://")) and not text.endswith(".json"):
-            return _search_api(text, bbox=bbox, time=time, collections=collections)
-        path = Path(text[7:] if text.startswith("file://") else text)
-        if path.is_dir():
-            path = path / "catalog.json"
-        if not path.is_file():
-            raise CatalogError(
-                f"catalog={source!r}: no STAC catalog found (expected a folder with catalog.json, "
-                "a catalog.json file or a STAC API URL); build one with `ecocube catalog build`"
-            )
-        try:
-            cat = pystac.read_file(str(path))
-        except Exception as err:  # pystac raises several unrelated types
-            raise CatalogError(
-                f"catalog={source!r}: {path} cannot be read as STAC ({_cause(err)}); "
-                f"rebuild the catalog with `ecocube catalog build --out {path.parent}`"
-            ) from err
-        source = cat
-    if isinstance(source, pystac.Item):
-        return [source]
-    if isinstance(source, (pystac.Catalog, pystac.Collection)):
-        return catalog_items(source, collections=collections)
-    if isinstance(source, pystac.ItemCollection):
-        return list(source.items)
-    try:
-        items = list(source)
-    except TypeError as err:
-        raise InvalidInputError(
-            f"items={type(source).__name__} is not a STAC source; pass pystac Items, a catalog "
-            "path or a STAC API URL"
-        ) from err
-    bad = [type(i).__name__ for i in items if not isinstance(i, pystac.Item)]
-    if bad:
-        raise InvalidInputError(
-            f"items contains {sorted(set(bad))} objects; every element must be a pystac.Item "
-            "(use pystac.Item.from_dict for JSON dictionaries)"
-        )
-    return items
-
-
-def _cause(err: BaseException) -> str:
-    """Why a STAC file could not be read, from pystac's exception and the one it wraps."""
-    import json
-
-    import pystac
-
-    cause = err.__cause__ if isinstance(err, pystac.STACError) and err.__cause__ else err
-    if isinstance(cause, FileNotFoundError):
-        return "the file does not exist"
-    if isinstance(cause, json.JSONDecodeError) or "json" in type(cause).__name__.lower():
-        return f"the file is not valid JSON: {cause}"
-    if isinstance(cause, pystac.STACTypeError):
-        return f"the file is not a STAC object: {cause}"
-    return f"{type(cause).__name__}: {cause}"
-
-
-def _catalog_label(node: Any) -> str:
-    root = node.get_root() or node
-    href = root.get_self_href()
-    return str(Path(href).parent) if href else f"<in-memory catalog {root.id!r}>"
-
-
-def read_link(owner: Any, link: Any, *, fix: str | None = None) -> Any:
-    """Resolve one link of a static catalog; raise :class:`CatalogError` naming it if it is broken.
-
-    Parameters
-    ----------
-    owner
-        The catalog, collection or item holding ``link``.
-    link
-        A ``pystac.Link`` (``child`` or ``item``).
-    fix
-        What to do about a broken link (default: rebuild the catalog).
-
-    Returns
-    -------
-    pystac.STACObject
-        The object the link points to.
-
-    Raises
-    ------
-    CatalogError
-        When the target file is missing, is not JSON or is not a STAC object.
-    """
-    import pystac
-
-    if link.is_resolved():
-        return link.target
-    where = _catalog_label(owner)
-    try:
-        link.resolve_stac_object(root=owner.get_root())
-    except Exception as err:  # pystac wraps every read problem in STACError
-        target = link.get_absolute_href() or link.href
-        owner_href = owner.get_self_href() or f"{type(owner).__name__} {owner.id!r}"
-        if fix is None:
-            fix = (
-                f"rebuild the catalog with `ecocube catalog build --out {where}` (or repair or "
-                f"remove the link; `ecocube catalog validate {where}` lists every problem)"
-            )
-        raise CatalogError(
-            f"catalog {where} is damaged: the {link.rel!r} link {link.href!r} in {owner_href} "
-            f"points to {target}, which cannot be read ({_cause(err)}); {fix}"
-        ) from err
-    obj = link.target
-    expected = pystac.Item if link.rel == pystac.RelType.ITEM else pystac.Catalog
-    if not isinstance(obj, expected):
-        raise CatalogError(
-            f"catalog {where} is damaged: the {link.rel!r} link {link.href!r} in "
-            f"{owner.get_self_href()} points to a {type(obj).__name__}, not a "
-            f"{expected.__name__}; rebuild the catalog with `ecocube catalog build --out {where}`"
-        )
-    return obj
-
-
-def _link_stem(link: Any) -> str:
-    """Folder name of a child link (``./chelsa/collection.json`` -> ``chelsa``)."""
-    href = link.get_href(transform_href=False) or ""
-    parts = [p for p in href.replace("\\", "/").split("/") if p not in ("", ".")]
-    return parts[-2] if len(parts) >= 2 else Path(href).stem
-
-
-def _all_items(node: Any, fix: str | None = None) -> list[Any]:
-    """Every item under ``node``, resolving each link with a clear error if it is broken."""
-    items = [read_link(node, link, fix=fix) for link in node.get_item_links()]
-    for link in node.get_child_links():
-        items.extend(_all_items(read_link(node, link, fix=fix), fix))
-    return items
-
-
-def _find_collections(
-    node: Any, wanted: set[str], found: dict[str, Any], seen: set[str], loose: list[Any]
-) -> None:
-    """Walk the child links, recording wanted collections in ``found``, every collection id in
-    ``seen`` and the items of plain (non-collection) catalogs in ``loose``; the items of
-    unwanted collections are never read."""
-    import pystac
-
-    for link in node.get_child_links():
-        child = read_link(node, link)
-        if isinstance(child, pystac.Collection):
-            seen.add(child.id)
-            if child.id in wanted:
-                found.setdefault(child.id, child)
-                continue
-        else:
-            loose.extend(read_link(child, lk) for lk in child.get_item_links())
-        _find_collections(child, wanted, found, seen, loose)
-
-
-def catalog_items(catalog: Any, *, collections: Sequence[str] | None = None) -> list[Any]:
-    """Items of a static catalog, reading only the requested collections where possible.
-
-    Parameters
-    ----------
-    catalog
-        A ``pystac.Catalog`` or ``pystac.Collection`` (e.g. read from ``catalog.json``).
-    collections
-        Collection ids wanted. The child links whose folder is named after a wanted id are read
-        first, so a broken link elsewhere in the catalog does not matter; the other links are
-        read only when a wanted collection is not found that way.
-
-    Returns
-    -------
-    list of pystac.Item
-        With ``collections``: the items of those collections (plus any items held directly by
-        plain catalogs); without: every item.
-
-    Raises
-    ------
-    CatalogError
-        A link that has to be read is broken (missing file, malformed JSON, not STAC), or a
-        requested collection is not in the catalog (the available ids are listed).
-    """
-    import pystac
-
-    if not collections or isinstance(catalog, pystac.Collection):
-        return _all_items(catalog)
-    wanted = set(collections)
-    found: dict[str, Any] = {}
-    loose = [read_link(catalog, link) for link in catalog.get_item_links()]
-    for link in catalog.get_child_links():
-        if _link_stem(link) in wanted:
-            child = read_link(catalog, link)
-            if isinstance(child, pystac.Collection) and child.id in wanted:
-                found.setdefault(child.id, child)
-    if set(found) != wanted:
-        seen: set[str] = set()
-        _find_collections(catalog, wanted, found, seen, loose)
-        seen |= {i.collection_id for i in loose if i.collection_id}
-        missing = sorted(wanted - set(found) - seen)
-        if missing:
-            raise CatalogError(
-                f"collections={list(collections)!r}: unknown collection(s) {missing}; the "
-                f"catalog {_catalog_label(catalog)} holds {sorted(seen)}"
-            )
-    items = [i for i in loose if (i.collection_id or "") in wanted]
-    for cid in collections:
-        if cid in found:
-            items.extend(_all_items(found.pop(cid)))
-    return items
-
-
-def _search_api(
-    url: str,
-    *,
-    bbox: Sequence[float] | None,
-    time: tuple[pd.Timestamp | None, pd.Timestamp | None] | None,
-    collections: Sequence[str] | None,
-) -> list[Any]:
-    from ecocube._lazy import lazy_import
-    from ecocube.errors import StacApiError
-
-    client_mod = lazy_import("pystac_client")
-    dt = None
-    if time is not None:
-        dt = "/".join(".." if t is None else t.isoformat() + "Z" for t in time)
-    try:
-        client = client_mod.Client.open(url)
-        if collections:
-            known = {c.id for c in client.get_collections()}
-            missing = [c for c in collections if c not in known]
-            if missing:
-                raise CatalogError(
-                    f"collections={list(collections)!r}: {missing} not in the catalog at {url}; "
-                    f"available: {sorted(known)}"
-                )
-        search = client.search(
-            bbox=list(bbox) if bbox is not None else None,
-            datetime=dt,
-            collections=list(collections) if collections else None,
-        )
-        return list(search.items())
-    except CatalogError:
-        raise
-    except Exception as err:
-        raise StacApiError(
-            f"STAC API search at {url} failed: {err}; is the server running?"
-        ) from err
-
-
-def _epsg_of(fields: dict[str, Any]) -> int | None:
-    code = fields.get("proj:code")
-    if isinstance(code, str) and code.upper().startswith("EPSG:"):
-        return int(code.split(":")[1])
-    epsg = fields.get("proj:epsg")
-    return int(epsg) if epsg is not None else None
-
-
 def is_flag_asset(key: str, asset: Any) -> bool:
     """True when an asset holds bit flags or mask codes, whose values must never be interpolated.
 
@@ -402,9 +136,9 @@ def is_flag_asset(key: str, asset: Any) -> bool:
 
 def _asset_ref(item: Any, key: str, asset: Any) -> AssetRef:
     fields = asset.extra_fields
-    epsg = _epsg_of(fields)
+    epsg = item_epsg(asset)  # the asset's own grid, else the item's
     if epsg is None:
-        epsg = _epsg_of(item.properties)
+        epsg = item_epsg(item)
     bands = fields.get("raster:bands") or [{}]
     band = bands[0] if bands else {}
     classes_raw = fields.get("classification:classes") or band.get("classification:classes")
@@ -435,7 +169,11 @@ def _asset_ref(item: Any, key: str, asset: Any) -> AssetRef:
         classes=classes,
         common_name=common,
         checksum=fields.get("file:checksum"),
-        item_bbox=tuple(item.bbox) if item.bbox else None,  # type: ignore[arg-type]
+        item_bbox=(
+            (float(item.bbox[0]), float(item.bbox[1]), float(item.bbox[2]), float(item.bbox[3]))
+            if item.bbox
+            else None
+        ),
         item=item,
         flags=classes is None and is_flag_asset(key, asset),
     )

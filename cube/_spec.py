@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 
-from ecocube.errors import InvalidInputError
+from ecocube.errors import EcocubeWarning, InvalidInputError
 
-__all__ = ["Composite", "CubeSpec", "anchor_of"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "AreaOfUseWarning",
+    "Composite",
+    "CubeSpec",
+    "anchor_of",
+    "check_cube_size",
+    "parse_max_bytes",
+]
 
 Composite = Literal["month", "season"]
 _COMPOSITES = ("month", "season")
 _MASKS = ("auto", "none")
+#: Largest cube :func:`ecocube.cube.build_cube` builds unless told otherwise (bytes, 32 GiB).
+DEFAULT_MAX_BYTES = 32 * 2**30
+#: Bytes per pixel of a cube layer (every layer is float32).
+_LAYER_ITEMSIZE = 4
+#: Metres per degree of longitude at the equator (WGS 84), for unit hints in messages.
+_METRES_PER_DEGREE = 111_320.0
+#: Degrees by which a CRS's area of use is widened before a bbox counts as outside it (half a
+#: UTM zone: cubes that straddle a zone border are common and harmless).
+_AREA_MARGIN = 3.0
+
+
+class AreaOfUseWarning(EcocubeWarning):
+    """The bbox of a cube lies far outside the area of use of its target CRS."""
 
 
 def _parse_crs(crs: Any) -> Any:
@@ -38,12 +60,12 @@ def _parse_crs(crs: Any) -> Any:
 def _parse_time(time: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
     """``(start, end)`` naive-UTC timestamps, inclusive, from the same input as catalog search.
 
-    The parser is :func:`ecocube.catalog._search.normalize_datetime`, so ``"2020"``,
+    The parser is :func:`ecocube.catalog.normalize_datetime`, so ``"2020"``,
     ``"2020-03"`` and ``"2020-03-05"`` cover the whole year, month and day, ``"2020-01/2020-03"``
     runs from 1 January to the end of March, and ``".."`` leaves an end open, exactly as
     ``ecocube catalog search --datetime`` reads them.
     """
-    from ecocube.catalog._search import normalize_datetime
+    from ecocube.catalog import normalize_datetime
 
     if time is None:
         return None
@@ -183,6 +205,7 @@ class CubeSpec:
         parsed = _parse_crs(crs)
         crs_str = parsed.to_string()
         _check_transformable(parsed, box, crs)
+        _warn_outside_area_of_use(parsed, box, crs)
         if composite is not None and composite not in _COMPOSITES:
             raise InvalidInputError(
                 f"composite={composite!r} is not one of {_COMPOSITES} (or None for every date)"
@@ -287,6 +310,153 @@ def _check_transformable(crs: Any, bbox: tuple[float, ...], user: Any) -> None:
             f"crs={user!r}: the bbox {bbox} cannot be transformed from EPSG:4326 to this CRS "
             f"(got {out}); pick a CRS defined over the area (e.g. the local UTM zone or EPSG:4326)"
         )
+
+
+def _overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
+    """Area (square degrees) shared by two ``(west, south, east, north)`` boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return max(width, 0.0) * max(height, 0.0)
+
+
+def _utm_epsg(bbox: Sequence[float]) -> int:
+    """EPSG code of the WGS 84 UTM zone holding the centre of a lon/lat ``bbox``."""
+    lon, lat = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def _warn_outside_area_of_use(crs: Any, bbox: tuple[float, ...], user: Any) -> None:
+    """Warn when most of ``bbox`` (lon/lat) lies outside ``crs``'s area of use.
+
+    The area of use (from the EPSG database, via pyproj) is widened by :data:`_AREA_MARGIN`
+    degrees; a CRS without one (a PROJ string, a custom WKT) is not checked.
+    """
+    import pyproj
+
+    try:
+        # from the EPSG code when there is one: a WKT round trip drops the area of use
+        area = pyproj.CRS.from_user_input(crs.to_string()).area_of_use
+    except pyproj.exceptions.CRSError:
+        return
+    if area is None:
+        return
+    west, south, east, north = area.bounds
+    m = _AREA_MARGIN
+    # an area of use that crosses the antimeridian has west > east: two boxes
+    boxes = [(west, south, east, north)]
+    if west > east:
+        boxes = [(west, south, 180.0, north), (-180.0, south, east, north)]
+    wide = [(b[0] - m, max(b[1] - m, -90.0), b[2] + m, min(b[3] + m, 90.0)) for b in boxes]
+    total = (bbox[2] - bbox[0]) * (bbox[3] - bbox[1])
+    inside = sum(_overlap_area(bbox, b) for b in wide)
+    if inside >= 0.5 * total:
+        return
+    warnings.warn(
+        f"crs={user!r}: the bbox {tuple(bbox)} lies mostly outside the area of use of "
+        f"{crs.to_string()} (lon {west:g} to {east:g}, lat {south:g} to {north:g}), where "
+        "its coordinates are strongly distorted; pick a CRS defined over the bbox, e.g. its "
+        f"UTM zone EPSG:{_utm_epsg(bbox)} or EPSG:4326",
+        AreaOfUseWarning,
+        stacklevel=3,
+    )
+
+
+def parse_max_bytes(max_bytes: float | str) -> int:
+    """Size limit in bytes from a number or a text such as ``"32GB"``, ``"500 MiB"``.
+
+    Raises
+    ------
+    InvalidInputError
+        When ``max_bytes`` is not a positive size.
+    """
+    from dask.utils import parse_bytes
+
+    try:
+        value = parse_bytes(max_bytes) if isinstance(max_bytes, str) else float(max_bytes)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(
+            f"max_bytes={max_bytes!r} (--max-bytes) is not a size; pass bytes (an integer) or a text such as "
+            "'32GB' or '500MiB'"
+        ) from err
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInputError(
+            f"max_bytes={max_bytes!r} (--max-bytes) must be a positive size, e.g. '32GB' (the "
+            "largest cube to build)"
+        )
+    return int(value)
+
+
+def _units_hint(crs: Any, resolution: float) -> str:
+    """The unit of ``resolution`` in ``crs`` and, when it looks like a units slip, the fix."""
+    import pyproj
+
+    parsed = pyproj.CRS.from_user_input(crs)
+    unit = parsed.axis_info[0].unit_name if parsed.axis_info else "unknown"
+    if parsed.is_geographic:
+        metres = resolution * _METRES_PER_DEGREE
+        text = f"resolution={resolution:g} is in degrees in {crs} (about {metres:.3g} m)"
+        if metres < 1.0:
+            text += (
+                "; likely a units slip (metres meant, degrees given): for a resolution in "
+                "metres pick a projected CRS (e.g. a UTM zone), or give degrees (30 m is about "
+                f"{30 / _METRES_PER_DEGREE:.2g} degrees)"
+            )
+        return text
+    text = f"resolution={resolution:g} is in the unit of {crs} ({unit})"
+    if unit == "metre" and resolution < 1.0:
+        text += (
+            f"; likely a units slip (degrees given for a CRS in metres): {resolution:g} degrees "
+            f"is about {resolution * _METRES_PER_DEGREE:,.0f} m; give --resolution in metres, "
+            "or --crs EPSG:4326 for a grid in degrees"
+        )
+    return text
+
+
+def check_cube_size(
+    spec: CubeSpec, max_bytes: float | str, *, layers: int = 1, what: str | None = None
+) -> int:
+    """Refuse a cube larger than ``max_bytes``; return its size in bytes.
+
+    Parameters
+    ----------
+    spec
+        The grid (width x height pixels from :meth:`CubeSpec.grid`).
+    max_bytes
+        The limit (bytes, or a text such as ``"32GB"``, see :func:`parse_max_bytes`).
+    layers
+        Number of float32 ``(y, x)`` layers (variables times dates); 1 checks the grid alone.
+    what
+        How ``layers`` is made up, for the message (e.g. ``"19 variables"``).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the grid size, the bytes, the CRS's unit of the resolution (and the likely units
+        slip) and how to go on.
+    """
+    from dask.utils import format_bytes
+
+    limit = parse_max_bytes(max_bytes)
+    _, width, height, _ = spec.grid()
+    nbytes = width * height * max(layers, 1) * _LAYER_ITEMSIZE
+    if nbytes <= limit:
+        return nbytes
+    stack = f" x {what or f'{layers} layers'}" if layers > 1 or what else ""
+    raise InvalidInputError(
+        f"the cube grid is {width:,} x {height:,} pixels{stack} = "
+        f"{format_bytes(nbytes)} as float32, above the limit max_bytes={format_bytes(limit)} "
+        f"(--max-bytes); {_units_hint(spec.crs, spec.resolution)}. Coarsen the resolution, "
+        "shrink the bbox, or raise max_bytes if a cube this large is intended"
+    )
+
+
+@overload
+def _as_timestamp(value: None) -> None: ...
+
+
+@overload
+def _as_timestamp(value: str | datetime) -> pd.Timestamp: ...
 
 
 def _as_timestamp(value: str | datetime | None) -> pd.Timestamp | None:

@@ -107,7 +107,7 @@ class EcocubeAccessor:
             xname, yname = self._axis_names()
         except InvalidInputError:
             return []
-        return [n for n in self._ds.data_vars if {yname, xname} <= set(self._ds[n].dims)]
+        return [str(n) for n in self._ds.data_vars if {yname, xname} <= set(self._ds[n].dims)]
 
     def _axis_names(self) -> tuple[str, str]:
         dims = set(self._ds.dims)
@@ -282,7 +282,7 @@ class EcocubeAccessor:
             raise InvalidInputError(f"resolution={resolution!r} must be > 0")
         ds = self._ds
         cats = set(categorical or ())
-        cats |= {n for n in ds.data_vars if ds[n].attrs.get("ecocube:kind") == "categorical"}
+        cats |= {str(n) for n in ds.data_vars if ds[n].attrs.get("ecocube:kind") == "categorical"}
         src_res = abs(float(ds.x[1] - ds.x[0])) if ds.sizes["x"] > 1 else 0.0
         if other is not None:
             dst_res = abs(float(other.x[1] - other.x[0])) if other.sizes["x"] > 1 else 0.0

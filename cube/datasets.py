@@ -53,7 +53,7 @@ def cube_array(
     if variables is not None:
         names = list(variables)
     else:
-        names = [n for n in ds.data_vars if n in static or (time is not None and n in series)]
+        names = [str(n) for n in ds.data_vars if n in static or (time is not None and n in series)]
     unknown = [n for n in names if n not in ds.data_vars]
     if unknown:
         raise InvalidInputError(
@@ -124,7 +124,7 @@ class CubeGeoDataset(_tg_geo.GeoDataset):  # type: ignore[misc,name-defined]
         names = list(variables) if variables is not None else None
         series = [
             n
-            for n in (names or list(ds.data_vars))
+            for n in (names or [str(v) for v in ds.data_vars])
             if n in ds.data_vars and "time" in ds[n].dims and {"y", "x"} <= set(ds[n].dims)
         ]
         if time is None and series:

@@ -1,5 +1,5 @@
-"""Small seeded factories for tests: synthetic GeoTIFFs and STAC items, and STAC items for the
-registry's real rasters (used when no catalog is at hand).
+"""Small seeded factories for tests: synthetic GeoTIFFs, STAC items and cubes, and STAC items
+for the registry's real rasters (used when no catalog is at hand).
 
 Examples
 --------
@@ -14,9 +14,12 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "CHELSA_SCALING",
@@ -25,6 +28,7 @@ __all__ = [
     "gam_landuse_items",
     "item_from_raster",
     "l8ny18_items",
+    "synthetic_cube",
     "synthetic_raster",
 ]
 
@@ -89,6 +93,29 @@ def synthetic_raster(
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(values.astype(dtype))
     return path
+
+
+def synthetic_cube(dates: int = 3) -> xr.Dataset:
+    """A tiny in-memory cube on EPSG:4326 for tests of code that reads cubes.
+
+    The grid is 4 x 5 pixels of 1 degree (pixel centres ``x`` 0.5..4.5, ``y`` 3.5..0.5).
+    ``ndvi`` ``(time, y, x)`` holds ``0, 1, 2, ...`` in C order over ``dates`` monthly dates
+    from 2020-01-01; ``elev`` ``(y, x)`` is 7 everywhere. Both are float32.
+    """
+    import pandas as pd
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
+    times = pd.date_range("2020-01-01", periods=dates, freq="MS")
+    vals = np.arange(dates * 4 * 5, dtype="float32").reshape(dates, 4, 5)
+    ds = xr.Dataset(
+        {
+            "ndvi": (("time", "y", "x"), vals),
+            "elev": (("y", "x"), np.full((4, 5), 7.0, dtype="float32")),
+        },
+        coords={"time": times, "y": [3.5, 2.5, 1.5, 0.5], "x": [0.5, 1.5, 2.5, 3.5, 4.5]},
+    )
+    return ds.rio.write_crs("EPSG:4326")
 
 
 def item_from_raster(

@@ -13,6 +13,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,9 @@ def run_sampling_benchmark(
         sampler = RandomGeoSampler(
             tg, size=patch, length=tg_target[patch] + batch_size, generator=gen
         )
-        loader = DataLoader(tg, sampler=sampler, batch_size=batch_size, collate_fn=stack_samples)
+        loader: Iterable[Any] = DataLoader(
+            tg, sampler=sampler, batch_size=batch_size, collate_fn=stack_samples
+        )
         results.append(
             _measure(
                 "torchgeo RasterDataset + RandomGeoSampler (GeoTIFF)",
@@ -167,7 +170,7 @@ def run_sampling_benchmark(
         )
         ds = PointPatchDataset(cube, points, patch_size=patch, variables=BANDS, targets="presence")
         ec_batch = 256 if patch == 64 else 4096
-        loader = _cycle(lambda ds=ds, b=ec_batch: point_loader(ds, batch_size=b, seed=seed))
+        loader = _cycle(partial(point_loader, ds, batch_size=ec_batch, seed=seed))
         results.append(
             _measure(
                 "ecocube PointPatchDataset (Zarr cube in memory)",

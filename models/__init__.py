@@ -12,9 +12,9 @@ Models
     Cube patches (CNN encoder) fused with tabular covariates.
 
 Evaluation metrics (:func:`auc`, :func:`tss`, :func:`boyce_index`, calibration, coverage and
-split-conformal interval calibration) are
-imported eagerly (numpy only); the models load torch/pyro on first access, so
-``import ecocube.models`` and the CLI stay fast.
+split-conformal interval calibration) load scipy, and the models torch/pyro, on first access,
+so ``import ecocube.models`` and the CLI stay fast and work on the core install. The NCEAS
+benchmark lives in :mod:`ecocube.models.benchmark`.
 
 Examples
 --------
@@ -26,20 +26,18 @@ Examples
 from __future__ import annotations
 
 from ecocube._lazy import lazy_attributes
-from ecocube.models.evaluation import (
-    auc,
-    boyce_index,
-    conformal_interval_factor,
-    conformal_intervals,
-    evaluate_species,
-    expected_calibration_error,
-    interval_coverage,
-    reliability_curve,
-    summarise,
-    tss,
-)
 
 _LAZY: dict[str, str] = {
+    "auc": "ecocube.models.evaluation",
+    "boyce_index": "ecocube.models.evaluation",
+    "conformal_interval_factor": "ecocube.models.evaluation",
+    "conformal_intervals": "ecocube.models.evaluation",
+    "evaluate_species": "ecocube.models.evaluation",
+    "expected_calibration_error": "ecocube.models.evaluation",
+    "interval_coverage": "ecocube.models.evaluation",
+    "reliability_curve": "ecocube.models.evaluation",
+    "summarise": "ecocube.models.evaluation",
+    "tss": "ecocube.models.evaluation",
     "SDM": "ecocube.models.estimator",
     "BACKGROUNDS": "ecocube.models.maxent_net",
     "MaxentNet": "ecocube.models.maxent_net",

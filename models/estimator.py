@@ -18,8 +18,6 @@ folder and renamed into place, so an interrupted save never leaves a half-writte
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecocube._atomic import check_replaceable, swap_into_place
+from ecocube._atomic import (
+    check_no_file_parent,
+    check_replaceable,
+    swap_into_place,
+    temporary_sibling,
+)
 from ecocube.errors import InvalidInputError
 from ecocube.models.integrated import IntegratedConfig, IntegratedData, IntegratedSDM
 from ecocube.models.records import (
@@ -53,9 +56,16 @@ PREDICTION_COLUMNS = ("site", "species", "probability", "sd", "q05", "q95")
 def check_model_target(path: str | Path) -> None:
     """Raise unless ``path`` can receive a model folder (absent, empty or a model folder).
 
-    :meth:`SDM.save` replaces an existing model folder but never a folder holding other files;
-    the CLI calls this before fitting so that a bad ``--out`` fails before the work is done.
+    :meth:`SDM.save` replaces an existing model folder but never a folder holding other files,
+    and no parent of ``path`` may be a file; the CLI calls this before fitting so that a bad
+    ``--out`` fails before the work is done.
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` is a file, a folder holding other files, or lies under a file.
     """
+    check_no_file_parent(path, f"model folder {str(path)!r}")
     check_replaceable(path, markers=(MANIFEST_NAME,), what="an ecocube model folder")
 
 
@@ -81,9 +91,11 @@ class SDM:
     quadratic
         Add squared terms of the continuous covariates to the design matrix.
     device
-        Torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
+        Torch device (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``); a device that is not
+        available here is an error at construction, before any data are read.
     options
-        Extra settings of the model (fields of :class:`IntegratedConfig` for ``integrated``).
+        Extra settings of the model (fields of :class:`IntegratedConfig` for ``integrated``,
+        of :class:`~ecocube.models.MaxentNetConfig` for ``maxent-net``).
     cv_folds
         Folds of the cross-validation run by :meth:`fit` (spatial blocks when the records
         have ``x``/``y``, else random): fold 0 is the validation split for early stopping,
@@ -115,8 +127,11 @@ class SDM:
         options: dict[str, Any] | None = None,
         cv_folds: int = 3,
     ) -> None:
+        from ecocube.training import resolve_device
+
         if model not in MODELS:
             raise InvalidInputError(f"model={model!r} is not supported; choose one of {MODELS}.")
+        resolve_device(device)  # an unknown or unavailable device fails now, not after the fit
         covariates = [covariates] if isinstance(covariates, str) else list(covariates)
         categorical = [categorical] if isinstance(categorical, str) else list(categorical)
         if not covariates and not categorical:
@@ -233,9 +248,13 @@ class SDM:
         if self.cv_folds == 0:
             self.estimator_ = self._fit_part(df, None, n_max)
             info.update(
-                method="none", spatial=False, folds_scored=0, final_steps=n_max, cv_auc={},
+                method="none",
+                spatial=False,
+                folds_scored=0,
+                final_steps=n_max,
+                cv_auc={},
                 note="cv_folds=0: no validation split, no early stopping, no held-out AUC",
-            )  # fmt: skip
+            )
             return info
         folds, split = self._cv_folds(df)
         info.update(split)
@@ -244,10 +263,12 @@ class SDM:
         if problem is not None:
             self.estimator_ = self._fit_part(df, None, n_max)
             info.update(
-                folds_scored=0, final_steps=n_max, cv_auc={},
+                folds_scored=0,
+                final_steps=n_max,
+                cv_auc={},
                 note=f"{split['note']}; validation skipped ({problem}): fitted for all "
                 f"{n_max} {unit}, no held-out AUC",
-            )  # fmt: skip
+            )
             return info
         patience = max(50, n_max // 10) if self.model == "integrated" else max(5, n_max // 5)
         first = self._fit_part(df[folds != 0], df[folds == 0], n_max, patience)
@@ -365,9 +386,11 @@ class SDM:
             )
             vdata = None if val is None else self._integrated_data(val)
             return IntegratedSDM(config).fit(
-                self._integrated_data(df), progress=self._progress, validation=vdata,
+                self._integrated_data(df),
+                progress=self._progress,
+                validation=vdata,
                 patience=patience,
-            )  # fmt: skip
+            )
         cols = self.covariates + self.categorical
         is_po, is_bg = df["kind"] == "presence", df["kind"] == "background"
         validation = None
@@ -376,13 +399,25 @@ class SDM:
             validation = (val.loc[v_po, ["species", *cols]], val.loc[v_bg, cols])
         options = {**self.options, "seed": self.seed, "device": self.device, "epochs": steps}
         return _MaxentNetEnsemble.fit(
-            df.loc[is_po, ["species", *cols]], df.loc[is_bg, cols], self.covariates,
-            self.categorical, options, self._progress, validation=validation, patience=patience,
+            df.loc[is_po, ["species", *cols]],
+            df.loc[is_bg, cols],
+            self.covariates,
+            self.categorical,
+            options,
+            self._progress,
+            validation=validation,
+            patience=patience,
             scale_on=self._region_bg,
-        )  # fmt: skip
+        )
+
+    def _encoder(self) -> CovariateEncoder:
+        """The fitted covariate encoder."""
+        if self.encoder_ is None:
+            raise InvalidInputError("this SDM is not fitted; call fit(records) or SDM.load(dir).")
+        return self.encoder_
 
     def _integrated_data(self, df: pd.DataFrame) -> IntegratedData:
-        enc = self.encoder_
+        enc = self._encoder()
         sp_index = {s: i for i, s in enumerate(self.species_)}
         is_po, is_bg, is_sv = (df["kind"] == k for k in ("presence", "background", "survey"))
         data = IntegratedData(n_species=len(self.species_))
@@ -404,7 +439,7 @@ class SDM:
             for j, s in enumerate(est.net.species_):
                 out[:, self.species_.index(s)] = mean[:, j]
             return out
-        return est.predict(self.encoder_.transform(sites)).mean
+        return est.predict(self._encoder().transform(sites)).mean
 
     def _basis(self, df: pd.DataFrame) -> dict[str, str]:
         """How each species is scored: its surveys if it has any, else presence vs background."""
@@ -440,7 +475,7 @@ class SDM:
                 out[s] = (auc(y, score) if usable else np.nan, n_pos)
         if is_sv.any() and isinstance(est, IntegratedSDM):
             sp_index = {s: i for i, s in enumerate(self.species_)}
-            x_sv, y_sv, off = _survey_matrix(val.loc[is_sv], self.encoder_, sp_index)
+            x_sv, y_sv, off = _survey_matrix(val.loc[is_sv], self._encoder(), sp_index)
             mean = est.predict(x_sv, offset=off).mean
             for j, s in enumerate(self.species_):
                 col = y_sv[:, j]
@@ -499,7 +534,7 @@ class SDM:
         check_coordinates(df, self.crs_, "sites")
         df = df.reset_index(drop=True)  # row labels = input row numbers, kept by drop_na
         df = validate_sites(df, self.covariates, categorical=self.categorical, drop_na=drop_na)
-        x = self.encoder_.transform(df)  # also rejects categorical levels unseen at fit time
+        x = self._encoder().transform(df)  # also rejects categorical levels unseen at fit time
         if isinstance(self.estimator_, _MaxentNetEnsemble):
             summ = self.estimator_.predict(df)
         else:
@@ -523,7 +558,7 @@ class SDM:
         if not hasattr(self.estimator_, "sample_communities"):
             raise InvalidInputError(f"model={self.model!r} has no joint community samples.")
         df = validate_sites(sites, self.covariates, categorical=self.categorical)
-        return self.estimator_.sample_communities(self.encoder_.transform(df), n)
+        return self.estimator_.sample_communities(self._encoder().transform(df), n)
 
     def _check_fitted(self) -> None:
         if self.estimator_ is None:
@@ -535,6 +570,7 @@ class SDM:
         from ecocube import __version__
 
         self._check_fitted()
+        enc = self._encoder()
         return {
             "format": "ecocube-sdm",
             "format_version": FORMAT_VERSION,
@@ -544,8 +580,8 @@ class SDM:
             "mode": getattr(self.estimator_, "mode", self.model),
             "covariates": self.covariates,
             "categorical": self.categorical,
-            "categorical_levels": self.encoder_.levels,
-            "encoder": self.encoder_.to_dict(),
+            "categorical_levels": enc.levels,
+            "encoder": enc.to_dict(),
             "species": self.species_,
             "seed": self.seed,
             "drop_na": self.drop_na,
@@ -565,61 +601,149 @@ class SDM:
 
         target = Path(path)
         manifest = self.manifest()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
+        with temporary_sibling(target, directory=True) as tmp:
             torch.save(self.estimator_.state(), tmp / _WEIGHTS)
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             check_model_target(target)
             swap_into_place(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return target
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> SDM:
-        """Read a model folder written by :meth:`save`."""
-        import torch
+        """Read a model folder written by :meth:`save`.
 
+        Raises
+        ------
+        InvalidInputError
+            ``path`` is not a model folder, or its manifest or weights file is damaged,
+            truncated or from another format version (the message names the file).
+        ConfigurationError
+            ``device`` is not available here.
+        """
+        from ecocube.training import resolve_device
+
+        resolve_device(device)
         folder = Path(path)
         mpath = folder / MANIFEST_NAME
-        if not mpath.is_file():
-            raise InvalidInputError(
-                f"{str(folder)!r} is not an ecocube model folder (no {MANIFEST_NAME}); give the "
-                "--out folder of 'ecocube sdm fit'."
+        m = _read_manifest(folder)
+        try:
+            obj = cls(
+                m["model"],
+                m["covariates"],
+                m["categorical"],
+                seed=m["seed"],
+                drop_na=m["drop_na"],
+                quadratic=m["quadratic"],
+                device=device,
+                options=m["options"],
+                cv_folds=m.get("cv_folds", 3),
             )
-        m = json.loads(mpath.read_text(encoding="utf-8"))
-        if m.get("format") != "ecocube-sdm" or m.get("format_version") != FORMAT_VERSION:
+            obj.validation_ = m.get("validation", {})
+            obj.n_dropped_ = m.get("records_dropped", 0)
+            obj.species_ = list(m["species"])
+            obj.encoder_ = CovariateEncoder.from_dict(m["encoder"])
+            obj.crs_ = m["crs"]
+            obj.kinds_ = m["records"]
+        except (KeyError, TypeError, ValueError) as err:
             raise InvalidInputError(
-                f"{str(mpath)!r} has format {m.get('format')!r} version "
-                f"{m.get('format_version')!r}; this ecocube reads ecocube-sdm version "
-                f"{FORMAT_VERSION}: refit the model."
-            )
-        obj = cls(
-            m["model"],
-            m["covariates"],
-            m["categorical"],
-            seed=m["seed"],
-            drop_na=m["drop_na"],
-            quadratic=m["quadratic"],
-            device=device,
-            options=m["options"],
-            cv_folds=m.get("cv_folds", 3),
-        )
-        obj.validation_ = m.get("validation", {})
-        obj.n_dropped_ = m.get("records_dropped", 0)
-        obj.species_ = list(m["species"])
-        obj.encoder_ = CovariateEncoder.from_dict(m["encoder"])
-        obj.crs_ = m["crs"]
-        obj.kinds_ = m["records"]
-        state = torch.load(folder / m["weights"], map_location="cpu", weights_only=True)
-        if m["model"] == "maxent-net":
-            obj.estimator_ = _MaxentNetEnsemble.from_state(state, device=device)
-        else:
-            obj.estimator_ = IntegratedSDM.from_state(state, device=device)
+                f"{str(mpath)!r} is not a valid model manifest ({type(err).__name__}: {err}); "
+                f"{_RESTORE}"
+            ) from err
+        obj.estimator_ = _load_weights(folder, m, device)
         return obj
+
+
+#: The fix named by every error about a damaged model folder.
+_RESTORE = "restore the model folder from a backup or refit it with 'ecocube sdm fit'."
+_MANIFEST_KEYS = (
+    "model",
+    "covariates",
+    "categorical",
+    "seed",
+    "drop_na",
+    "quadratic",
+    "options",
+    "species",
+    "encoder",
+    "crs",
+    "records",
+    "weights",
+)
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a model folder, checked for its format, version and keys."""
+    mpath = folder / MANIFEST_NAME
+    if not mpath.is_file():
+        raise InvalidInputError(
+            f"{str(folder)!r} is not an ecocube model folder (no {MANIFEST_NAME}); give the "
+            "--out folder of 'ecocube sdm fit'."
+        )
+    try:
+        m = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidInputError(f"{str(mpath)!r} is not valid JSON ({err}); {_RESTORE}") from err
+    if not isinstance(m, dict):
+        raise InvalidInputError(
+            f"{str(mpath)!r} holds a JSON {type(m).__name__}, not a model manifest (a JSON "
+            f"object); {_RESTORE}"
+        )
+    if m.get("format") != "ecocube-sdm" or m.get("format_version") != FORMAT_VERSION:
+        raise InvalidInputError(
+            f"{str(mpath)!r} has format {m.get('format')!r} version "
+            f"{m.get('format_version')!r}; this ecocube reads ecocube-sdm version "
+            f"{FORMAT_VERSION}: refit the model."
+        )
+    missing = [k for k in _MANIFEST_KEYS if k not in m]
+    if missing:
+        raise InvalidInputError(f"{str(mpath)!r} lacks the key(s) {missing}; {_RESTORE}")
+    name = m["weights"]
+    if not isinstance(name, str) or not name or Path(name).name != name:
+        raise InvalidInputError(
+            f"{str(mpath)!r}: 'weights' must name a file inside the model folder, got "
+            f"{name!r}; {_RESTORE}"
+        )
+    return m
+
+
+def _load_weights(folder: Path, manifest: dict[str, Any], device: str) -> Any:
+    """The fitted estimator from the weights file named by ``manifest``.
+
+    The file is read with ``torch.load(weights_only=True)`` (tensors and plain data only, no
+    code runs); a truncated, tampered or foreign file is one error naming the file.
+    """
+    import pickle
+    import zipfile
+
+    import torch
+
+    wpath = folder / manifest["weights"]
+    if not wpath.is_file():
+        raise InvalidInputError(f"the model folder has no weights file {str(wpath)!r}; {_RESTORE}")
+    try:
+        state = torch.load(wpath, map_location="cpu", weights_only=True)
+        if manifest["model"] == "maxent-net":
+            return _MaxentNetEnsemble.from_state(state, device=device)
+        return IntegratedSDM.from_state(state, device=device)
+    except PermissionError:
+        raise
+    except (
+        OSError,  # torch's zip reader on a truncated file
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        RuntimeError,
+        KeyError,
+        IndexError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as err:
+        # the raw message of a refused pickle suggests weights_only=False: never do that
+        raise InvalidInputError(
+            f"cannot load the weights {str(wpath)!r}: the file is truncated, damaged or not "
+            f"written by ecocube ({type(err).__name__}); {_RESTORE}"
+        ) from err
 
 
 class _MaxentNetEnsemble:
@@ -655,9 +779,14 @@ class _MaxentNetEnsemble:
         config = MaxentNetConfig(**{"background": "random", "n_members": 8, **options})
         net = MaxentNet(covariates + categorical, categorical, config)
         net.fit(
-            presences, background, species_col="species", progress=progress,
-            validation=validation, patience=patience, scale_on=scale_on,
-        )  # fmt: skip
+            presences,
+            background,
+            species_col="species",
+            progress=progress,
+            validation=validation,
+            patience=patience,
+            scale_on=scale_on,
+        )
         return cls(net)
 
     def member_probabilities(self, sites: pd.DataFrame) -> np.ndarray:
@@ -678,8 +807,9 @@ class _MaxentNetEnsemble:
         net = self.net
         enc = net.encoder
         return {
-            "config": {k: list(v) if isinstance(v, tuple) else v
-                       for k, v in asdict(net.config).items()},
+            "config": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in asdict(net.config).items()
+            },
             "covariates": list(net.covariates),
             "categorical": list(net.categorical),
             "species": list(net.species_),
@@ -690,11 +820,11 @@ class _MaxentNetEnsemble:
             "mean": enc.mean_.tolist(),
             "std": enc.std_.tolist(),
             "levels": {c: np.asarray(v).tolist() for c, v in enc.levels_.items()},
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], *, device: str = "cpu") -> _MaxentNetEnsemble:
-        from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig, MaxentNetwork
+        from ecocube.models.maxent_net import MaxentNet, MaxentNetConfig
 
         cfg = dict(state["config"])
         cfg["hidden"] = tuple(cfg["hidden"])
@@ -705,11 +835,7 @@ class _MaxentNetEnsemble:
         net.encoder.std_ = np.asarray(state["std"], dtype=np.float64)
         net.encoder.levels_ = {c: np.asarray(v) for c, v in state["levels"].items()}
         net.species_ = tuple(state["species"])
-        net.network = MaxentNetwork(
-            state["n_features"], len(net.species_), hidden=config.hidden,
-            activation=config.activation, dropout=config.dropout,
-            linear_skip=config.linear_skip, n_members=config.n_members,
-        )  # fmt: skip
+        net.network = net._new_network(state["n_features"])
         net.network.load_state_dict(state["network"])
         net.network.to(device)
         net._log_z = state["log_z"]

@@ -7,7 +7,7 @@ group shares, and keeps the species' own spatial signal. A Nadaraya-Watson (Gaus
 estimate of that share, shrunk towards the species' overall share where few records are
 nearby, is a spatial-interpolation predictor (Bahn & McGill 2007) that complements an
 environmental model: :mod:`ecocube.models.benchmark.nceas` adds ``weight * log(share)`` to the
-network's log-intensity, with the bandwidth and weight chosen by spatial-block CV.
+network's log-intensity (bandwidth and weight in its ``BENCHMARK_MODELS``).
 """
 
 from __future__ import annotations
@@ -88,8 +88,9 @@ class LocalRecordFrequency:
             raise InvalidInputError("records is empty: the local frequency needs presence records")
         xy_all = site_coordinates(records, coords)
         codes, sites = pd.factorize(pd.MultiIndex.from_arrays(xy_all.T))
-        species, sp_codes = np.unique(records["species"].astype(str).to_numpy(),
-                                      return_inverse=True)  # fmt: skip
+        species, sp_codes = np.unique(
+            records["species"].astype(str).to_numpy(), return_inverse=True
+        )
         labels = np.zeros((len(sites), len(species)))
         labels[codes, sp_codes] = 1.0
         ref = site_coordinates(extent, coords) if extent is not None else xy_all

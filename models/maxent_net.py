@@ -146,10 +146,7 @@ def check_network_options(cfg: Any) -> None:
 
 @dataclass(frozen=True)
 class MaxentNetConfig:
-    """Hyper-parameters of :class:`MaxentNet`.
-
-    The defaults were chosen by spatial-block cross-validation on the NCEAS *training* data
-    (``benchmarks/experiments/tune_nceas.py``); see ``docs/sdm.md``.
+    """Hyper-parameters of :class:`MaxentNet` (how the defaults were set: ``docs/sdm.md``).
 
     Attributes
     ----------
@@ -185,10 +182,10 @@ class MaxentNetConfig:
         to the maxent loss (a mean over species of each species' mean log-likelihood per
         presence): for every species the same Gaussian prior on its weights against its summed
         log-likelihood, so species with few records are shrunk more (as Maxent's
-        regularisation shrinks rare species more). ``0`` (the default) switches it off. The
-        NCEAS benchmark uses ``30``, chosen by its spatial-block CV (docs/sdm.md); on simulated
-        niches with a few hundred records per species it biases the fitted responses towards
-        flat ones, so it is not on by default.
+        regularisation shrinks rare species more). ``0`` (the default) switches it off:
+        the penalty pulls every fitted response towards a flat one, which a species with
+        enough records does not need. The NCEAS benchmark sets it
+        (:data:`~ecocube.models.benchmark.nceas.NCEAS_HEAD_L2`).
     """
 
     hidden: tuple[int, ...] = (64, 64)
@@ -323,6 +320,8 @@ class _Objective(torch.nn.Module):
     With ``head_l2 > 0`` the loss adds ``head_l2 * species_weight_penalty`` with the weights
     ``1 / n_s`` of the species' presence counts over all training sites.
     """
+
+    penalty_weight: torch.Tensor
 
     def __init__(
         self, net: MaxentNetwork, head_l2: float = 0.0, n_presences: torch.Tensor | None = None
@@ -518,20 +517,12 @@ class MaxentNet:
         )
         # Seed before building the weights so the initialisation is reproducible too.
         torch.manual_seed(cfg.seed)
-        self.network = MaxentNetwork(
-            x.shape[1],
-            len(self.species_),
-            hidden=cfg.hidden,
-            activation=cfg.activation,
-            dropout=cfg.dropout,
-            linear_skip=cfg.linear_skip,
-            n_members=cfg.n_members,
-        )
+        self.network = self._new_network(x.shape[1])
+        objective = _Objective(self.network, cfg.head_l2, tensors[1].sum(0))
         trainer = Trainer(
             train_cfg,
-            val_loss_fn=lambda m, b: heldout_maxent_loss(m.net(b[0]), b[1], b[2]),
+            val_loss_fn=lambda m, b: heldout_maxent_loss(objective.net(b[0]), b[1], b[2]),
         )
-        objective = _Objective(self.network, cfg.head_l2, tensors[1].sum(0))
         result = trainer.fit(objective, batches, val_batches)
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch if val_batches is not None else result.epochs_run
@@ -542,6 +533,20 @@ class MaxentNet:
             self._log_z = torch.logsumexp(f + tensors[2].to(device), dim=1, keepdim=True).cpu()
             self._n_background = float(torch.exp(tensors[2]).sum(0).mean())
         return self
+
+    def _new_network(self, n_features: int) -> MaxentNetwork:
+        """An untrained network of the configured shape for ``n_features`` inputs and
+        the species of ``species_``."""
+        cfg = self.config
+        return MaxentNetwork(
+            n_features,
+            len(self.species_),
+            hidden=cfg.hidden,
+            activation=cfg.activation,
+            dropout=cfg.dropout,
+            linear_skip=cfg.linear_skip,
+            n_members=cfg.n_members,
+        )
 
     def _validation_batch(
         self,

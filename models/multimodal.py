@@ -268,7 +268,7 @@ class MultimodalSDM:
         names = set(map(str, ds.data_vars))
         for what, wanted in (
             ("covariates", self.covariates),
-            ("patch_variables", self.patch_variables),
+            ("patch_variables", self.patch_variables or ()),
         ):
             missing = [v for v in wanted if v not in names]
             if missing:

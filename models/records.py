@@ -248,6 +248,27 @@ def _handle_xy(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(x=coords["x"], y=coords["y"])
 
 
+def _check_species_names(df: pd.DataFrame) -> None:
+    """Presence and survey rows need a species name (background rows may leave it empty).
+
+    A blank name (empty, whitespace only or missing) would otherwise become a species called
+    ``''``. Rows are numbered from 0 in table order (the first data row of a CSV is row 0).
+    """
+    if "species" not in df.columns:
+        return
+    names = df["species"].astype("string")
+    blank = (names.isna() | (names.str.strip() == "")).fillna(True).to_numpy(dtype=bool)
+    blank &= df["kind"].isin(("presence", "survey")).to_numpy()
+    rows = np.flatnonzero(blank)
+    if len(rows):
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+        raise InvalidInputError(
+            f"{len(rows)} presence/survey row(s) have a blank species name (rows {shown}, "
+            "counting from 0); give every presence and survey row its species, or drop those "
+            "rows."
+        )
+
+
 def validate_records(
     df: pd.DataFrame,
     covariates: Sequence[str],
@@ -268,10 +289,11 @@ def validate_records(
     Raises
     ------
     InvalidInputError
-        No ``kind`` column, unknown ``kind`` values, missing covariate columns, NaN or infinite
-        covariates or coordinates (unless ``drop_na``), only one of ``x``/``y``, survey rows
-        without ``presence`` or with values other than 0/1, presence records without
-        background points, or a species with zero presences.
+        No ``kind`` column, unknown ``kind`` values, a blank or missing species name on a
+        presence or survey row, missing covariate columns, NaN or infinite covariates or
+        coordinates (unless ``drop_na``), only one of ``x``/``y``, survey rows without
+        ``presence`` or with values other than 0/1, presence records without background
+        points, or a species with zero presences.
     """
     if len(df) == 0:
         raise InvalidInputError(
@@ -289,6 +311,7 @@ def validate_records(
         raise InvalidInputError(
             f"invalid kind value(s) {bad}; each row's kind must be one of {list(KINDS)}."
         )
+    _check_species_names(df)
     _check_columns(df, list(covariates) + list(categorical), "records")
     _check_numeric(df, covariates, "records")
     df = _handle_na(df, covariates, categorical, drop_na, "records")

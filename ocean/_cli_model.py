@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ecocube.errors import InvalidInputError
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``ecocube ocean`` group."""
@@ -18,31 +20,49 @@ def ensemble(
     years: int = typer.Option(1, "--years", help="Simulated years per scenario."),
     out: Path = typer.Option(..., "--out", help="Target Zarr store (e.g. ens.zarr)."),
     scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Dask scheduler address (default: a local threaded cluster)."
+        None,
+        "--scheduler",
+        help="Dask scheduler address (default: a local cluster of worker processes).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the scenario sampler."),
     batch_size: int = typer.Option(16, "--batch-size", help="Scenarios per Dask task."),
     device: str = typer.Option("cpu", "--device", help="Torch device of the model."),
-    workers: int = typer.Option(2, "--workers", help="Workers of the local cluster."),
-    dt: float = typer.Option(10800.0, "--dt", help="Model time step (s), divides 86400."),
+    workers: int = typer.Option(
+        2, "--workers", help="Worker processes of the local cluster (one thread each)."
+    ),
+    dt: float = typer.Option(10800.0, "--dt", help="Model time step (s, >= 1), divides 86400."),
     n_layers: int = typer.Option(20, "--layers", help="Layers of the water column."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store."),
+    dashboard: bool = typer.Option(
+        False, "--dashboard", help="Serve the local cluster's Dask dashboard on 127.0.0.1."
+    ),
 ) -> None:
     """Run an ensemble of the full ocean model on Dask and write a CF Zarr cube + STAC item."""
     import time
 
-    import torch
-
     from ecocube.ocean.ensemble import check_ensemble_target, run_ensemble
 
+    if workers < 1:
+        raise InvalidInputError(
+            f"--workers {workers}: the local cluster needs at least one worker process; "
+            "pass --workers 1 or more"
+        )
     check_ensemble_target(out, overwrite=overwrite)  # a bad --out fails before the ensemble
-
-    torch.set_num_threads(1)  # one thread per Dask worker; the batch is the parallelism
     start = time.perf_counter()
     path = run_ensemble(
-        n, out, years=years, seed=seed, batch_size=batch_size, scheduler=scheduler,
-        n_workers=workers, device=device, dt=dt, n_layers=n_layers, overwrite=overwrite,
-    )  # fmt: skip
+        n,
+        out,
+        years=years,
+        seed=seed,
+        batch_size=batch_size,
+        scheduler=scheduler,
+        n_workers=workers,
+        device=device,
+        dt=dt,
+        n_layers=n_layers,
+        overwrite=overwrite,
+        dashboard=dashboard,
+    )
     wall = time.perf_counter() - start
     typer.echo(
         f"wrote {path} and {path.with_name(path.stem + '.item.json')}: "
@@ -56,16 +76,22 @@ def simulate_cmd(
     n: int = typer.Option(1, "--n", help="Scenarios (1: the reference scenario)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the scenario sampler."),
     device: str = typer.Option("cpu", "--device", help="Torch device of the model."),
-    dt: float = typer.Option(10800.0, "--dt", help="Model time step (s), divides 86400."),
+    dt: float = typer.Option(10800.0, "--dt", help="Model time step (s, >= 1), divides 86400."),
     n_layers: int = typer.Option(20, "--layers", help="Layers of the water column."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
-    """Run the full model for the reference (or N sampled) scenario(s) and write netCDF."""
+    """Run the full model for the reference (or N sampled) scenario(s) and write netCDF.
+
+    Missing folders of --out are created.
+    """
+    import torch
+
     from ecocube._atomic import check_output_file, write_file_atomic
     from ecocube.ocean.scenarios import default_scenario, sample_scenarios
     from ecocube.ocean.simulate import simulate
 
     check_output_file(out, overwrite=overwrite)  # a bad --out fails before the run
+    torch.set_num_threads(1)  # fastest for the model's small kernels; set once per process
     table = default_scenario() if n == 1 else sample_scenarios(n, seed=seed)
     ds = simulate(
         table, years=years, dt=dt, n_layers=n_layers, device=device, seed=seed, progress=True

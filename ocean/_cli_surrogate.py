@@ -56,8 +56,11 @@ def train(
     if arch not in _ARCHS:
         raise InvalidInputError(f"--arch {arch!r} is unknown; choose one of {', '.join(_ARCHS)}")
     # name the option, not the SurrogateConfig field it fills
-    counts = (("--epochs", epochs, "training epochs"), ("--members", members, "ensemble members"),
-              ("--head-members", head_members, "index-head members"))  # fmt: skip
+    counts = (
+        ("--epochs", epochs, "training epochs"),
+        ("--members", members, "ensemble members"),
+        ("--head-members", head_members, "index-head members"),
+    )
     for option, value, what in counts:
         if value is not None and value < 1:
             raise InvalidInputError(
@@ -65,10 +68,18 @@ def train(
             )
     resolve_device(device)  # a bad --device fails before loading the ensemble
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-    sur = Surrogate.create(arch, max_epochs=epochs, members=members, device=device, seed=seed,
-                           progress=True, index_head=index_head,
-                           head_members=head_members, distil_head=distil_head,
-                           uptake_gp=uptake_gp)  # fmt: skip
+    sur = Surrogate.create(
+        arch,
+        max_epochs=epochs,
+        members=members,
+        device=device,
+        seed=seed,
+        progress=True,
+        index_head=index_head,
+        head_members=head_members,
+        distil_head=distil_head,
+        uptake_gp=uptake_gp,
+    )
     sur.fit(ensemble)
     sur.save(out)
     typer.echo(

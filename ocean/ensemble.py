@@ -7,24 +7,26 @@ written atomically (temporary store renamed at the end) with
 :func:`ecocube.cube.write_cube`. A STAC Item (datacube extension) describing the store is saved
 next to it as ``<name>.item.json``.
 
-By default a ``distributed.LocalCluster`` with threads (``processes=False``; torch releases the
-GIL in its kernels) is started; pass ``scheduler="tcp://host:8786"`` to use a running cluster
-(e.g. a dask-jobqueue ``SLURMCluster``, see ``docs/ocean.md``).
+By default a ``distributed.LocalCluster`` of single-threaded worker processes, listening on
+127.0.0.1 only, is started (:mod:`ecocube.ocean._dask`); pass ``scheduler="tcp://host:8786"``
+to use a running cluster (e.g. a dask-jobqueue ``SLURMCluster``, see ``docs/ocean.md``). Every
+worker runs torch with one thread, set once when it starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ecocube._atomic import check_replaceable, swap_into_place, write_file_atomic
-from ecocube.errors import DatasetNotFoundError, InvalidInputError
+from ecocube._atomic import check_replaceable, write_file_atomic
+from ecocube._progress import track
+from ecocube.errors import DatasetNotFoundError, EcocubeWarning, InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,9 +81,13 @@ def check_ensemble_target(out: str | os.PathLike[str], *, overwrite: bool = Fals
 
 
 def _run_batch(table: pd.DataFrame, options: dict[str, Any]) -> xr.Dataset:
+    """One Dask task: the batched model on ``table`` (``options`` were checked by the client)."""
     from ecocube.ocean.simulate import simulate
 
-    return simulate(table, **options)
+    with warnings.catch_warnings():
+        # run_ensemble already warned once about a needlessly short step
+        warnings.filterwarnings("ignore", r"dt=.* steps per simulated day", EcocubeWarning)
+        return simulate(table, **options)
 
 
 def run_ensemble(
@@ -99,6 +105,7 @@ def run_ensemble(
     overwrite: bool = False,
     progress: bool = True,
     scheduler_timeout: float = 10.0,
+    dashboard: bool = False,
 ) -> Path:
     """Simulate an ensemble on Dask and write it as a Zarr cube plus a STAC item.
 
@@ -114,15 +121,19 @@ def run_ensemble(
     batch_size
         Scenarios per Dask task (one batched model run).
     scheduler
-        Address of a running Dask scheduler; ``None`` starts a threaded ``LocalCluster``.
+        Address of a running Dask scheduler; ``None`` starts a ``LocalCluster`` of worker
+        processes on 127.0.0.1.
     n_workers
-        Workers of the local cluster.
+        Worker processes of the local cluster (one thread each).
     overwrite
         Replace an existing store.
     progress
         Show a progress bar over batches.
     scheduler_timeout
         Seconds to wait for the ``scheduler`` to answer.
+    dashboard
+        Serve the local cluster's dashboard on 127.0.0.1 (its address is printed to standard
+        error); off by default.
 
     Returns
     -------
@@ -134,9 +145,10 @@ def run_ensemble(
     InvalidInputError
         ``out`` exists (without ``overwrite``) or is not a Zarr store (see
         :func:`check_ensemble_target`; checked before any simulation), bad ``batch_size`` or
-        ``n_workers``.
+        ``n_workers``, or a ``scheduler`` that cannot be reached.
     ConfigurationError
-        ``device`` is not a torch device or is not available here.
+        ``device`` is not a torch device or is not available here, or the local cluster's
+        worker processes do not start (a script calling this needs a ``__main__`` guard).
     """
     import pandas as pd
     import xarray as xr
@@ -148,7 +160,10 @@ def run_ensemble(
     if int(batch_size) != batch_size or batch_size < 1:
         raise InvalidInputError(f"batch_size={batch_size!r} must be a positive integer")
     if int(n_workers) != n_workers or n_workers < 1:
-        raise InvalidInputError(f"n_workers={n_workers!r} must be a positive integer")
+        raise InvalidInputError(
+            f"n_workers={n_workers!r} must be a positive integer (worker processes of the "
+            "local cluster); pass 1 or more"
+        )
     if isinstance(scenarios, int | np.integer):
         table = sample_scenarios(int(scenarios), seed=seed)
     else:
@@ -160,7 +175,7 @@ def run_ensemble(
     _validate_options(options)
     batches = [table.iloc[i : i + batch_size] for i in range(0, len(table), batch_size)]
     start = datetime.now(UTC)
-    parts = _compute(batches, options, scheduler, n_workers, progress, scheduler_timeout)
+    parts = _compute(batches, options, scheduler, n_workers, progress, scheduler_timeout, dashboard)
     ds = xr.concat(parts, dim="scenario", data_vars="all", coords="different", compat="equals")
     indices = compute_indices(ds)
     for name, (long_name, units) in INDEX_ATTRS.items():
@@ -184,36 +199,18 @@ def _compute(
     n_workers: int,
     progress: bool,
     timeout: float,
+    dashboard: bool = False,
 ) -> list[xr.Dataset]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = None
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout=f"{timeout}s")
-        except OSError as err:
-            raise InvalidInputError(
-                f"scheduler={scheduler!r} could not be reached ({err}); start a scheduler "
-                "there or leave --scheduler out to use a local cluster"
-            ) from err
-    else:
-        cluster = LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=False,
-            dashboard_address=":0",  # a free port: no clash with a running dashboard
-        )  # fmt: skip
-        client = Client(cluster)
+    from ecocube.ocean._dask import connect
+
+    client, cluster = connect(scheduler, n_workers=n_workers, timeout=timeout, dashboard=dashboard)
     try:
         futures = [client.submit(_run_batch, b, options, pure=False) for b in batches]
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(futures), desc="ensemble batches", unit="batch")
-        for _ in as_completed(futures):
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+        done = as_completed(futures)
+        for _ in track(done, "ensemble", total=len(futures), unit="batches", enabled=progress):
+            pass
         return client.gather(futures)
     finally:
         client.close()
@@ -222,17 +219,11 @@ def _compute(
 
 
 def _write(ds: xr.Dataset, out: Path, *, overwrite: bool, attrs: dict[str, Any]) -> None:
+    """Write the store (atomically, with the completion marker) and its STAC item beside it."""
+    from ecocube.cube import write_cube
+
     chunks = {"scenario": min(256, ds.sizes["scenario"]), "time": ds.sizes["time"]}
-    try:
-        from ecocube.cube import write_cube
-    except ImportError:  # pragma: no cover - the cube package ships with ecocube
-        write_cube = None
-    if write_cube is not None:
-        write_cube(ds, out, chunks=chunks, overwrite=overwrite, attrs=attrs)
-    else:  # pragma: no cover
-        tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-        ds.assign_attrs(attrs).to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
-        swap_into_place(tmp, out)
+    write_cube(ds, out, chunks=chunks, overwrite=overwrite, attrs=attrs)
     text = json.dumps(ensemble_item(out, ds).to_dict(), indent=1)
     write_file_atomic(_item_path(out), lambda tmp: tmp.write_text(text))
 
@@ -245,28 +236,31 @@ def ensemble_item(out: Path | str, ds: xr.Dataset) -> Any:
     """
     import pystac
 
+    from ecocube.catalog._cube_items import cube_variables
+
     out = Path(out)
     t0 = str(ds["time"].values[0])[:10]
     t1 = str(ds["time"].values[-1])[:10]
     dims: dict[str, Any] = {
-        "time": {"type": "temporal", "extent": [f"{t0}T00:00:00Z", f"{t1}T00:00:00Z"],
-                 "step": "P1D"},
-        "scenario": {"type": "other", "extent": [0, int(ds.sizes["scenario"]) - 1],
-                     "description": "scenario index (parameters are coordinates)"},
+        "time": {
+            "type": "temporal",
+            "extent": [f"{t0}T00:00:00Z", f"{t1}T00:00:00Z"],
+            "step": "P1D",
+        },
+        "scenario": {
+            "type": "other",
+            "extent": [0, int(ds.sizes["scenario"]) - 1],
+            "description": "scenario index (parameters are coordinates)",
+        },
         "phyto_type": {"type": "other", "values": [str(v) for v in ds["phyto_type"].values]},
-        "depth": {"type": "spatial", "axis": "z", "unit": "m",
-                  "extent": [float(ds["depth"].min()), float(ds["depth"].max())]},
-    }  # fmt: skip
-    variables = {
-        str(name): {
-            "type": "data",
-            "dimensions": list(ds[name].dims),
-            **({"unit": ds[name].attrs["units"]} if "units" in ds[name].attrs else {}),
-            **({"description": ds[name].attrs["long_name"]} if "long_name" in ds[name].attrs
-               else {}),
-        }
-        for name in ds.data_vars
-    }  # fmt: skip
+        "depth": {
+            "type": "spatial",
+            "axis": "z",
+            "unit": "m",
+            "extent": [float(ds["depth"].min()), float(ds["depth"].max())],
+        },
+    }
+    variables = cube_variables(ds)
     item = pystac.Item(
         id=out.stem,
         geometry=None,
@@ -284,9 +278,13 @@ def ensemble_item(out: Path | str, ds: xr.Dataset) -> Any:
     )
     item.add_asset(
         "zarr",
-        pystac.Asset(href=f"./{out.name}", media_type="application/vnd+zarr", roles=["data"],
-                     title="Ensemble cube (Zarr v2, consolidated, CF-1.10)"),
-    )  # fmt: skip
+        pystac.Asset(
+            href=f"./{out.name}",
+            media_type="application/vnd+zarr",
+            roles=["data"],
+            title="Ensemble cube (Zarr v2, consolidated, CF-1.10)",
+        ),
+    )
     return item
 
 
@@ -297,8 +295,10 @@ def open_ensemble(path: Path | str) -> xr.Dataset:
     ------
     DatasetNotFoundError
         When ``path`` does not exist.
+    InvalidInputError
+        When ``path`` is not a complete Zarr store (see :func:`ecocube.cube.open_cube`).
     """
-    import xarray as xr
+    from ecocube.cube import open_cube
 
     path = Path(path)
     if not path.exists():
@@ -306,10 +306,4 @@ def open_ensemble(path: Path | str) -> xr.Dataset:
             f"ensemble={str(path)!r} does not exist; create it with "
             f"`ecocube ocean ensemble --n 32 --years 1 --out {path}`"
         )
-    try:
-        from ecocube.cube import open_cube
-
-        ds = open_cube(path)
-    except ImportError:  # pragma: no cover
-        ds = xr.open_zarr(path, consolidated=True)
-    return ds.load()
+    return open_cube(path).load()

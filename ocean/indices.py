@@ -115,8 +115,11 @@ def _annual_sum(da: xr.DataArray, years: int) -> xr.DataArray:
     values = da.values.reshape(da.sizes["scenario"], years, DAYS_PER_YEAR).sum(-1)
     import xarray as xr
 
-    return xr.DataArray(values, dims=("scenario", "year"),
-                        coords={"scenario": da["scenario"].values, "year": np.arange(years)})  # fmt: skip
+    return xr.DataArray(
+        values,
+        dims=("scenario", "year"),
+        coords={"scenario": da["scenario"].values, "year": np.arange(years)},
+    )
 
 
 def annual_co2_uptake(ds: xr.Dataset, *, per_year: bool = False) -> xr.DataArray:
@@ -126,8 +129,10 @@ def annual_co2_uptake(ds: xr.Dataset, *, per_year: bool = False) -> xr.DataArray
     """
     _require(ds, "fgco2")
     out = _annual_sum(ds["fgco2"], _years(ds)) / 1000.0
-    out.attrs = {"long_name": "Annual CO2 uptake (positive into the ocean)",
-                 "units": "mol m-2 yr-1"}  # fmt: skip
+    out.attrs = {
+        "long_name": "Annual CO2 uptake (positive into the ocean)",
+        "units": "mol m-2 yr-1",
+    }
     return out if per_year else out.mean("year", keep_attrs=True)
 
 
@@ -165,10 +170,12 @@ def bloom_timing(
     else:
         thr = np.median(v, axis=-1, keepdims=True) * 1.05
         day = (v > thr).argmax(-1) + 1
-    out = xr.DataArray(day.astype(float), dims=("scenario", "year"),
-                       coords={"scenario": ds["scenario"].values, "year": np.arange(years)},
-                       attrs={"long_name": f"Bloom day of year ({method} of {variable})",
-                              "units": "1"})  # fmt: skip
+    out = xr.DataArray(
+        day.astype(float),
+        dims=("scenario", "year"),
+        coords={"scenario": ds["scenario"].values, "year": np.arange(years)},
+        attrs={"long_name": f"Bloom day of year ({method} of {variable})", "units": "1"},
+    )
     return out if per_year else out.mean("year", keep_attrs=True)
 
 

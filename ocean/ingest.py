@@ -19,15 +19,12 @@ Examples
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from ecocube._atomic import swap_into_place
 from ecocube.errors import InvalidInputError
 from ecocube.ocean.variables import SOURCES, native_mapping, normalize_units
 
@@ -266,26 +263,11 @@ def open_marbl_climatology(*, variables: Iterable[str] | None = None) -> xr.Data
 
 
 def write_zarr(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
-    """Write ``ds`` to a Zarr store atomically (:func:`ecocube.cube.write_cube` when available).
+    """Write ``ds`` to a Zarr store atomically with :func:`ecocube.cube.write_cube`.
 
-    The store is written to a temporary sibling folder and renamed into place, so readers never
-    see half a store. Returns the path of the store.
+    The store is written to a temporary sibling and renamed into place (an existing store is
+    replaced), so readers never see half a store. Returns the path of the store.
     """
-    path = Path(path)
-    try:
-        from ecocube.cube import write_cube
-    except ImportError:  # the cube extra is optional: fall back to a local atomic write
-        write_cube = None
-    if write_cube is not None:
-        return Path(write_cube(ds, path, overwrite=True))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        encoded = ds.copy()
-        for v in encoded.variables.values():
-            v.encoding = {}
-        encoded.to_zarr(tmp / "store.zarr", mode="w", consolidated=True, zarr_format=2)
-        swap_into_place(tmp / "store.zarr", path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    from ecocube.cube import write_cube
+
+    return Path(write_cube(ds, Path(path), overwrite=True))

@@ -44,8 +44,11 @@ MARBL_GROUPS: tuple[str, ...] = ("phypico", "phydiat", "phydiaz")
 #: typical cell or colony (small phytoplankton ~2 µm, diatoms ~20 µm, Trichodesmium-like
 #: diazotroph colonies ~10 µm; Marañón 2015 Annu. Rev. Mar. Sci. 7:241). MARBL gives the
 #: three groups one shared temperature function, so size is the trait that separates them.
-MARBL_TRAITS: dict[str, float] = {"phypico": math.log10(2.0), "phydiat": math.log10(20.0),
-                                  "phydiaz": math.log10(10.0)}  # fmt: skip
+MARBL_TRAITS: dict[str, float] = {
+    "phypico": math.log10(2.0),
+    "phydiat": math.log10(20.0),
+    "phydiaz": math.log10(10.0),
+}
 
 _RHO = 1.025  # kg L-1: mmol m-3 -> umol kg-1
 
@@ -55,6 +58,14 @@ def _surface(da: xr.DataArray) -> xr.DataArray:
         if dim in da.dims:
             da = da.isel({dim: 0})
     return da
+
+
+def _surface_carbon(ds: xr.Dataset) -> xr.DataArray:
+    """Surface carbon of the :data:`MARBL_GROUPS` together (negative values count as 0)."""
+    total = _surface(ds[MARBL_GROUPS[0]]).clip(min=0)
+    for group in MARBL_GROUPS[1:]:
+        total = total + _surface(ds[group]).clip(min=0)
+    return total
 
 
 # ------------------------------------------------------------------------------------------
@@ -94,7 +105,7 @@ def surface_carbon_fluxes(
     for name, ds in (("dissic", bgc), ("talk", bgc), ("thetao", physics), ("so", physics)):
         if name not in ds:
             raise InvalidInputError(
-                f"surface_carbon_fluxes needs variable {name!r}; got {sorted(ds.data_vars)}"
+                f"surface_carbon_fluxes needs variable {name!r}; got {sorted(map(str, ds.data_vars))}"
             )
     dic = _surface(bgc.dissic)
     ta = _surface(bgc.talk)
@@ -267,7 +278,7 @@ def marbl_drivers(clim: xr.Dataset) -> pd.DataFrame:
     """
     mid_day = np.array([15, 46, 74, 105, 135, 166, 196, 227, 258, 288, 319, 349], dtype=float)
     lat2d, _ = xr.broadcast(clim.lat, clim.lon)
-    surface_c = sum(_surface(clim[g]).clip(min=0) for g in MARBL_GROUPS)
+    surface_c = _surface_carbon(clim)
     deep_idx = int(np.searchsorted(clim.depth.values, 150.0) - 1)
     no3_deep = clim.no3.isel(depth=deep_idx).mean("month")
     si_deep = clim.si.isel(depth=deep_idx).mean("month")
@@ -302,8 +313,14 @@ def marbl_drivers(clim: xr.Dataset) -> pd.DataFrame:
     return df
 
 
-DRIVERS: tuple[str, ...] = ("insolation", "d_insolation", "day_length", "lat", "no3_deep",
-                            "si_deep")  # fmt: skip
+DRIVERS: tuple[str, ...] = (
+    "insolation",
+    "d_insolation",
+    "day_length",
+    "lat",
+    "no3_deep",
+    "si_deep",
+)
 
 
 @dataclass
@@ -376,8 +393,11 @@ def reduced_model_cv(
     rng = np.random.default_rng(seed)
     points = df.point.unique()
     perm = dict(zip(points, rng.permutation(len(points)) % n_folds, strict=True))
-    blocks = (np.floor(df.lat / block_deg).astype(int).astype(str) + "_"
-              + np.floor(df.lon / block_deg).astype(int).astype(str))  # fmt: skip
+    blocks = (
+        np.floor(df.lat / block_deg).astype(int).astype(str)
+        + "_"
+        + np.floor(df.lon / block_deg).astype(int).astype(str)
+    )
     schemes = {"leave_points_out": df.point.map(perm).values, "spatial_blocks": blocks.values}
     rows = []
     oof_saved = None
@@ -394,8 +414,15 @@ def reduced_model_cv(
             clim_mean = df.iloc[train].groupby("month").log10_phyto_c.mean()
             pred["seasonal_mean"][test] = df.month.iloc[test].map(clim_mean).values
         for name, p in pred.items():
-            rows.append({"scheme": scheme, "model": name, **_scores(df.log10_phyto_c.values, p),
-                         "folds": folds.get_n_splits(), "points": len(points)})  # fmt: skip
+            rows.append(
+                {
+                    "scheme": scheme,
+                    "model": name,
+                    **_scores(df.log10_phyto_c.values, p),
+                    "folds": folds.get_n_splits(),
+                    "points": len(points),
+                }
+            )
         if scheme == "leave_points_out":
             oof_saved = df.assign(pred_phyto_c=10 ** pred["boosted_trees"])
     assert oof_saved is not None
@@ -452,7 +479,7 @@ def _find_surface_phyto(sim: xr.Dataset) -> str:
             return cand
     raise InvalidInputError(
         f"cannot find surface phytoplankton carbon in the simulation; variables: "
-        f"{sorted(sim.data_vars)}"
+        f"{sorted(map(str, sim.data_vars))}"
     )
 
 
@@ -512,7 +539,7 @@ def calibrate(
             f"{float(clim.lon.min())}…{float(clim.lon.max())} E"
         )
     point = clim.sel(lat=lat, lon=lon, method="nearest")
-    target = sum(_surface(point[g]).clip(min=0) for g in MARBL_GROUPS).values.astype("float64")
+    target = _surface_carbon(point).values.astype("float64")
     if not np.isfinite(target).all():
         raise InvalidInputError(f"grid point ({lat}, {lon}) is land in the MARBL climatology")
 

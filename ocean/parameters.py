@@ -69,10 +69,18 @@ class PhytoType:
     rho_max: float = _p(0.25, "mol N mol C-1 d-1", _DROOP, "Maximal nitrate uptake rate")
     k_n: float = _p(1.0, "mmol N m-3", _DROOP, "Half-saturation constant of nitrate uptake")
     chl_n: float = _p(2.0, "mg Chl (mmol N)-1", "Geider et al. (1998) L&O 43:679", "Chl:N ratio")
-    mortality: float = _p(0.05, "d-1", "Fasham et al. (1990) J. Mar. Res. 48:591",
-                          "Linear mortality (lysis, respiration)")  # fmt: skip
-    grazing: float = _p(0.02, "m3 (mmol C)-1 d-1", "Steele & Henderson (1992) J. Plankton Res.",
-                        "Quadratic mortality standing for implicit grazing")  # fmt: skip
+    mortality: float = _p(
+        0.05,
+        "d-1",
+        "Fasham et al. (1990) J. Mar. Res. 48:591",
+        "Linear mortality (lysis, respiration)",
+    )
+    grazing: float = _p(
+        0.02,
+        "m3 (mmol C)-1 d-1",
+        "Steele & Henderson (1992) J. Plankton Res.",
+        "Quadratic mortality standing for implicit grazing",
+    )
 
 
 #: Three default types spanning the thermal niche axis: cold/eutrophic diatoms,
@@ -97,31 +105,52 @@ class PhysicsParameters:
     ri_critical: float = _p(0.3, "1", _LARGE, "Critical bulk Richardson number")
     h_min: float = _p(10.0, "m", "choice", "Minimum boundary-layer depth")
     von_karman: float = _p(0.4, "1", _LARGE, "von Karman constant")
-    drag: float = _p(1.3e-3, "1", "Large & Pond (1981) J. Phys. Oceanogr. 11:324",
-                     "Wind drag coefficient C_D")  # fmt: skip
+    drag: float = _p(
+        1.3e-3, "1", "Large & Pond (1981) J. Phys. Oceanogr. 11:324", "Wind drag coefficient C_D"
+    )
     rho_air: float = _p(1.22, "kg m-3", "standard atmosphere", "Air density")
     rho_water: float = _p(1025.0, "kg m-3", "standard", "Sea water density")
     cp_water: float = _p(3990.0, "J kg-1 K-1", "TEOS-10", "Sea water heat capacity")
     thermal_expansion: float = _p(2e-4, "K-1", "linear EOS", "Thermal expansion coefficient")
-    heat_exchange: float = _p(60.0, "W m-2 K-1", "Haney (1971) J. Phys. Oceanogr. 1:241",
-                              "Restoring coefficient of the surface heat flux")  # fmt: skip
-    deep_restore_depth: float = _p(100.0, "m", "choice",
-                                   "Layers deeper than this are restored to the deep water "
-                                   "(lateral supply below the seasonal thermocline)")  # fmt: skip
-    relax_deep_days: float = _p(30.0, "d", "choice",
-                                "Relaxation time of the bottom layer to deep temperature, nitrate and DIC")  # fmt: skip
+    heat_exchange: float = _p(
+        60.0,
+        "W m-2 K-1",
+        "Haney (1971) J. Phys. Oceanogr. 1:241",
+        "Restoring coefficient of the surface heat flux",
+    )
+    deep_restore_depth: float = _p(
+        100.0,
+        "m",
+        "choice",
+        "Layers deeper than this are restored to the deep water "
+        "(lateral supply below the seasonal thermocline)",
+    )
+    relax_deep_days: float = _p(
+        30.0,
+        "d",
+        "choice",
+        "Relaxation time of the bottom layer to deep temperature, nitrate and DIC",
+    )
     k_water: float = _p(0.04, "m-1", "Morel (1988) JGR 93:10749", "PAR attenuation by water")
-    k_chl: float = _p(0.025, "m-1 (mg Chl m-3)-1", "Morel (1988); self-shading",
-                      "PAR attenuation by chlorophyll (self-shading)")  # fmt: skip
+    k_chl: float = _p(
+        0.025,
+        "m-1 (mg Chl m-3)-1",
+        "Morel (1988); self-shading",
+        "PAR attenuation by chlorophyll (self-shading)",
+    )
     par_fraction: float = _p(0.43, "1", "Baker & Frouin (1987) L&O 32:1370", "PAR / shortwave")
     sw_mean: float = _p(180.0, "W m-2", "choice (mid-latitude)", "Annual mean shortwave")
     sw_amplitude: float = _p(120.0, "W m-2", "choice (mid-latitude)", "Seasonal amplitude")
     remineralisation: float = _p(0.1, "d-1", "Fasham et al. (1990)", "Detritus remineralisation")
     sinking: float = _p(5.0, "m d-1", "Fasham et al. (1990)", "Detritus sinking speed")
     salinity: float = _p(35.0, "1e-3", "choice", "Salinity (constant)")
-    deep_offset: float = _p(-2.0, "degC", "choice",
-                            "Deep temperature below the winter minimum restoring temperature "
-                            "(negative: mode water the winter convection reaches)")  # fmt: skip
+    deep_offset: float = _p(
+        -2.0,
+        "degC",
+        "choice",
+        "Deep temperature below the winter minimum restoring temperature "
+        "(negative: mode water the winter convection reaches)",
+    )
     t_mean: float = _p(14.0, "degC", "choice", "Annual mean surface restoring temperature")
     dic_deep: float = _p(2150.0, "mmol m-3", "GLODAP mid-latitude", "Deep DIC")
     dic_surface: float = _p(2110.0, "mmol m-3", "GLODAP mid-latitude", "Initial surface DIC")

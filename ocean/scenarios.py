@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -170,7 +170,7 @@ def _as_range(value: tuple[float, float] | float, name: str) -> tuple[float, flo
     return lo, hi
 
 
-def _as_frame(scenarios: pd.DataFrame | pd.Series | Mapping[str, object]) -> pd.DataFrame:
+def _as_frame(scenarios: pd.DataFrame | pd.Series | Mapping[str, Any]) -> pd.DataFrame:
     """A scenario table from a DataFrame, a Series (one row) or a mapping of columns."""
     import pandas as pd
 

@@ -10,12 +10,14 @@ of :mod:`ecocube.ocean.carbonate`, and returns daily means as a CF-annotated
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ecocube.errors import InvalidInputError
+from ecocube._progress import track
+from ecocube.errors import EcocubeWarning, InvalidInputError
 from ecocube.ocean._errors import StabilityError
 from ecocube.ocean.parameters import DEFAULT_PARAMETERS, ModelParameters
 from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, validate_scenarios
@@ -42,6 +44,15 @@ DAYS_PER_YEAR = 365
 #: (kg m-2 s-1), inconsistent with molar units; files carrying it are still read.
 FGCO2_STANDARD_NAME = VARIABLES["fgco2"].standard_name
 
+#: Default time step of :func:`simulate` (s).
+DEFAULT_DT = 10800.0
+
+#: Most time steps per simulated day a run accepts (a step of at least 1 s).
+MAX_STEPS_PER_DAY = 86_400
+
+#: Steps per day (a step under 60 s) above which a run warns if a ten times longer step is stable.
+WARN_STEPS_PER_DAY = 1_440
+
 #: Plausible range of sea water temperatures (degC) for forcing and initial values.
 TEMPERATURE_RANGE: tuple[float, float] = (-2.5, 40.0)
 
@@ -55,49 +66,151 @@ FORCING_NAMES: dict[str, str] = {
 
 #: Output variables: name -> (dims after (scenario, time), attrs).
 OUTPUT_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
-    "phyc": (("phyto_type",), {
-        "standard_name": "mole_concentration_of_phytoplankton_expressed_as_carbon_in_sea_water",
-        "long_name": "Surface phytoplankton carbon per type", "units": "mmol m-3"}),
-    "intphyc": (("phyto_type",), {
-        "long_name": "Depth-integrated phytoplankton carbon per type", "units": "mmol m-2",
-        "comment": "integral over the water column of phyc"}),
-    "chl": ((), {
-        "standard_name":
-            "mass_concentration_of_phytoplankton_expressed_as_chlorophyll_in_sea_water",
-        "long_name": "Surface total chlorophyll", "units": "mg m-3"}),
+    "phyc": (
+        ("phyto_type",),
+        {
+            "standard_name": "mole_concentration_of_phytoplankton_expressed_as_carbon_in_sea_water",
+            "long_name": "Surface phytoplankton carbon per type",
+            "units": "mmol m-3",
+        },
+    ),
+    "intphyc": (
+        ("phyto_type",),
+        {
+            "long_name": "Depth-integrated phytoplankton carbon per type",
+            "units": "mmol m-2",
+            "comment": "integral over the water column of phyc",
+        },
+    ),
+    "chl": (
+        (),
+        {
+            "standard_name": "mass_concentration_of_phytoplankton_expressed_as_chlorophyll_in_sea_water",
+            "long_name": "Surface total chlorophyll",
+            "units": "mg m-3",
+        },
+    ),
     "intchl": ((), {"long_name": "Depth-integrated total chlorophyll", "units": "mg m-2"}),
-    "dissic": ((), {
-        "standard_name": "mole_concentration_of_dissolved_inorganic_carbon_in_sea_water",
-        "long_name": "Surface dissolved inorganic carbon", "units": "mmol m-3"}),
-    "intdic": ((), {"long_name": "Depth-integrated dissolved inorganic carbon",
-                    "units": "mmol m-2"}),
-    "talk": ((), {"standard_name": "sea_water_alkalinity_expressed_as_mole_equivalent",
-                  "long_name": "Surface total alkalinity", "units": "mmol m-3"}),
-    "no3": ((), {"standard_name": "mole_concentration_of_nitrate_in_sea_water",
-                 "long_name": "Surface nitrate", "units": "mmol m-3"}),
-    "spco2": ((), {"standard_name": "surface_partial_pressure_of_carbon_dioxide_in_sea_water",
-                   "long_name": "Surface ocean pCO2", "units": "uatm"}),
-    "ph": ((), {"standard_name": "sea_water_ph_reported_on_total_scale",
-                "long_name": "Surface pH (total scale)", "units": "1"}),
-    "fgco2": ((), {
-        "standard_name": FGCO2_STANDARD_NAME,
-        "long_name": "Air-sea CO2 flux (positive into the ocean)", "units": "mmol m-2 d-1",
-        "comment": "CF sign convention: positive downward (ocean uptake); 1 mmol C = 12.011 mg"}),
-    "intpp": ((), {
-        "standard_name": "net_primary_mole_productivity_of_biomass_expressed_as_carbon_by_"
-        "phytoplankton",
-        "long_name": "Depth-integrated net primary production", "units": "mmol m-2 d-1"}),
-    "tos": ((), {"standard_name": "sea_surface_temperature",
-                 "long_name": "Sea surface temperature", "units": "degC"}),
-    "thetao": (("depth",), {"standard_name": "sea_water_potential_temperature",
-                            "long_name": "Sea water temperature", "units": "degC"}),
-    "mlotst": ((), {"standard_name": "ocean_mixed_layer_thickness_defined_by_mixing_scheme",
-                    "long_name": "Boundary-layer depth (KPP-lite)", "units": "m"}),
+    "dissic": (
+        (),
+        {
+            "standard_name": "mole_concentration_of_dissolved_inorganic_carbon_in_sea_water",
+            "long_name": "Surface dissolved inorganic carbon",
+            "units": "mmol m-3",
+        },
+    ),
+    "intdic": (
+        (),
+        {"long_name": "Depth-integrated dissolved inorganic carbon", "units": "mmol m-2"},
+    ),
+    "talk": (
+        (),
+        {
+            "standard_name": "sea_water_alkalinity_expressed_as_mole_equivalent",
+            "long_name": "Surface total alkalinity",
+            "units": "mmol m-3",
+        },
+    ),
+    "no3": (
+        (),
+        {
+            "standard_name": "mole_concentration_of_nitrate_in_sea_water",
+            "long_name": "Surface nitrate",
+            "units": "mmol m-3",
+        },
+    ),
+    "spco2": (
+        (),
+        {
+            "standard_name": "surface_partial_pressure_of_carbon_dioxide_in_sea_water",
+            "long_name": "Surface ocean pCO2",
+            "units": "uatm",
+        },
+    ),
+    "ph": (
+        (),
+        {
+            "standard_name": "sea_water_ph_reported_on_total_scale",
+            "long_name": "Surface pH (total scale)",
+            "units": "1",
+        },
+    ),
+    "fgco2": (
+        (),
+        {
+            "standard_name": FGCO2_STANDARD_NAME,
+            "long_name": "Air-sea CO2 flux (positive into the ocean)",
+            "units": "mmol m-2 d-1",
+            "comment": "CF sign convention: positive downward (ocean uptake); 1 mmol C = 12.011 mg",
+        },
+    ),
+    "intpp": (
+        (),
+        {
+            "standard_name": "net_primary_mole_productivity_of_biomass_expressed_as_carbon_by_"
+            "phytoplankton",
+            "long_name": "Depth-integrated net primary production",
+            "units": "mmol m-2 d-1",
+        },
+    ),
+    "tos": (
+        (),
+        {
+            "standard_name": "sea_surface_temperature",
+            "long_name": "Sea surface temperature",
+            "units": "degC",
+        },
+    ),
+    "thetao": (
+        ("depth",),
+        {
+            "standard_name": "sea_water_potential_temperature",
+            "long_name": "Sea water temperature",
+            "units": "degC",
+        },
+    ),
+    "mlotst": (
+        (),
+        {
+            "standard_name": "ocean_mixed_layer_thickness_defined_by_mixing_scheme",
+            "long_name": "Boundary-layer depth (KPP-lite)",
+            "units": "m",
+        },
+    ),
     "pco2atm": ((), {"long_name": "Atmospheric CO2 mole fraction", "units": "ppm"}),
-    "total_nitrogen": ((), {"long_name": "Column total nitrogen (end of day)",
-                            "units": "mmol m-2"}),
+    "total_nitrogen": (
+        (),
+        {"long_name": "Column total nitrogen (end of day)", "units": "mmol m-2"},
+    ),
     "total_carbon": ((), {"long_name": "Column total carbon (end of day)", "units": "mmol m-2"}),
-}  # fmt: skip
+}
+
+
+def _stability_limits(
+    dz: float, params: ModelParameters, max_wind: float
+) -> list[tuple[str, float, bool]]:
+    """The largest stable ``dt`` (s) of each explicit model part (see :func:`check_stability`).
+
+    Returns ``(part, limit in s, whether the limit grows with the layer thickness dz)`` tuples.
+    """
+    import torch
+
+    from ecocube.ocean.carbonate import transfer_velocity
+
+    phys = params.physics
+    limits: list[tuple[str, float, bool]] = []
+    for p in params.phyto:
+        growth = SECONDS_PER_DAY / p.mu_max
+        uptake = SECONDS_PER_DAY * (p.q_max - p.q_min) / p.rho_max
+        limits.append((f"growth of {p.name!r} (mu_max dt <= 1)", growth, False))
+        limits.append(
+            (f"nitrate uptake of {p.name!r} (rho_max dt <= Q_max - Q_min)", uptake, False)
+        )
+    heat = phys.rho_water * phys.cp_water * dz / phys.heat_exchange
+    limits.append(("surface heat restoring (gamma dt / (rho c_p dz) <= 1)", heat, True))
+    k = float(transfer_velocity(torch.tensor(float(max_wind)), torch.tensor(30.0)))
+    limits.append((f"air-sea gas transfer at {max_wind:g} m s-1 (k dt / dz <= 1)", dz / k, True))
+    return limits
 
 
 def check_stability(
@@ -111,32 +224,47 @@ def check_stability(
     (``gamma dt / (rho c_p dz) <= 1``) and the air-sea gas transfer (``k dt / dz <= 1``, the
     CFL-like number of the surface exchange, at ``max_wind`` and 30 degC).
     """
-    import torch
-
-    from ecocube.ocean.carbonate import transfer_velocity
-
     if not (math.isfinite(dt) and dt > 0):
         raise StabilityError(f"dt={dt!r} s must be a positive finite number of seconds")
-    phys = params.physics
-    # (part, limit in s, whether the limit grows with the layer thickness dz)
-    limits: list[tuple[str, float, bool]] = []
-    for p in params.phyto:
-        limits.append((f"growth of {p.name!r} (mu_max dt <= 1)", SECONDS_PER_DAY / p.mu_max, False))
-        limits.append(
-            (f"nitrate uptake of {p.name!r} (rho_max dt <= Q_max - Q_min)",
-             SECONDS_PER_DAY * (p.q_max - p.q_min) / p.rho_max, False)
-        )  # fmt: skip
-    limits.append(
-        ("surface heat restoring (gamma dt / (rho c_p dz) <= 1)",
-         phys.rho_water * phys.cp_water * dz / phys.heat_exchange, True)
-    )  # fmt: skip
-    k = float(transfer_velocity(torch.tensor(float(max_wind)), torch.tensor(30.0)))
-    limits.append((f"air-sea gas transfer at {max_wind:g} m s-1 (k dt / dz <= 1)", dz / k, True))
+    limits = _stability_limits(dz, params, max_wind)
     part, limit, _ = min(limits, key=lambda item: item[1])
     if dt > limit:
+        fix = _stability_fix(dt, dz, limit, limits, params.physics)
         raise StabilityError(
             f"dt={dt:g} s violates the stability limit of the explicit {part}: dt must be "
-            f"<= {limit:.0f} s with dz={dz:g} m; {_stability_fix(dt, dz, limit, limits, phys)}"
+            f"<= {limit:.0f} s with dz={dz:g} m; {fix}"
+        )
+
+
+def _check_step_count(
+    dt: float, years: int, dz: float, params: ModelParameters, max_wind: float
+) -> None:
+    """Refuse steps shorter than 1 s and warn about needlessly short ones, naming a ``dt``.
+
+    A step is needlessly short when a run takes more than :data:`WARN_STEPS_PER_DAY` steps a
+    day although a step ten times longer is stable (:func:`check_stability`).
+    """
+    steps = round(SECONDS_PER_DAY / dt)
+    if steps <= WARN_STEPS_PER_DAY:
+        return
+    limit = min(lim for _, lim, _ in _stability_limits(dz, params, max_wind))
+    good = _largest_day_divisor(min(limit, DEFAULT_DT))
+    total = steps * DAYS_PER_YEAR * int(years)
+    what = (
+        f"dt={dt:g} s means {steps:,} steps per simulated day ({total:,} for {int(years)} "
+        "year(s) of every scenario)"
+    )
+    if good is None:
+        fix = "use fewer layers (n_layers, --layers) for a stable step of at least 1 s"
+    else:
+        fix = f"use dt={good} s, which is stable with these settings and divides a day"
+    if steps > MAX_STEPS_PER_DAY:
+        raise InvalidInputError(f"{what}; steps shorter than 1 s are refused: {fix}")
+    if good is not None and good >= 10 * dt:
+        warnings.warn(
+            f"{what}, {good / dt:,.0f} times as many as a stable step needs: {fix}",
+            EcocubeWarning,
+            stacklevel=4,
         )
 
 
@@ -177,7 +305,7 @@ def simulate(
     scenarios: pd.DataFrame | Mapping[str, Any],
     *,
     years: int = 1,
-    dt: float = 10800.0,
+    dt: float = DEFAULT_DT,
     n_layers: int = 20,
     device: str = "cpu",
     seed: int = 0,
@@ -187,7 +315,7 @@ def simulate(
     closed: bool = False,
     weather_noise: float = 0.0,
     progress: bool = False,
-    num_threads: int | None = 1,
+    num_threads: int | None = None,
 ) -> xr.Dataset:
     """Run the full model for a batch of scenarios and return daily means.
 
@@ -202,7 +330,9 @@ def simulate(
     years
         Simulated years (365-day years, starting on 1 January).
     dt
-        Time step (s); must divide one day and satisfy :func:`check_stability`.
+        Time step (s); must divide one day, satisfy :func:`check_stability` and be at least
+        1 s. A step under 60 s warns (:class:`~ecocube.errors.EcocubeWarning`, naming the step
+        count and a ``dt`` that works) when a step ten times longer is stable.
     n_layers
         Number of equal layers over ``parameters.physics.depth`` (>= 3).
     device
@@ -230,9 +360,11 @@ def simulate(
     progress
         Show a progress bar over simulated days.
     num_threads
-        Torch CPU threads during the run (restored afterwards). The default 1 is the fastest
-        for these small per-step kernels on a shared machine (2 threads were 8x slower on the
-        loaded 2-core test machine); ``None`` leaves torch's setting.
+        Deprecated and ignored (a :class:`FutureWarning` says so): ``simulate`` leaves torch's
+        process-wide thread count alone, as changing it raced with other threads of the
+        process. One thread is fastest for these small per-step kernels (the results do not
+        depend on it): call ``torch.set_num_threads(1)`` once at the start of a program, as
+        ``ecocube ocean simulate`` and the workers of :func:`~ecocube.ocean.run_ensemble` do.
 
     Returns
     -------
@@ -248,9 +380,10 @@ def simulate(
     StabilityError
         A time step beyond the stability limit of an explicit part.
     InvalidInputError
-        Bad ``years``, ``n_layers``, ``dt``, ``forcing`` (NaN, negative, wrong shape,
-        implausible temperature) or ``initial`` (negative or implausibly large
-        concentrations, a temperature outside [-2.5, 40] degC, e.g. in Kelvin).
+        Bad ``years``, ``n_layers``, ``dt`` (not dividing a day, shorter than 1 s),
+        ``forcing`` (NaN, negative, wrong shape, implausible temperature) or ``initial``
+        (negative or implausibly large concentrations, a temperature outside [-2.5, 40] degC,
+        e.g. in Kelvin).
     ConfigurationError
         ``device`` is not a torch device or is not available here.
     """
@@ -258,6 +391,14 @@ def simulate(
 
     from ecocube.training import resolve_device
 
+    if num_threads is not None:
+        warnings.warn(
+            f"num_threads={num_threads!r} is ignored: simulate no longer changes torch's "
+            "process-wide thread count; call torch.set_num_threads(n) once at the start of "
+            "your program instead",
+            FutureWarning,
+            stacklevel=2,
+        )
     table = validate_scenarios(scenarios)
     _validate_options(
         {"years": years, "dt": dt, "n_layers": n_layers}, parameters, _max_wind(table, forcing)
@@ -276,18 +417,19 @@ def simulate(
     n_days = DAYS_PER_YEAR * int(years)
     drivers = _build_forcing(table, n_days, phys, forcing, seed, weather_noise, dev)
     state = _initial_state(table, n_layers, dz, parameters, initial, drivers, dev)
-    previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(int(num_threads))
-    try:
-        with torch.inference_mode():
-            series = _integrate(
-                state, drivers, table, parameters, dz, float(dt), round(steps_per_day),
-                n_days, closed=closed, progress=progress,
-            )  # fmt: skip
-    finally:
-        if num_threads is not None:
-            torch.set_num_threads(previous_threads)
+    with torch.inference_mode():
+        series = _integrate(
+            state,
+            drivers,
+            table,
+            parameters,
+            dz,
+            float(dt),
+            round(steps_per_day),
+            n_days,
+            closed=closed,
+            progress=progress,
+        )
     return _to_dataset(series, table, parameters, n_layers, dz, n_days, dt, closed)
 
 
@@ -296,7 +438,10 @@ def _validate_options(
     parameters: ModelParameters = DEFAULT_PARAMETERS,
     max_wind: float = 25.0,
 ) -> None:
-    """Check ``years``, ``n_layers``, ``dt`` (stability, divides a day) and ``device`` of a run.
+    """Check ``years``, ``n_layers``, ``dt`` and ``device`` of a run.
+
+    ``dt`` must be stable (:func:`check_stability`), divide a day and give a sensible number of
+    steps (:func:`_check_step_count`).
 
     ``device`` (optional key) is checked by :func:`ecocube.training.resolve_device`, as
     ``ecocube ocean train`` does, so a bad name fails before any work.
@@ -310,12 +455,14 @@ def _validate_options(
         raise InvalidInputError(f"years={years!r} must be a positive integer")
     if int(n_layers) != n_layers or n_layers < 3:
         raise InvalidInputError(f"n_layers={n_layers!r} must be an integer >= 3")
-    check_stability(dt, parameters.physics.depth / n_layers, parameters, max_wind=max_wind)
+    dz = parameters.physics.depth / n_layers
+    check_stability(dt, dz, parameters, max_wind=max_wind)
     steps_per_day = SECONDS_PER_DAY / dt
-    if abs(steps_per_day - round(steps_per_day)) > 1e-9:
+    if abs(steps_per_day - round(steps_per_day)) > 1e-9 and steps_per_day <= MAX_STEPS_PER_DAY:
         raise InvalidInputError(
             f"dt={dt:g} s must divide one day (86400 s) exactly, e.g. 900, 1800, 3600, 10800"
         )
+    _check_step_count(dt, years, dz, parameters, max_wind)
 
 
 def _max_wind(table: pd.DataFrame, forcing: Mapping[str, Any] | None) -> float:
@@ -400,8 +547,7 @@ def _build_forcing(
                 f"forcing has unknown series {name!r}; valid names: {sorted(FORCING_NAMES)}"
             )
         out[name] = _forcing_array(name, values, n, n_days)
-    result = {k: torch.tensor(np.array(v), dtype=torch.float64, device=dev)
-              for k, v in out.items()}  # fmt: skip
+    result = {k: torch.tensor(np.array(v), dtype=torch.float64, device=dev) for k, v in out.items()}
     result["warming_now"] = torch.as_tensor(warming_now, dtype=torch.float64, device=dev)
     return result
 
@@ -586,9 +732,15 @@ def _integrate(
     sinking[4:6] = w_sink
     groups = physics.sinking_groups(sinking.tolist(), len(sinking), dev)
     y = torch.cat(
-        [torch.stack([state[k] for k in ("temperature", "no3", "dic", "talk", "detn", "detc")], 1),
-         state["phyc"], state["phyn"]], dim=1,
-    )  # fmt: skip
+        [
+            torch.stack(
+                [state[k] for k in ("temperature", "no3", "dic", "talk", "detn", "detc")], 1
+            ),
+            state["phyc"],
+            state["phyn"],
+        ],
+        dim=1,
+    )
 
     out: dict[str, Tensor] = {}
 
@@ -600,13 +752,7 @@ def _integrate(
         extra = {"phyto_type": n_types, "depth": n_layers}
         alloc(name, *[extra[d] for d in dims])
     h_ion = torch.full((n,), 1e-8, dtype=f64, device=dev)
-    days = range(n_days)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_days, desc="simulate", unit="day")
-    for day in days:
+    for day in track(range(n_days), "simulate", unit="days", enabled=progress):
         t_air = drivers["temperature"][:, day]
         wind = drivers["wind"][:, day]
         par0 = drivers["shortwave"][:, day] * phys.par_fraction
@@ -661,9 +807,14 @@ def _integrate(
                     carbonate.transfer_velocity(wind, t_s) * consts["k0"] * carbonate.RHO_SW * 1e3
                 )
             h_ion = carbonate.ph_total(
-                y[:, 2, 0] / rho_kg, y[:, 3, 0] / rho_kg, t_s, sal, h_guess=h_ion,
-                iterations=3, constants=consts,
-            )  # fmt: skip
+                y[:, 2, 0] / rho_kg,
+                y[:, 3, 0] / rho_kg,
+                t_s,
+                sal,
+                h_guess=h_ion,
+                iterations=3,
+                constants=consts,
+            )
             k1, k2 = consts["k1"], consts["k2"]
             co2_star = (y[:, 2, 0] / rho_kg) * h_ion**2 / (h_ion**2 + k1 * h_ion + k1 * k2)
             pco2_sea = co2_star / consts["k0"]
@@ -715,10 +866,6 @@ def _integrate(
         out["total_carbon"][:, day] = (
             y[:, 2] + y[:, 5] + y[:, n_fixed : n_fixed + n_types].sum(1)
         ).sum(-1) * dz
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
     out["_final"] = y
     return out
 
@@ -735,8 +882,7 @@ def _to_dataset(
 ) -> xr.Dataset:
     import xarray as xr
 
-    time = xr.date_range("2000-01-01", periods=n_days, freq="D", calendar="noleap",
-                         use_cftime=True)  # fmt: skip
+    time = xr.date_range("2000-01-01", periods=n_days, freq="D", calendar="noleap", use_cftime=True)
     data_vars = {}
     for name, (dims, attrs) in OUTPUT_VARIABLES.items():
         data_vars[name] = (("scenario", "time", *dims), series[name].cpu().numpy(), dict(attrs))
@@ -744,17 +890,30 @@ def _to_dataset(
         "scenario": ("scenario", table.index.to_numpy()),
         "time": ("time", time, {"standard_name": "time", "long_name": "day (daily mean)"}),
         "phyto_type": ("phyto_type", np.array(params.type_names)),
-        "depth": ("depth", (np.arange(n_layers) + 0.5) * dz,
-                  {"standard_name": "depth", "units": "m", "positive": "down",
-                   "long_name": "depth of layer centre"}),
-    }  # fmt: skip
+        "depth": (
+            "depth",
+            (np.arange(n_layers) + 0.5) * dz,
+            {
+                "standard_name": "depth",
+                "units": "m",
+                "positive": "down",
+                "long_name": "depth of layer centre",
+            },
+        ),
+    }
     for trait in ("t_min", "t_opt", "t_max", "mu_max"):
         units = "d-1" if trait == "mu_max" else "degC"
-        coords[trait] = ("phyto_type", np.array([getattr(p, trait) for p in params.phyto]),
-                         {"long_name": f"{trait} of each phytoplankton type", "units": units})  # fmt: skip
+        coords[trait] = (
+            "phyto_type",
+            np.array([getattr(p, trait) for p in params.phyto]),
+            {"long_name": f"{trait} of each phytoplankton type", "units": units},
+        )
     for p in SCENARIO_PARAMETERS:
-        coords[p.name] = ("scenario", table[p.name].to_numpy(),
-                          {"long_name": p.description, "units": p.units})  # fmt: skip
+        coords[p.name] = (
+            "scenario",
+            table[p.name].to_numpy(),
+            {"long_name": p.description, "units": p.units},
+        )
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs = {
         "Conventions": "CF-1.10",

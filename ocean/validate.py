@@ -41,7 +41,7 @@ __all__ = ["SERIES", "TARGETS", "full_model_change", "series_scores", "validate_
 #: Daily series scored, in report order.
 SERIES: tuple[str, ...] = ("phyc", "intphyc", "dissic", "chl", "spco2", "fgco2", "intpp", "tos")
 
-#: Targets of issue 5 (name -> (threshold, "min" or "max")).
+#: Accuracy and speed targets of a surrogate (name -> (threshold, "min" or "max")).
 TARGETS: dict[str, tuple[float, str]] = {
     "phyc_r2": (0.98, "min"),
     "phyc_nrmse": (0.05, "max"),
@@ -141,8 +141,9 @@ def full_model_change(meta: dict[str, Any], device: str = "cpu") -> str | None:
             continue
         if name not in out:
             return f"{name} is no longer in its output"
-        now = np.asarray(out[name].isel(scenario=0, time=slice(None, None, stride)).values,
-                         dtype=float).ravel()  # fmt: skip
+        now = np.asarray(
+            out[name].isel(scenario=0, time=slice(None, None, stride)).values, dtype=float
+        ).ravel()
         then = np.asarray(stored, dtype=float)
         scale = max(float(np.nanmax(np.abs(then))), 1e-30) if then.size else 1.0
         if now.shape != then.shape:
@@ -184,8 +185,9 @@ def validate_surrogate(
     device
         Torch device of the full model.
     json_path
-        Write the report there as JSON (atomically; an existing file is replaced). Checked
-        before any simulation: it must not be a folder and its folder must exist.
+        Write the report there as JSON (atomically; an existing file is replaced, missing
+        folders are created). Checked before any simulation: it must not be a folder nor lie
+        under a file.
     keep_datasets
         Return the full-model and surrogate Datasets and the index table under ``"_data"``
         (not written to JSON).
@@ -207,7 +209,7 @@ def validate_surrogate(
     ------
     InvalidInputError
         ``n < 2``, ``seed`` equal to the training ensemble's, or a ``json_path`` that is a
-        folder or lies in a missing folder.
+        folder or lies under a file.
     """
     from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, sample_scenarios
     from ecocube.ocean.simulate import simulate

@@ -41,3 +41,28 @@ def mirror() -> Path:
 def device() -> str:
     """Torch device for tests, from ECOCUBE_TEST_DEVICE (default ``cpu``)."""
     return os.environ.get("ECOCUBE_TEST_DEVICE", "cpu")
+
+
+def require_service(available: bool, reason: str) -> None:
+    """The one rule for tests that need a system service (``scripts/services.sh``).
+
+    Outside CI a missing service skips the test, saying why. In CI (``CI`` set) the services
+    were started before pytest, so a missing one fails the test instead of hiding it.
+    """
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: scripts/services.sh ran, so this is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pgstac() -> None:
+    """PostgreSQL for the STAC API (pgstac) answers, by :func:`require_service`'s rule."""
+    from ecocube.catalog import pgstac_available
+
+    require_service(
+        pgstac_available(),
+        "PostgreSQL for pgstac is not running: run `sudo bash scripts/services.sh` "
+        "(make test does it)",
+    )

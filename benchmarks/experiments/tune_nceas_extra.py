@@ -138,9 +138,13 @@ CANDIDATES = {
 
 
 def kernel_log_shares(
-    records: pd.DataFrame, query: np.ndarray, bandwidth: float, prior: float, span: float,
+    records: pd.DataFrame,
+    query: np.ndarray,
+    bandwidth: float,
+    prior: float,
+    span: float,
     leave_site_out: bool,
-) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+) -> tuple[np.ndarray, list[str]]:
     """Log share of every species among the records around ``query`` (optionally LOO)."""
     sites = records[["x", "y"]].drop_duplicates().to_numpy(float)
     key = pd.MultiIndex.from_arrays(sites.T)
@@ -369,8 +373,9 @@ def main() -> None:
             cfg = replace(cfg, n_members=cfg.n_members // 2)
         model = net_cls(g0.covariates, g0.categorical, cfg)
         model.encoder.handle_unknown = "ignore"
-        model.fit(fit_on, None, site_cols=["x", "y"],
-                  group_col="_group" if len(groups) > 1 else None)  # fmt: skip
+        model.fit(
+            fit_on, None, site_cols=["x", "y"], group_col="_group" if len(groups) > 1 else None
+        )
         if cand.variant == "hetero" and len(groups) > 1:
             per_group = []
             for g in groups:
@@ -402,8 +407,10 @@ def main() -> None:
         cfg = replace(cfg, **dict(cand.config))
         po = _joint_records(job)
         po_fold, _ = _block_folds(po, job[0].train_bg, 3, blocks, 0)
-        bases = [[with_spatial_basis(g, *cand.basis, seed=b, fit_on=job) for g in job]
-                 for b in range(cand.bases)]  # fmt: skip
+        bases = [
+            [with_spatial_basis(g, *cand.basis, seed=b, fit_on=job) for g in job]
+            for b in range(cand.bases)
+        ]
         rows = []
         for k in range(3):
             train, test = po[po_fold != k], po[po_fold == k]
@@ -437,8 +444,7 @@ def main() -> None:
                     scores = add_local_frequency(scores, g, sites[["x", "y"]], lf, tr)
                 if cand.residual is not None:
                     tr_b = train_b[train_b["_group"] == g.group]
-                    scores = add_residual(scores, model, g, tr_b, sites[["x", "y"]],
-                                          cand.residual)  # fmt: skip
+                    scores = add_residual(scores, model, g, tr_b, sites[["x", "y"]], cand.residual)
                 for sp in scores.columns:
                     if sp in present.columns and present[sp].sum() >= 2:
                         y = present[sp].to_numpy()

@@ -13,6 +13,7 @@ Examples
 
 from ecocube.data._registry import (
     Dataset,
+    DatasetStatus,
     FileEntry,
     FileStatus,
     dataset,
@@ -20,11 +21,14 @@ from ecocube.data._registry import (
     fetch,
     fetch_file,
     list_datasets,
+    sha256_of,
     verify,
+    verify_datasets,
 )
 
 __all__ = [
     "Dataset",
+    "DatasetStatus",
     "FileEntry",
     "FileStatus",
     "dataset",
@@ -32,5 +36,7 @@ __all__ = [
     "fetch",
     "fetch_file",
     "list_datasets",
+    "sha256_of",
     "verify",
+    "verify_datasets",
 ]

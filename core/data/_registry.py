@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from ecocube.settings import ENV_DATA_MIRROR, Settings, get_settings
 
 __all__ = [
     "Dataset",
+    "DatasetStatus",
     "FileEntry",
     "FileStatus",
     "dataset",
@@ -28,6 +30,7 @@ __all__ = [
     "fetch_file",
     "list_datasets",
     "verify",
+    "verify_datasets",
 ]
 
 
@@ -190,9 +193,10 @@ def _source_of(
     return entry.url, None
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of the file at ``path``, read in 1 MiB blocks."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -242,9 +246,9 @@ def _fetch_entry(ds: Dataset, entry: FileEntry, settings: Settings) -> Path:
     # Fast path: a verified file is already in the cache.
     stale: str | None = None  # what was wrong with a cached copy that failed verification
     if target.is_file():
-        if target.stat().st_size == entry.size and _sha256(target) == entry.sha256:
+        if target.stat().st_size == entry.size and sha256_of(target) == entry.sha256:
             return target
-        found = _sha256(target)
+        found = sha256_of(target)
         stale = f"SHA-256 {found}" if found != entry.sha256 else "wrong size"
         # A cached copy that fails its checksum is useless: remove it now so that a failed
         # re-fetch below never leaves a corrupt file behind in the cache.
@@ -344,8 +348,13 @@ def fetch(
     files: Iterable[FileEntry] = ds.files
     if progress is not None:
         files = progress(files)
-    for entry in files:
-        _fetch_entry(ds, entry, settings)
+    try:
+        for entry in files:
+            _fetch_entry(ds, entry, settings)
+    finally:
+        close = getattr(files, "close", None)  # a generator's display ends with the fetch
+        if callable(close):
+            close()
     return settings.data_dir / ds.subdir
 
 
@@ -375,6 +384,8 @@ def verify(
         Datasets to check (default: all).
     where
         ``"cache"`` checks ``ECOCUBE_DATA_DIR``; ``"mirror"`` checks the local mirror directory.
+    settings
+        Override the settings read from the environment.
 
     Returns
     -------
@@ -406,7 +417,80 @@ def verify(
             if not loc.is_file():
                 out.append(FileStatus(name, entry.path, loc, "missing", entry.sha256, None))
                 continue
-            found = _sha256(loc)
+            found = sha256_of(loc)
             status = "ok" if found == entry.sha256 else "mismatch"
             out.append(FileStatus(name, entry.path, loc, status, entry.sha256, found))
+    return out
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """Verification result of one dataset.
+
+    Attributes
+    ----------
+    name
+        The dataset.
+    status
+        ``"verified"`` (every file present with its checksum), ``"not fetched"`` (no file of
+        it in the cache, which is no error), ``"incomplete"`` (some files are missing: a fetch
+        that did not finish, or a file deleted since) or ``"corrupt"`` (a file fails its
+        checksum).
+    files
+        One result per file of the dataset.
+    """
+
+    name: str
+    status: str
+    files: tuple[FileStatus, ...]
+
+    @property
+    def problems(self) -> tuple[FileStatus, ...]:
+        """The files that make the dataset incomplete or corrupt (none when not fetched)."""
+        if self.status == "not fetched":
+            return ()
+        return tuple(f for f in self.files if f.status != "ok")
+
+
+def verify_datasets(
+    names: Iterable[str] | None = None,
+    *,
+    where: str = "cache",
+    settings: Settings | None = None,
+) -> list[DatasetStatus]:
+    """Check datasets against their registry checksums and classify each one.
+
+    A dataset none of whose files is in the cache was never fetched: ``"not fetched"``,
+    not a problem. In the mirror, which must hold every dataset, missing files are always
+    a problem (``"incomplete"``).
+
+    Parameters
+    ----------
+    names
+        Datasets to check (default: all).
+    where
+        ``"cache"`` or ``"mirror"``, as for :func:`verify`.
+    settings
+        Override the settings read from the environment.
+
+    Returns
+    -------
+    list of DatasetStatus
+        One result per dataset, in registry order.
+    """
+    by_name: dict[str, list[FileStatus]] = {}
+    for result in verify(names, where=where, settings=settings):
+        by_name.setdefault(result.dataset, []).append(result)
+    out = []
+    for name, files in by_name.items():
+        found = {f.status for f in files}
+        if "mismatch" in found:
+            status = "corrupt"
+        elif "missing" not in found:
+            status = "verified"
+        elif found == {"missing"} and where == "cache":
+            status = "not fetched"
+        else:
+            status = "incomplete"
+        out.append(DatasetStatus(name, status, tuple(files)))
     return out

@@ -49,7 +49,7 @@ class TrainConfig:
     resume
         Continue from ``checkpoint_dir/last.pt`` when it exists.
     progress
-        Show a progress bar (tqdm) over epochs.
+        Show the progress over epochs (a bar on a terminal, a line now and then in logs).
     """
 
     max_epochs: int = 100

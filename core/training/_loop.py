@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from ecocube._progress import progress
 from ecocube.errors import ConfigurationError, EcocubeError
 from ecocube.training._checkpoint import (
     capture_rng_state,
@@ -149,8 +150,9 @@ class Trainer:
     def _val_loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
         if self.val_loss_fn is not None:
             return self.val_loss_fn(model, batch)
-        if self.loss_fn is None and hasattr(model, "validation_step"):
-            return model.validation_step(batch)
+        step = getattr(model, "validation_step", None) if self.loss_fn is None else None
+        if step is not None:
+            return step(batch)
         return self._train_loss(model, batch)
 
     def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -198,7 +200,9 @@ class Trainer:
         model.to(device)
 
         last_path = cfg.checkpoint_dir / "last.pt" if cfg.checkpoint_dir is not None else None
-        state = load_checkpoint(last_path) if cfg.resume and last_path.is_file() else None
+        state = None
+        if cfg.resume and last_path is not None and last_path.is_file():
+            state = load_checkpoint(last_path)
         if state is None and cfg.seed is not None:
             seed_everything(cfg.seed)
 
@@ -234,8 +238,14 @@ class Trainer:
             if amp_dtype is not None
             else contextlib.nullcontext
         )
-        bar = _progress(start_epoch, cfg.max_epochs, enabled=cfg.progress)
-        try:
+        with progress(
+            "epochs",
+            total=cfg.max_epochs,
+            completed=start_epoch,
+            unit="epochs",
+            transient=True,
+            enabled=cfg.progress,
+        ) as bar:
             for epoch in range(start_epoch + 1, cfg.max_epochs + 1):
                 tic = time.perf_counter()
                 model.train()
@@ -299,20 +309,19 @@ class Trainer:
                         "history": result.history,
                         "stopped_early": stop,
                         "rng": capture_rng_state(),
-                        "config": asdict(cfg),
+                        "config": {  # plain data only: checkpoints load with weights_only
+                            k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()
+                        },
                     }
                     save_checkpoint(last_path, payload)
                     if result.best_epoch == epoch:
                         save_checkpoint(last_path.with_name("best.pt"), payload)
-                bar.update(1)
-                shown = {"train": f"{train_loss:.4g}"}
+                shown = {"train": train_loss}
                 if math.isfinite(val_loss):  # no validation data: show the training loss only
-                    shown["val"] = f"{val_loss:.4g}"
-                bar.set_postfix(**shown)
+                    shown["val"] = val_loss
+                bar.advance(**shown)
                 if stop:
                     break
-        finally:
-            bar.close()
         result.epochs_run = len(result.history)
         if cfg.restore_best and best_state is not None:
             model.load_state_dict(best_state)
@@ -351,22 +360,3 @@ def fit(
     return Trainer(config, loss_fn=loss_fn, callbacks=callbacks).fit(
         model, train_batches, val_batches
     )
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix(self, **kwargs: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(start: int, total: int, *, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=start, desc="epochs", unit="epoch", leave=False)

@@ -13,15 +13,24 @@ __all__ = ["run"]
 
 #: Searches shown in the report: (label, keyword arguments of ecocube.catalog.search).
 DEMO_SEARCHES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("Landsat 8 New York scenes with < 10 % cloud (CQL2 filter)",
-     {"collections": ["landsat-8-l1-new-york"], "filter": "eo:cloud_cover < 10"}),
+    (
+        "Landsat 8 New York scenes with < 10 % cloud (CQL2 filter)",
+        {"collections": ["landsat-8-l1-new-york"], "filter": "eo:cloud_cover < 10"},
+    ),
     ("Everything over the GAM land-use map (bbox)", {"bbox": [-84.2, 9.8, -84.0, 10.0]}),
-    ("Emilia Sentinel-2 dates in summer 2020 with <= 5 % cloud (datetime + filter)",
-     {"collections": ["sentinel-2-l2a-emilia"], "datetime": "2020-06-01/2020-08-31",
-      "filter": "eo:cloud_cover <= 5"}),
-    ("Ocean items for 2012 (datetime)", {"datetime": "2012-06", "collections":
-     ["ocean-north-atlantic", "ocean-global-cesm"]}),
-)  # fmt: skip
+    (
+        "Emilia Sentinel-2 dates in summer 2020 with <= 5 % cloud (datetime + filter)",
+        {
+            "collections": ["sentinel-2-l2a-emilia"],
+            "datetime": "2020-06-01/2020-08-31",
+            "filter": "eo:cloud_cover <= 5",
+        },
+    ),
+    (
+        "Ocean items for 2012 (datetime)",
+        {"datetime": "2012-06", "collections": ["ocean-north-atlantic", "ocean-global-cesm"]},
+    ),
+)
 
 
 def _footprint_map(catalog: Any) -> Any:
@@ -38,14 +47,29 @@ def _footprint_map(catalog: Any) -> Any:
             minx, miny, maxx, maxy = geom.bounds
             if max(maxx - minx, maxy - miny) < 1.5:  # too small to see at world scale
                 c = geom.centroid
-                ax.plot(c.x, c.y, marker="o", ms=7, mfc=(*color[:3], 0.6), mec="k", mew=0.5,
-                        ls="none", label=label)  # fmt: skip
+                ax.plot(
+                    c.x,
+                    c.y,
+                    marker="o",
+                    ms=7,
+                    mfc=(*color[:3], 0.6),
+                    mec="k",
+                    mew=0.5,
+                    ls="none",
+                    label=label,
+                )
             else:
                 for poly in getattr(geom, "geoms", [geom]):
                     x, y = poly.exterior.xy
                     huge = (maxx - minx) * (maxy - miny) > 20000
-                    ax.fill(x, y, facecolor=(*color[:3], 0.0 if huge else 0.25),
-                            edgecolor=color, lw=1.6, label=label)  # fmt: skip
+                    ax.fill(
+                        x,
+                        y,
+                        facecolor=(*color[:3], 0.0 if huge else 0.25),
+                        edgecolor=color,
+                        lw=1.6,
+                        label=label,
+                    )
                     label = None
             label = None
     ax.set_xlim(-180, 180)
@@ -91,31 +115,37 @@ def run(ctx: DemoContext) -> ReportSection:
         items = list(col.get_items())
         bbox = col.extent.spatial.bboxes[0]
         interval = col.extent.temporal.intervals[0]
-        rows.append({
-            "collection": col.id,
-            "items": len(items),
-            "bbox (W, S, E, N)": ", ".join(f"{v:.2f}" for v in bbox),
-            "start": interval[0].date().isoformat() if interval[0] else "",
-            "end": interval[1].date().isoformat() if interval[1] else "",
-            "extensions": ", ".join(sorted({
-                u.split("/")[3] for i in items for u in i.stac_extensions
-            })),
-        })  # fmt: skip
+        rows.append(
+            {
+                "collection": col.id,
+                "items": len(items),
+                "bbox (W, S, E, N)": ", ".join(f"{v:.2f}" for v in bbox),
+                "start": interval[0].date().isoformat() if interval[0] else "",
+                "end": interval[1].date().isoformat() if interval[1] else "",
+                "extensions": ", ".join(
+                    sorted({u.split("/")[3] for i in items for u in i.stac_extensions})
+                ),
+            }
+        )
     collections = pd.DataFrame(rows)
     item_rows = []
     for col in sorted(catalog.get_children(), key=lambda c: c.id):
         for item in sorted(col.get_items(), key=lambda i: i.id):
             p = item.properties
-            item_rows.append({
-                "item": item.id,
-                "collection": col.id,
-                "datetime": (p.get("datetime") or
-                             f"{p.get('start_datetime', '')[:10]}/{p.get('end_datetime', '')[:10]}"),
-                "bbox (W, S, E, N)": ", ".join(f"{v:.3f}" for v in item.bbox or []),
-                "proj:code": p.get("proj:code", ""),
-                "assets": len(item.assets),
-                "eo:cloud_cover": p.get("eo:cloud_cover"),
-            })  # fmt: skip
+            item_rows.append(
+                {
+                    "item": item.id,
+                    "collection": col.id,
+                    "datetime": (
+                        p.get("datetime")
+                        or f"{p.get('start_datetime', '')[:10]}/{p.get('end_datetime', '')[:10]}"
+                    ),
+                    "bbox (W, S, E, N)": ", ".join(f"{v:.3f}" for v in item.bbox or []),
+                    "proj:code": p.get("proj:code", ""),
+                    "assets": len(item.assets),
+                    "eo:cloud_cover": p.get("eo:cloud_cover"),
+                }
+            )
     items_table = pd.DataFrame(item_rows)
 
     parts = [
@@ -137,17 +167,19 @@ def run(ctx: DemoContext) -> ReportSection:
         ms = 1000 * (time.perf_counter() - t0)
         ctx.console.print(f"catalog: {label}: {len(found)} items ({ms:.0f} ms)")
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        table = pd.DataFrame([
-            {
-                "id": i.id,
-                "collection": i.collection_id,
-                "datetime": i.properties.get("datetime")
-                or f"{i.properties.get('start_datetime', '')[:10]}/"
-                f"{i.properties.get('end_datetime', '')[:10]}",
-                "eo:cloud_cover": i.properties.get("eo:cloud_cover"),
-            }
-            for i in found
-        ])  # fmt: skip
+        table = pd.DataFrame(
+            [
+                {
+                    "id": i.id,
+                    "collection": i.collection_id,
+                    "datetime": i.properties.get("datetime")
+                    or f"{i.properties.get('start_datetime', '')[:10]}/"
+                    f"{i.properties.get('end_datetime', '')[:10]}",
+                    "eo:cloud_cover": i.properties.get("eo:cloud_cover"),
+                }
+                for i in found
+            ]
+        )
         parts.append(
             f"<h3>{html.escape(label)}</h3><p><code>search(url, {html.escape(args)})</code> "
             f"&rarr; {len(found)} items in {ms:.0f} ms</p>"

@@ -22,7 +22,7 @@ GAM = "gam-landuse-costa-rica"
 
 def _items(ctx: DemoContext) -> tuple[list[Any], str]:
     """Items from the catalog step's STAC API (or static catalog); else built here."""
-    from ecocube.cube import load_items
+    from ecocube.catalog import load_items
     from ecocube.cube.testing import chelsa_items, gam_landuse_items
 
     url = ctx.state.stac_url
@@ -103,9 +103,12 @@ def _layers_figure(cube: Any, sampled: pd.DataFrame) -> Any:
     # the dots are too small and faint to serve as their own legend marker: use a proxy
     dots = Line2D([], [], ls="none", marker="o", ms=4, mfc="k", mec="none", alpha=0.6)
     axes[0].legend(
-        [dots], [f"GBIF occurrences ({len(sampled):,})"], loc="lower left", fontsize=7,
+        [dots],
+        [f"GBIF occurrences ({len(sampled):,})"],
+        loc="lower left",
+        fontsize=7,
         framealpha=0.8,
-    )  # fmt: skip
+    )
     fig.tight_layout()
     return fig
 
@@ -116,7 +119,8 @@ def run(ctx: DemoContext) -> ReportSection:
 
     matplotlib.use("Agg", force=False)
 
-    from ecocube.cube import anchor_of, build_cube, open_cube, register_cube, write_cube
+    from ecocube.catalog import register_cube
+    from ecocube.cube import anchor_of, build_cube, open_cube, write_cube
     from ecocube.demo.sampling_benchmark import figure, run_sampling_benchmark
     from ecocube.errors import CatalogError
 
@@ -137,7 +141,7 @@ def run(ctx: DemoContext) -> ReportSection:
             item = register_cube(path, ctx.state.catalog_dir, item_id="costa-rica-cube")
             registered = (
                 f"Registered back into the catalog as STAC Item <code>{item.id}</code> "
-                "(collection <code>ecocube-cubes</code>, datacube extension)."
+                f"(collection <code>{item.collection_id}</code>, datacube extension)."
             )
         except (CatalogError, OSError, ValueError) as err:
             registered = f"Registration in the catalog failed: {html.escape(str(err))}"

@@ -23,12 +23,30 @@ __all__ = ["run"]
 
 def _settings(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"n_train": 32, "epochs": 150, "members": 2, "n_val": 8, "n_extra": 2,
-                "extrapolation": (), "warming_levels": 0, "calibrate": False, "large_batch": 0,
-                "cv_folds": 3}  # fmt: skip
-    return {"n_train": 256, "epochs": 400, "members": 3, "n_val": 20, "n_extra": 6,
-            "extrapolation": (2.0, 4.0), "warming_levels": 5, "calibrate": True, "large_batch": 1024,
-            "cv_folds": 5}  # fmt: skip
+        return {
+            "n_train": 32,
+            "epochs": 150,
+            "members": 2,
+            "n_val": 8,
+            "n_extra": 2,
+            "extrapolation": (),
+            "warming_levels": 0,
+            "calibrate": False,
+            "large_batch": 0,
+            "cv_folds": 3,
+        }
+    return {
+        "n_train": 256,
+        "epochs": 400,
+        "members": 3,
+        "n_val": 20,
+        "n_extra": 6,
+        "extrapolation": (2.0, 4.0),
+        "warming_levels": 5,
+        "calibrate": True,
+        "large_batch": 1024,
+        "cv_folds": 5,
+    }
 
 
 def run(ctx: DemoContext) -> ReportSection:
@@ -59,18 +77,29 @@ def run(ctx: DemoContext) -> ReportSection:
         ctx.console.print(f"ensemble: {cfg['n_train']} scenarios x 1 yr in {t_ens:.1f} s")
 
         # 2. surrogate
-        sur = Surrogate.create("pod_mlp", max_epochs=cfg["epochs"], members=cfg["members"],
-                               seed=ctx.seed, device=ctx.device)  # fmt: skip
+        sur = Surrogate.create(
+            "pod_mlp",
+            max_epochs=cfg["epochs"],
+            members=cfg["members"],
+            seed=ctx.seed,
+            device=ctx.device,
+        )
         sur.fit(ens)
         sur_dir = sur.save(out / "surrogate")
         ctx.console.print(f"surrogate trained in {sur.meta['train_seconds']:.1f} s -> {sur_dir}")
 
         # 3. validation
         report = validate_surrogate(
-            sur, n=cfg["n_val"], seed=ctx.seed + 1000, n_extrapolation=cfg["n_extra"],
-            extrapolation=cfg["extrapolation"], large_batch=cfg["large_batch"],
-            device=device, json_path=out / "validation.json", keep_datasets=True,
-        )  # fmt: skip
+            sur,
+            n=cfg["n_val"],
+            seed=ctx.seed + 1000,
+            n_extrapolation=cfg["n_extra"],
+            extrapolation=cfg["extrapolation"],
+            large_batch=cfg["large_batch"],
+            device=device,
+            json_path=out / "validation.json",
+            keep_datasets=True,
+        )
         parts.append(
             f"<p>Ensemble of <b>{cfg['n_train']}</b> Latin-hypercube scenarios x 1 year of the "
             f"full model in {t_ens:.1f} s; POD-MLP surrogate ({cfg['members']} ensemble members) "
@@ -95,14 +124,28 @@ def _targets_table(report: dict[str, Any]) -> str:
     rows = []
     for name, t in report["targets"].items():
         sign = ">=" if t["kind"] == "min" else "<="
-        rows.append({"metric": name, "value": t["value"], "target": f"{sign} {t['threshold']:g}",
-                     "passed": "yes" if t["passed"] else "no"})  # fmt: skip
-    extra = ["chl_r2", "spco2_r2", "fgco2_r2", "intpp_r2", "production_median_rel_error",
-             "bloom_day_median_abs_error", "shannon_median_abs_error"]  # fmt: skip
+        rows.append(
+            {
+                "metric": name,
+                "value": t["value"],
+                "target": f"{sign} {t['threshold']:g}",
+                "passed": "yes" if t["passed"] else "no",
+            }
+        )
+    extra = [
+        "chl_r2",
+        "spco2_r2",
+        "fgco2_r2",
+        "intpp_r2",
+        "production_median_rel_error",
+        "bloom_day_median_abs_error",
+        "shannon_median_abs_error",
+    ]
     for name in extra:
         if name in report["metrics"]:
-            rows.append({"metric": name, "value": report["metrics"][name], "target": "",
-                         "passed": ""})  # fmt: skip
+            rows.append(
+                {"metric": name, "value": report["metrics"][name], "target": "", "passed": ""}
+            )
     return "<h3>Validation against the full model</h3>" + table_html(
         pd.DataFrame(rows), float_format="{:.4g}"
     )
@@ -115,8 +158,9 @@ def _series_plot(ctx: DemoContext, report: dict[str, Any]) -> str:
     fig, axes = plt.subplots(2, 3, figsize=(12, 5.5), sharex=True)
     days = np.arange(truth.sizes["time"]) + 1
     for j in range(min(3, truth.sizes["scenario"])):
-        for i, (name, label) in enumerate((("phyc", "surface phyto C (mmol m-3)"),
-                                           ("dissic", "surface DIC (mmol m-3)"))):  # fmt: skip
+        for i, (name, label) in enumerate(
+            (("phyc", "surface phyto C (mmol m-3)"), ("dissic", "surface DIC (mmol m-3)"))
+        ):
             ax = axes[i, j]
             t = truth[name].isel(scenario=j)
             p = pred[name].isel(scenario=j)
@@ -129,8 +173,14 @@ def _series_plot(ctx: DemoContext, report: dict[str, Any]) -> str:
                 s = pred[sd_name].isel(scenario=j)
                 if "phyto_type" in s.dims:
                     s = np.sqrt((s**2).sum("phyto_type"))
-                ax.fill_between(days, p.values - 2 * s.values, p.values + 2 * s.values,
-                                color="tab:orange", alpha=0.25, lw=0)  # fmt: skip
+                ax.fill_between(
+                    days,
+                    p.values - 2 * s.values,
+                    p.values + 2 * s.values,
+                    color="tab:orange",
+                    alpha=0.25,
+                    lw=0,
+                )
             if j == 0:
                 ax.set_ylabel(label)
             if i == 0:
@@ -145,8 +195,9 @@ def _series_plot(ctx: DemoContext, report: dict[str, Any]) -> str:
     )
 
 
-def _warming_plot(ctx: DemoContext, sur: Any, simulate: Any, default_scenario: Any, cfg: dict,
-                  device: str) -> str:  # fmt: skip
+def _warming_plot(
+    ctx: DemoContext, sur: Any, simulate: Any, default_scenario: Any, cfg: dict, device: str
+) -> str:
     import matplotlib.pyplot as plt
 
     from ecocube.ocean.indices import compute_indices
@@ -163,13 +214,16 @@ def _warming_plot(ctx: DemoContext, sur: Any, simulate: Any, default_scenario: A
         it = compute_indices(simulate(tab_coarse, device=device, **sur.meta["simulate"]))
     high = sur.meta["training_ranges"]["warming"][1]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for ax, col, label in ((axes[0], "co2_uptake", "annual CO2 uptake (mol C m-2 yr-1)"),
-                           (axes[1], "shannon", "Shannon index (nats)")):  # fmt: skip
+    for ax, col, label in (
+        (axes[0], "co2_uptake", "annual CO2 uptake (mol C m-2 yr-1)"),
+        (axes[1], "shannon", "Shannon index (nats)"),
+    ):
         ax.plot(fine, ip[col].values, color="tab:orange", label="surrogate")
         if it is not None:
             ax.plot(coarse, it[col].values, "ko", label="full model")
-        ax.axvspan(sur.meta["training_ranges"]["warming"][0], high, color="0.9",
-                   label="training range")  # fmt: skip
+        ax.axvspan(
+            sur.meta["training_ranges"]["warming"][0], high, color="0.9", label="training range"
+        )
         ax.set_xlabel("warming over the year (°C)")
         ax.set_ylabel(label)
     axes[0].legend(fontsize=8)
@@ -187,8 +241,12 @@ def _speed_plot(ctx: DemoContext, report: dict[str, Any]) -> str:
     t = report["timing"]
     n = report["setup"]["n"]
     labels = ["full, batched", "full, single", "surrogate, batched", "surrogate, single"]
-    values = [t["full_per_scenario_batched_s"], t["full_single_s"],
-              t["surrogate_per_scenario_batched_s"], t["surrogate_single_s"]]  # fmt: skip
+    values = [
+        t["full_per_scenario_batched_s"],
+        t["full_single_s"],
+        t["surrogate_per_scenario_batched_s"],
+        t["surrogate_single_s"],
+    ]
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.barh(labels, values, color=["0.4", "0.6", "tab:orange", "tab:red"])
     ax.set_xscale("log")
@@ -212,16 +270,25 @@ def _marbl_section(ctx: DemoContext, cfg: dict, device: str) -> str:
     parts = ["<h3>CESM2-MARBL and GLORYS ingestion</h3>"]
     rows = []
     for fname, source in FILE_SOURCES.items():
-        dataset = "ocean_global_cesm" if "SURFACE" in fname or "global" in fname else (
-            "ocean_north_atlantic")  # fmt: skip
+        dataset = (
+            "ocean_global_cesm"
+            if "SURFACE" in fname or "global" in fname
+            else ("ocean_north_atlantic")
+        )
         if fname.startswith("rivr2o") and not fname.endswith("2000.nc"):
             continue
         ds = open_registry_file(dataset, fname)
         first = next(iter(ds.data_vars))
-        rows.append({"file": fname, "source": source, "variables": len(ds.data_vars),
-                     "names": ", ".join(list(ds.data_vars)[:8]),
-                     "dims": ", ".join(f"{k}={v}" for k, v in ds.sizes.items()),
-                     f"NaN share ({first})": float(ds[first].isnull().mean())})  # fmt: skip
+        rows.append(
+            {
+                "file": fname,
+                "source": source,
+                "variables": len(ds.data_vars),
+                "names": ", ".join(str(v) for v in list(ds.data_vars)[:8]),
+                "dims": ", ".join(f"{k}={v}" for k, v in ds.sizes.items()),
+                f"NaN share ({first})": float(ds[first].isnull().mean()),
+            }
+        )
     parts.append(table_html(pd.DataFrame(rows), float_format="{:.3g}"))
 
     flux = marbl.north_atlantic_surface()
@@ -241,8 +308,10 @@ def _marbl_section(ctx: DemoContext, cfg: dict, device: str) -> str:
     clim = open_marbl_climatology()
     ci = marbl.community_indices(clim)
     monthly = ci.mean(["lat", "lon"]).to_dataframe().reset_index()
-    parts.append("<p>Diversity of the three MARBL groups (surface, box mean by month):</p>"
-                 + table_html(monthly, float_format="{:.3f}"))  # fmt: skip
+    parts.append(
+        "<p>Diversity of the three MARBL groups (surface, box mean by month):</p>"
+        + table_html(monthly, float_format="{:.3f}")
+    )
 
     rep = marbl.reduced_model_cv(clim, n_folds=cfg["cv_folds"], seed=ctx.seed)
     parts.append(

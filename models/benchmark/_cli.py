@@ -55,13 +55,14 @@ def nceas(
 
     import torch
     from rich.console import Console
-    from rich.progress import Progress
     from rich.table import Table
 
     from ecocube._atomic import check_output_file, write_file_atomic
+    from ecocube._progress import progress
     from ecocube.errors import InvalidInputError
     from ecocube.models.benchmark.nceas import BENCHMARK_MODELS, run_nceas_benchmark
     from ecocube.models.benchmark.nceas_data import NCEAS_GROUPS, NCEAS_REGIONS
+    from ecocube.training import resolve_device
 
     if model not in BENCHMARK_MODELS:
         raise InvalidInputError(
@@ -82,6 +83,7 @@ def nceas(
         workers = max(1, min(os.cpu_count() or 1, 8))
     if threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {threads}")
+    resolve_device(device)  # an unavailable --device fails now, not inside every worker
     # a bad output path fails now, not after loading the data and training every group
     check_output_file(out, option="--out")
     if summary is not None:
@@ -95,11 +97,11 @@ def nceas(
     torch.set_num_threads(threads)
     tic = time.perf_counter()
     try:
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("NCEAS", total=sum(len(NCEAS_GROUPS[r]) for r in regs))
+        groups = sum(len(NCEAS_GROUPS[r]) for r in regs)
+        with progress("NCEAS", total=groups, unit="groups", transient=True) as bar:
 
             def step(name: str) -> None:
-                bar.update(task, advance=1, description=f"NCEAS {name}")
+                bar.advance(group=name)
 
             result = run_nceas_benchmark(
                 model, seed=seed, regions=regs, device=device, progress=step, workers=workers

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,12 @@ from ecocube.models.evaluation import (
     expected_calibration_error,
     interval_coverage,
 )
-from ecocube.models.integrated._model import IntegratedConfig, IntegratedData, IntegratedSDM
+from ecocube.models.integrated._model import (
+    IntegratedConfig,
+    IntegratedData,
+    IntegratedSDM,
+    PosteriorSummary,
+)
 from ecocube.models.records import CovariateEncoder
 
 __all__ = [
@@ -221,9 +226,16 @@ def _survey_halves(
     tr_sites = g.sites.iloc[train_idx].reset_index(drop=True)
     fit_idx, val_idx = split_surveys(tr_sites, n_blocks_side=n_blocks_side, seed=seed + 1)
     sub = GroupData(**{**g.__dict__, "sites": tr_sites})
-    data = _build(sub, enc, fit_idx, use_po=model != "survey-only",
-                  use_survey=model != "presence-only", max_background=max_background,
-                  seed=seed, n_blocks_side=n_blocks_side)  # fmt: skip
+    data = _build(
+        sub,
+        enc,
+        fit_idx,
+        use_po=model != "survey-only",
+        use_survey=model != "presence-only",
+        max_background=max_background,
+        seed=seed,
+        n_blocks_side=n_blocks_side,
+    )
     return data, tr_sites.iloc[val_idx]
 
 
@@ -249,19 +261,26 @@ def calibrate_count_intervals(
     held-out test surveys are never read. ``fitted`` reuses that half-fit when
     :func:`select_prior_scale` already made it (same data, config and seed).
     """
-    data, val = _survey_halves(g, enc, train_idx, model, max_background=max_background,
-                               n_blocks_side=n_blocks_side, seed=seed)  # fmt: skip
+    data, val = _survey_halves(
+        g,
+        enc,
+        train_idx,
+        model,
+        max_background=max_background,
+        n_blocks_side=n_blocks_side,
+        seed=seed,
+    )
     blocks = _test_blocks(val, n_blocks_side)
     m = fitted if fitted is not None else IntegratedSDM(replace(config, seed=seed)).fit(data)
-    summ = m.predict(enc.transform(val), return_samples=True, blocks=blocks, seed=seed)
+    _, draws = _posterior(m, enc.transform(val), blocks, seed)
     obs, med, lo, hi = block_count_intervals(
-        val[g.species].to_numpy(float), summ.samples, blocks, level=level, seed=seed
+        val[g.species].to_numpy(float), draws, blocks, level=level, seed=seed
     )
     return conformal_interval_factor(obs, med, lo, hi, level=level)
 
 
 def compare_group(
-    folder: str | Path,
+    folder: str | Path | None,
     region: str,
     group: str,
     *,
@@ -275,6 +294,8 @@ def compare_group(
     conformal: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Fit presence-only, survey-only and integrated models on one group; score on held-out surveys.
+
+    ``folder`` holds the NCEAS data (``None``: the data registry, see :func:`load_group`).
 
     Returns
     -------
@@ -311,10 +332,17 @@ def compare_group(
         half_fits: dict[float, IntegratedSDM] = {}
         if candidates:
             best, _ = select_prior_scale(
-                g, enc, train_idx, name, candidates=candidates, config=cfg,
-                max_background=max_background, n_blocks_side=n_blocks_side, seed=seed,
+                g,
+                enc,
+                train_idx,
+                name,
+                candidates=candidates,
+                config=cfg,
+                max_background=max_background,
+                n_blocks_side=n_blocks_side,
+                seed=seed,
                 fitted=half_fits,
-            )  # fmt: skip
+            )
             cfg = replace(cfg, prior_scale=best)
         data = _build(
             g,
@@ -327,17 +355,24 @@ def compare_group(
             n_blocks_side=n_blocks_side,
         )
         model = IntegratedSDM(cfg).fit(data)
-        summ = model.predict(x_test, return_samples=True, blocks=blocks, seed=seed)
+        summ, draws = _posterior(model, x_test, blocks, seed)
         seconds = time.perf_counter() - tic
         aucs = [auc(y_test[:, s], summ.mean[:, s]) for s in range(len(g.species))]
-        obs, med, lo, hi = block_count_intervals(y_test, summ.samples, blocks, seed=seed)
+        obs, med, lo, hi = block_count_intervals(y_test, draws, blocks, seed=seed)
         cov, n_units = interval_coverage(obs, lo, hi), len(obs)
         calibrated: dict[str, float] = {}
         if conformal:
             factor = calibrate_count_intervals(
-                g, enc, train_idx, name, config=cfg, max_background=max_background,
-                n_blocks_side=n_blocks_side, seed=seed, fitted=half_fits.get(cfg.prior_scale),
-            )  # fmt: skip
+                g,
+                enc,
+                train_idx,
+                name,
+                config=cfg,
+                max_background=max_background,
+                n_blocks_side=n_blocks_side,
+                seed=seed,
+                fitted=half_fits.get(cfg.prior_scale),
+            )
             calibrated = {
                 "conformal_factor": factor,
                 "coverage90_conformal": interval_coverage(
@@ -364,7 +399,7 @@ def compare_group(
         )
         extra[name] = summ.mean
         if keep_draws:
-            extra[f"{name}_draws"] = summ.samples
+            extra[f"{name}_draws"] = draws
     return pd.DataFrame(rows), extra
 
 
@@ -415,18 +450,32 @@ def select_prior_scale(
         held = pres[folds == 1]
         x_held = enc.transform(held)
         sp_held = held["spid"].map({s: i for i, s in enumerate(g.species)}).to_numpy()
-        data = _build(sub, enc, train_idx, use_po=True, use_survey=False,
-                      max_background=max_background, seed=seed,
-                      n_blocks_side=n_blocks_side)  # fmt: skip
+        data = _build(
+            sub,
+            enc,
+            train_idx,
+            use_po=True,
+            use_survey=False,
+            max_background=max_background,
+            seed=seed,
+            n_blocks_side=n_blocks_side,
+        )
         for c in candidates:
             m = IntegratedSDM(replace(config, prior_scale=c, seed=seed)).fit(data)
             eta_held = m.log_intensity(x_held)[np.arange(len(held)), sp_held]
-            eta_bg = m.log_intensity(data.x_background)
+            eta_bg = m.log_intensity(cast(np.ndarray, data.x_background))  # set by use_po
             norm = np.log(np.exp(eta_bg - eta_bg.max(0)).sum(0)) + eta_bg.max(0)
             scores[c] = float(np.mean(eta_held - norm[sp_held]))
     else:
-        data, val = _survey_halves(g, enc, train_idx, model, max_background=max_background,
-                                   n_blocks_side=n_blocks_side, seed=seed)  # fmt: skip
+        data, val = _survey_halves(
+            g,
+            enc,
+            train_idx,
+            model,
+            max_background=max_background,
+            n_blocks_side=n_blocks_side,
+            seed=seed,
+        )
         x_val, y_val = enc.transform(val), val[g.species].to_numpy(float)
         for c in candidates:
             m = IntegratedSDM(replace(config, prior_scale=c, seed=seed)).fit(data)
@@ -435,6 +484,20 @@ def select_prior_scale(
                 fitted[c] = m
     best = max(scores, key=lambda c: scores[c])
     return best, scores
+
+
+def _posterior(
+    model: IntegratedSDM, x: np.ndarray, blocks: np.ndarray, seed: int
+) -> tuple[PosteriorSummary, np.ndarray]:
+    """Posterior summary and ``(N, n_sites, S)`` draws of the detection probability at ``x``.
+
+    With block intercepts, each draw takes one intercept per block of ``blocks``; without,
+    the intercepts are integrated out per site.
+    """
+    summ = model.predict(
+        x, return_samples=True, blocks=blocks if model.has_block_effect else None, seed=seed
+    )
+    return summ, cast(np.ndarray, summ.samples)  # always set with return_samples=True
 
 
 def _test_blocks(test: pd.DataFrame, n_blocks_side: int) -> np.ndarray:

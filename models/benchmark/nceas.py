@@ -37,8 +37,8 @@ __all__ = [
 ]
 
 
-#: Per-species L2 penalty of the benchmark's networks (``MaxentNetConfig.head_l2``), chosen
-#: by the spatial-block CV on the training data (session 7, docs/sdm.md).
+#: Per-species L2 penalty of the benchmark's networks (``MaxentNetConfig.head_l2``); the
+#: cross-validation that set it is in docs/sdm.md.
 NCEAS_HEAD_L2 = 30.0
 
 
@@ -47,7 +47,7 @@ def _maxent_net(seed: int, device: str) -> MaxentNetConfig:
 
 
 def _linear(seed: int, device: str) -> MaxentNetConfig:
-    # the baseline stays as first measured: weight decay only, no per-species penalty
+    # the linear baseline: weight decay only, no per-species penalty
     return MaxentNetConfig(hidden=(), n_members=1, seed=seed, device=device, head_l2=0.0)
 
 
@@ -77,12 +77,12 @@ class BenchmarkModel:
     joint_region: bool = False
 
 
-#: ``--model`` choices. The spatial basis of ``maxent-net`` (8 features at 0.7 of the region's
-#: extent) and its local record frequency (bandwidth 0.02 of the extent, prior weight 0.5,
-#: weight 0.25) were chosen by spatial-block CV on the training data
-#: (``benchmarks/experiments/tune_nceas.py --grid spatial`` and ``--grid local``), and so was fitting one
-#: network per region for its survey groups (``--grid joint``); ``maxent-net-group`` fits one
-#: network per survey group.
+#: ``--model`` choices. ``maxent-net``: the covariates plus a spatial Fourier basis (8 features
+#: at 0.7 of the region's extent), plus the local record frequency (bandwidth 0.02 of the
+#: extent, prior weight 0.5, weight 0.25), one network per region for its survey groups;
+#: ``maxent-net-group``: the same with one network per survey group; ``maxent-net-env``: the
+#: covariates only; ``maxent-linear``: the linear baseline. The spatial-block CV on the training
+#: data that set these (``benchmarks/experiments/tune_nceas.py``) is in docs/sdm.md.
 BENCHMARK_MODELS: dict[str, BenchmarkModel] = {
     "maxent-net": BenchmarkModel(_maxent_net, (8, 0.7), (0.02, 0.5, 0.25), joint_region=True),
     "maxent-net-group": BenchmarkModel(_maxent_net, (8, 0.7), (0.02, 0.5, 0.25)),
@@ -197,8 +197,8 @@ class NceasResult:
         return pd.concat([table, overall], ignore_index=True)
 
 
-#: Fit the covariate scaling on the region's random background (as the issue asks) even when
-#: the loss uses only the target-group background.
+#: Fit the covariate scaling on the region's random background also when the loss uses only
+#: the target-group background; off, the scaling is fitted on the record sites then.
 SCALE_ON_BACKGROUND = False
 
 
@@ -260,10 +260,13 @@ def fit_predict_region(
         raise InvalidInputError("fit_predict_region needs the groups of one region")
     background = groups[0].train_bg if config.background != "target-group" else None
     model = _fit_net(
-        groups[0], config, _joint_records(groups), background,
+        groups[0],
+        config,
+        _joint_records(groups),
+        background,
         scale_on=groups[0].train_bg if SCALE_ON_BACKGROUND else None,
         group_col="_group" if len(groups) > 1 else None,
-    )  # fmt: skip
+    )
     out = []
     for g in groups:
         scores = pd.DataFrame(
@@ -486,9 +489,12 @@ def cross_validate_group(
             where = [sites[["x", "y"]]] + ([held_bg[["x", "y"]]] if s_bg is not None else [])
             both = np.vstack([s_sites] + ([s_bg] if s_bg is not None else []))
             both = add_local_frequency(
-                pd.DataFrame(both, columns=list(model.species_)), group,
-                pd.concat(where, ignore_index=True), local_frequency, train_po,
-            ).to_numpy()  # fmt: skip
+                pd.DataFrame(both, columns=list(model.species_)),
+                group,
+                pd.concat(where, ignore_index=True),
+                local_frequency,
+                train_po,
+            ).to_numpy()
             s_sites, s_bg = both[: len(sites)], (both[len(sites) :] if s_bg is not None else None)
         for j, sp in enumerate(model.species_):
             if sp not in present.columns:
@@ -554,9 +560,7 @@ def cross_validate_region(
             tr, te = train[train["_group"] == g.group], test[test["_group"] == g.group]
             if len(te) == 0 or len(tr) == 0:
                 continue
-            model = fitted.get(g.group)
-            if model is None:
-                model = _fit_net(g, config, tr, background(k))
+            model = fitted.get(g.group) or _fit_net(g, config, tr, background(k))
             sites, present = _held_out_sites(te)
             names = [str(sp) for sp in g.species if str(sp) in model.species_]
             scores = pd.DataFrame(model.predict_log_intensity(sites), columns=list(model.species_))[

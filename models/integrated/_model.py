@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ecocube.errors import InvalidInputError
+from ecocube.training import resolve_device
 
 __all__ = [
     "IntegratedConfig",
@@ -77,6 +78,10 @@ class IntegratedConfig:
     features
         ``"design"``: the design matrix as given; ``"network"``: a shared MLP with ``hidden``
         units before a Bayesian last layer.
+    guide_rank
+        Rank of the covariance of the ``"lowrank"`` guide.
+    hidden
+        Hidden units of the shared network of ``features="network"``.
     steps, lr
         Number of SVI steps (full batch) and Adam learning rate.
     num_samples
@@ -84,12 +89,15 @@ class IntegratedConfig:
     block_effect
         Fit a per-species random intercept per spatial block of survey sites when the data
         give ``survey_block`` (half-normal prior of scale ``block_prior_scale`` on its sd).
-        Off by default: on NCEAS it widened block-count intervals only a little and worsened
-        the calibration of site probabilities (see docs/sdm_integrated.md).
+        :meth:`IntegratedSDM.predict` then accepts ``blocks=``. Off by default; its effect on
+        NCEAS is in docs/sdm_integrated.md.
+    block_prior_scale
+        Scale of the half-normal prior on the sd of the block intercepts.
     seed
         Seed of every random draw (initialisation, SVI, posterior draws).
     device
-        Torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
+        Torch device (``"cpu"``, ``"cuda"``, ``"auto"``); checked by
+        :func:`ecocube.training.resolve_device` when the model is built.
     """
 
     n_factors: int = 2
@@ -177,6 +185,40 @@ class IntegratedData:
     def has_survey(self) -> bool:
         return self.x_survey is not None and len(self.x_survey) > 0
 
+    def _presence_arrays(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(x_background, x_presence, presence_species, z_background, z_presence)``.
+
+        ``None`` without presence-only records (or without their background points or species
+        indices, which :meth:`check` reports); the bias covariates default to the features.
+        """
+        xb, xp, sp = self.x_background, self.x_presence, self.presence_species
+        if xp is None or len(xp) == 0 or xb is None or len(xb) == 0 or sp is None:
+            return None
+        zb = self.z_background if self.z_background is not None else xb
+        zp = self.z_presence if self.z_presence is not None else xp
+        return xb, xp, sp, zb, zp
+
+    def _survey_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(x_survey, y_survey, surveyed, survey_offset)`` as float32, or ``None`` without surveys.
+
+        ``y_survey`` has 0 where a species was not surveyed and ``surveyed`` (1/0) marks the
+        surveyed cells; the offset defaults to 0 (unit effort).
+        """
+        xs, ys = self.x_survey, self.y_survey
+        if xs is None or len(xs) == 0 or ys is None:
+            return None
+        y = np.asarray(ys, dtype=np.float32)
+        mask = np.isfinite(y)
+        off = self.survey_offset if self.survey_offset is not None else np.zeros(len(y))
+        return (
+            np.asarray(xs, dtype=np.float32),
+            np.where(mask, y, 0.0).astype(np.float32),
+            mask.astype(np.float32),
+            np.asarray(off, dtype=np.float32),
+        )
+
     def n_features(self) -> int:
         for x in (self.x_background, self.x_survey):
             if x is not None:
@@ -190,27 +232,25 @@ class IntegratedData:
                 "no training data: give presence records with background points, survey sites, "
                 "or both."
             )
-        if self.has_presence_only:
+        xp, xs = self.x_presence, self.x_survey
+        if xp is not None and len(xp) > 0:
             if self.x_background is None or len(self.x_background) == 0:
                 raise InvalidInputError(
                     "presence-only records need background points (kind='background') to "
                     "integrate the intensity over the study region."
                 )
-            if self.presence_species is None or len(self.presence_species) != len(self.x_presence):
+            if self.presence_species is None or len(self.presence_species) != len(xp):
                 raise InvalidInputError("presence_species must give one index per presence row.")
-        if self.has_survey:
-            if self.y_survey is None or self.y_survey.shape != (
-                len(self.x_survey),
-                self.n_species,
-            ):
+        if xs is not None and len(xs) > 0:
+            if self.y_survey is None or self.y_survey.shape != (len(xs), self.n_species):
                 raise InvalidInputError(
                     f"y_survey must have shape (n_survey, n_species) = "
-                    f"({len(self.x_survey)}, {self.n_species})."
+                    f"({len(xs)}, {self.n_species})."
                 )
-            if self.survey_block is not None and len(self.survey_block) != len(self.x_survey):
+            if self.survey_block is not None and len(self.survey_block) != len(xs):
                 raise InvalidInputError(
                     f"survey_block must give one block label per survey site "
-                    f"({len(self.x_survey)}); got {len(self.survey_block)}."
+                    f"({len(xs)}); got {len(self.survey_block)}."
                 )
 
 
@@ -223,12 +263,6 @@ class PosteriorSummary:
     q05: np.ndarray
     q95: np.ndarray
     samples: np.ndarray | None = field(default=None, repr=False)
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _cloglog_loglik(eta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -273,7 +307,7 @@ class IntegratedSDM:
 
     def __init__(self, config: IntegratedConfig | None = None) -> None:
         self.config = config or IntegratedConfig()
-        self.device = _resolve_device(self.config.device)
+        self.device = resolve_device(self.config.device)
         self.net: _Net | None = None
         self.draws: dict[str, torch.Tensor] = {}
         self.losses: list[float] = []
@@ -283,9 +317,11 @@ class IntegratedSDM:
         self.n_species = 0
         self.n_inputs = 0
         self.mode = ""
+        self.n_feat = 0
         self._tensors: dict[str, torch.Tensor] = {}
         self._use_bias = False
         self._n_factors = 0
+        self._n_blocks = 0
 
     # ------------------------------------------------------------------ model pieces
     def _features(self, x: torch.Tensor) -> torch.Tensor:
@@ -389,7 +425,7 @@ class IntegratedSDM:
         from pyro.infer import Trace_ELBO
         from pyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
 
-        from ecocube.training import TrainConfig, Trainer, TrainingDivergedError
+        from ecocube.training import LossFn, TrainConfig, Trainer, TrainingDivergedError
 
         data.check()
         cfg = self.config
@@ -407,32 +443,11 @@ class IntegratedSDM:
             cfg.use_bias == "shared" or (cfg.use_bias == "auto" and data.has_survey)
         )
 
-        def tens(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
-
-        t: dict[str, torch.Tensor] = {}
-        if data.has_presence_only:
-            t["x_bg"] = tens(data.x_background)
-            t["x_pres"] = tens(data.x_presence)
-            sp = torch.as_tensor(np.asarray(data.presence_species), dtype=torch.long, device=dev)
-            t["pres_sp"] = sp
-            t["pres_count"] = torch.bincount(sp, minlength=self.n_species).float()
-            zb = data.z_background if data.z_background is not None else data.x_background
-            zp = data.z_presence if data.z_presence is not None else data.x_presence
-            t["z_bg"] = tens(zb)
-            t["z_pres"] = tens(zp)
-        if data.has_survey:
-            y = np.asarray(data.y_survey, dtype=np.float32)
-            mask = np.isfinite(y)
-            t["x_sv"] = tens(data.x_survey)
-            t["y_sv"] = tens(np.where(mask, y, 0.0))
-            t["mask_sv"] = tens(mask)
-            off = data.survey_offset if data.survey_offset is not None else np.zeros(len(y))
-            t["offset"] = tens(off)
-            if data.survey_block is not None and cfg.block_effect:
-                _, codes = np.unique(np.asarray(data.survey_block), return_inverse=True)
-                t["block_sv"] = torch.as_tensor(codes.ravel(), dtype=torch.long, device=dev)
-                self._n_blocks = int(codes.max()) + 1
+        t = self._data_tensors(data)
+        if "x_sv" in t and data.survey_block is not None and cfg.block_effect:
+            _, codes = np.unique(np.asarray(data.survey_block), return_inverse=True)
+            t["block_sv"] = torch.as_tensor(codes.ravel(), dtype=torch.long, device=dev)
+            self._n_blocks = int(codes.max()) + 1
         self._tensors = t
         val_t = self._validation_tensors(validation) if validation is not None else None
 
@@ -447,6 +462,7 @@ class IntegratedSDM:
         # A private parameter store: autoguide parameters are named after the sample sites,
         # so two models fitted in one process must not share the global store.
         with pyro.get_param_store().scope():
+            guide: AutoNormal | AutoLowRankMultivariateNormal
             if cfg.guide == "lowrank":
                 guide = AutoLowRankMultivariateNormal(
                     self.model, rank=cfg.guide_rank, init_scale=0.05
@@ -462,8 +478,12 @@ class IntegratedSDM:
             def loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
                 return elbo.differentiable_loss(self.model, guide) / n_obs
 
-            def val_loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
-                return self.heldout_loss(guide, val_t)
+            val_loss_fn: LossFn | None = None
+            if val_t is not None:
+                heldout = val_t
+
+                def val_loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+                    return self.heldout_loss(guide, heldout)
 
             train_cfg = TrainConfig(
                 max_epochs=cfg.steps,
@@ -492,40 +512,34 @@ class IntegratedSDM:
         self._tensors = {}
         return self
 
-    def _validation_tensors(self, data: IntegratedData) -> dict[str, torch.Tensor]:
-        """Tensors of held-out data for :meth:`heldout_loss` (parts absent stay absent)."""
+    def _data_tensors(self, data: IntegratedData) -> dict[str, torch.Tensor]:
+        """The parts of ``data`` as tensors on the model's device (parts absent stay absent)."""
         dev = self.device
 
         def tens(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
 
+        t: dict[str, torch.Tensor] = {}
+        po = data._presence_arrays()
+        if po is not None:
+            x_bg, x_pres, species, z_bg, z_pres = po
+            sp = torch.as_tensor(np.asarray(species), dtype=torch.long, device=dev)
+            t["x_bg"], t["x_pres"], t["pres_sp"] = tens(x_bg), tens(x_pres), sp
+            t["pres_count"] = torch.bincount(sp, minlength=self.n_species).float()
+            t["z_bg"], t["z_pres"] = tens(z_bg), tens(z_pres)
+        sv = data._survey_arrays()
+        if sv is not None:
+            t["x_sv"], t["y_sv"], t["mask_sv"], t["offset"] = (tens(a) for a in sv)
+        return t
+
+    def _validation_tensors(self, data: IntegratedData) -> dict[str, torch.Tensor]:
+        """Tensors of held-out data for :meth:`heldout_loss` (parts absent stay absent)."""
         if data.n_species != self.n_species:
             raise InvalidInputError(
                 f"validation data has {data.n_species} species but the training data "
                 f"{self.n_species}; give both for the same species."
             )
-        v: dict[str, torch.Tensor] = {}
-        if data.has_presence_only and data.x_background is not None and len(data.x_background):
-            sp = torch.as_tensor(np.asarray(data.presence_species), dtype=torch.long, device=dev)
-            v["x_bg"], v["x_pres"], v["pres_sp"] = (
-                tens(data.x_background),
-                tens(data.x_presence),
-                sp,
-            )
-            v["pres_count"] = torch.bincount(sp, minlength=self.n_species).float()
-            zb = data.z_background if data.z_background is not None else data.x_background
-            zp = data.z_presence if data.z_presence is not None else data.x_presence
-            v["z_bg"], v["z_pres"] = tens(zb), tens(zp)
-        if data.has_survey:
-            y = np.asarray(data.y_survey, dtype=np.float32)
-            mask = np.isfinite(y)
-            off = data.survey_offset if data.survey_offset is not None else np.zeros(len(y))
-            v["x_sv"], v["y_sv"], v["mask_sv"] = (
-                tens(data.x_survey),
-                tens(np.where(mask, y, 0.0)),
-                tens(mask),
-            )
-            v["offset"] = tens(off)
+        v = self._data_tensors(data)
         if not v:
             raise InvalidInputError(
                 "the validation data hold neither presence records with background points "
@@ -725,24 +739,38 @@ class IntegratedSDM:
         batch_size
             Sites per batch, to bound memory.
         blocks
-            Optional ``(n_sites,)`` spatial-block labels of the sites. With a model fitted with
-            block effects, each posterior draw then takes one block intercept per block and
-            species, shared by the block's sites, so sums over a block (counts of detections)
-            carry the block-level uncertainty. Without it the intercept is integrated out per
-            site.
+            Optional ``(n_sites,)`` spatial-block labels of the sites, for a model fitted with
+            block effects (:attr:`has_block_effect`). Each posterior draw then takes one block
+            intercept per block and species, shared by the block's sites, so sums over a block
+            (counts of detections) carry the block-level uncertainty. Without it the intercept
+            is integrated out per site.
         seed
             Seed of the block-intercept draws (default: derived from the config's seed).
+
+        Raises
+        ------
+        InvalidInputError
+            ``x`` of the wrong width, ``blocks`` of the wrong length, or ``blocks`` given to a
+            model fitted without a block effect.
         """
         x = np.asarray(x, dtype=np.float32)
         off = np.array(np.broadcast_to(np.asarray(offset, dtype=np.float32), (len(x),)))
-        effects = codes = None
+        effects: torch.Tensor | None = None
+        codes = np.zeros(0, dtype=np.int64)
         if blocks is not None:
+            self._check_fitted()
+            if not self.has_block_effect:
+                raise InvalidInputError(
+                    "blocks= was given, but this model was fitted without a block effect, so "
+                    "the labels would be ignored: refit with IntegratedConfig(block_effect=True) "
+                    "and IntegratedData(survey_block=...) (--block-effect in "
+                    "benchmarks/bench_integrated.py), or predict without blocks=."
+                )
             if len(blocks) != len(x):
                 raise InvalidInputError(
                     f"blocks must give one label per site ({len(x)}); got {len(blocks)}."
                 )
-            if "sigma_block" in self.draws:
-                effects, codes = self._block_effects(blocks, seed)
+            effects, codes = self._block_effects(blocks, seed)
         # Summaries are per site, so each batch is summarised on its own: memory stays
         # ``num_samples x batch_size x S`` whatever the number of sites (country-scale maps),
         # unless the draws themselves are asked for.
@@ -794,6 +822,11 @@ class IntegratedSDM:
         d = torch.sqrt(torch.diagonal(cov, dim1=-2, dim2=-1))
         corr = cov / (d[..., :, None] * d[..., None, :])
         return corr.mean(0).cpu().numpy()
+
+    @property
+    def has_block_effect(self) -> bool:
+        """Whether the model has block intercepts (``block_effect`` with ``survey_block``)."""
+        return "sigma_block" in self.draws
 
     def _check_fitted(self) -> None:
         if not self.draws:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import abc
 import json
 import os
-import shutil
-import tempfile
 import time
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,8 +23,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ecocube._atomic import check_replaceable, swap_into_place
-from ecocube.errors import InvalidInputError
+from ecocube._atomic import check_replaceable, swap_into_place, temporary_sibling
+from ecocube.errors import DataIntegrityError, InvalidInputError
 from ecocube.ocean.surrogate._data import (
     EMULATED,
     FieldCodec,
@@ -69,20 +68,16 @@ class SurrogateConfig:
     Attributes
     ----------
     max_epochs, lr, batch_size, patience, weight_decay
-        Training loop settings (:class:`ecocube.training.TrainConfig`). The default weight
-        decay (1e-4) was chosen on fresh scenarios (seed 4242, never the validation's): with the
-        6,144-scenario ensemble, the +4 °C-beyond-training phytoplankton-carbon R² was
-        0.938-0.951 over three trainings without it and 0.906-0.972 (four of five >= 0.964)
-        over five trainings with it, at equal in-range accuracy (docs/ocean_surrogate.md).
+        Training loop settings (:class:`ecocube.training.TrainConfig`). Weight decay (AdamW)
+        steadies the extrapolation beyond the training range without costing in-range
+        accuracy (figures in ``docs/ocean_surrogate.md``).
     width, depth
         Hidden width and number of hidden layers (MLP) or Fourier layers (FNO).
     members
         Deep-ensemble members of the POD-MLP (their spread is the predictive sd).
     head_members
-        Members per index of the index head (``None``: ``members``). On the 6,144-scenario
-        ensemble, 8 instead of 4 made the uptake target more robust on 1,000 fresh scenarios
-        (median relative error 1.82 % -> 1.71 %) but added 0.3-0.5 ms to a single call, which
-        then missed its speed-up target (docs/ocean_surrogate.md).
+        Members per index of the index head (``None``: ``members``). More members make the
+        indices more accurate and a single-scenario prediction slower.
     modes
         POD modes kept per variable at most (POD-MLP) or Fourier modes (FNO).
     energy
@@ -105,18 +100,16 @@ class SurrogateConfig:
         ``chl`` made consistent with them. Ignored by the FNO.
     distil_head
         After training the index head's ``head_members`` per index, replace them by one MLP
-        per index fitted to their mean (:meth:`IndexHead.distil`): the accuracy of the larger
-        ensemble at the single-call cost of one member (docs/ocean_surrogate.md).
+        per index fitted to their mean (:meth:`IndexHead.distil`): most of the accuracy of the
+        larger ensemble at the single-call cost of one member.
     distil_scenarios, distil_epochs
         Points of the parameter space the student is fitted on, and its epochs.
     uptake_gp
         Also emulate the CO2-uptake target (``p_eff``) of the index head with a Gaussian
         process (:class:`~ecocube.ocean.surrogate._gp.MaternGP`) and predict the mean of the GP
-        and the head's MLPs. On 1,000 development scenarios (seed 777) with the 6,144-scenario
-        ensemble this lowered the uptake's median relative error from 1.82 % to 1.67 % and
-        raised the share of 50-scenario sets within the 2 % target from 0.69 to 0.81, for
-        about 10 % of the single-call speed-up (docs/ocean_surrogate.md).
-        Ignored with fewer than 20 training scenarios.
+        and the head's MLPs: the GP separates the smooth part of the target from the regime
+        switches the networks otherwise chase, at the cost of one kernel row per predicted
+        scenario. Ignored with fewer than 20 training scenarios.
     """
 
     max_epochs: int = 600
@@ -142,8 +135,16 @@ class SurrogateConfig:
     uptake_gp: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("max_epochs", "batch_size", "width", "depth", "members", "modes",
-                     "distil_scenarios", "distil_epochs"):  # fmt: skip
+        for name in (
+            "max_epochs",
+            "batch_size",
+            "width",
+            "depth",
+            "members",
+            "modes",
+            "distil_scenarios",
+            "distil_epochs",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"SurrogateConfig.{name}={value!r} must be an integer >= 1")
@@ -314,9 +315,7 @@ class Surrogate(abc.ABC):
         codec = self._check_fitted()
         directory = Path(directory)
         check_surrogate_target(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with temporary_sibling(directory, directory=True) as tmp:
             extra, arrays = self._extra_state()
             state = {
                 "format_version": _FORMAT_VERSION,
@@ -330,17 +329,32 @@ class Surrogate(abc.ABC):
             (tmp / "config.json").write_text(json.dumps(state, indent=1, default=_json_default))
             cpu_state = {k: v.detach().cpu() for k, v in self._modules().state_dict().items()}
             torch.save(cpu_state, tmp / "weights.pt")
-            np.savez(tmp / "arrays.npz", **arrays)
+            named: dict[str, Any] = dict(arrays)  # every key is an array name, none an option
+            np.savez(tmp / "arrays.npz", **named)
             check_surrogate_target(directory)
             swap_into_place(tmp, directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return directory
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], *, device: str = "cpu") -> Surrogate:
-        """Load a surrogate written by :meth:`save` (the architecture is read from the folder)."""
-        import torch
+        """Load a surrogate written by :meth:`save` (the architecture is read from the folder).
+
+        ``weights.pt`` is read with ``torch.load(weights_only=True)``: a file holding anything
+        but tensors is refused, and none of its code runs.
+
+        Raises
+        ------
+        SurrogateNotFittedError
+            ``directory`` lacks ``config.json`` or ``weights.pt``.
+        DataIntegrityError
+            A file of the folder is truncated, corrupt, tampered with or inconsistent with
+            the others (the message names it).
+        InvalidInputError
+            ``config.json`` names an unknown architecture.
+        ConfigurationError
+            ``device`` is not a torch device or is not available here.
+        """
+        from ecocube.training import resolve_device
 
         directory = Path(directory)
         cfg_path = directory / "config.json"
@@ -349,27 +363,102 @@ class Surrogate(abc.ABC):
                 f"{str(directory)!r} is not a surrogate folder (config.json and weights.pt "
                 "expected); train one with `ecocube ocean train --ensemble ens.zarr --out DIR`"
             )
-        state = json.loads(cfg_path.read_text())
+        resolve_device(device)
+        state = _read_config(cfg_path)
         arch = state.get("arch")
         if arch not in ARCHITECTURES:
             raise InvalidInputError(
                 f"{cfg_path}: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}"
             )
-        known = {f.name for f in fields(SurrogateConfig)}
-        config = SurrogateConfig(**{k: v for k, v in state["config"].items() if k in known})
-        sur = ARCHITECTURES[arch](config)
-        sur.codec = FieldCodec.from_state(state["codec"])
-        sur.meta = _current_meta(state["meta"])
-        sur.history = state.get("history", [])
+        try:
+            known = {f.name for f in fields(SurrogateConfig)}
+            config = SurrogateConfig(**{k: v for k, v in state["config"].items() if k in known})
+            sur = ARCHITECTURES[arch](config)
+            sur.codec = FieldCodec.from_state(state["codec"])
+            sur.meta = _current_meta(state["meta"])
+            sur.history = state.get("history", [])
+            sur._build_from_state({**state["extra"], "n_channels": len(sur.codec.channels)})
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            raise _damaged(cfg_path, f"has a missing or malformed entry ({_reason(err)})") from None
         sur._device = device
-        with np.load(directory / "arrays.npz") as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        sur._build_from_state({**state["extra"], "n_channels": len(sur.codec.channels)})
-        sur._load_extra(state["extra"], arrays)
-        weights = torch.load(directory / "weights.pt", map_location=device, weights_only=True)
-        sur._modules().load_state_dict(weights)
+        arrays = _read_arrays(directory / "arrays.npz")
+        try:
+            sur._load_extra(state["extra"], arrays)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise _damaged(
+                directory / "arrays.npz", f"does not match config.json ({_reason(err)})"
+            ) from None
+        weights_path = directory / "weights.pt"
+        weights = _read_weights(weights_path)
+        try:
+            sur._modules().load_state_dict(weights)
+        except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as err:
+            raise _damaged(
+                weights_path,
+                f"does not match config.json (missing, unexpected or mis-shaped weights: "
+                f"{_reason(err)})",
+            ) from None
         sur._modules().to(device).eval()
         return sur
+
+
+def _damaged(path: Path, problem: str) -> DataIntegrityError:
+    """The error for a surrogate folder's file that cannot be used, naming it and the fix."""
+    return DataIntegrityError(
+        f"surrogate file {str(path)!r} {problem}; the folder is damaged or was not written by "
+        "ecocube (nothing in it was run): train the surrogate again with "
+        f"`ecocube ocean train --ensemble ENS.zarr --out {path.parent}`"
+    )
+
+
+def _reason(err: BaseException) -> str:
+    """The first line of ``err`` (at most 160 characters) after its type name."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:160]}" if text else type(err).__name__
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """``config.json`` of a surrogate folder as a dict (a clear error when it is not one)."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _damaged(path, f"is not valid JSON ({_reason(err)})") from None
+    if not isinstance(state, dict):
+        raise _damaged(path, f"holds a JSON {type(state).__name__}, not an object")
+    return state
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of ``arrays.npz`` (Python objects refused: ``allow_pickle=False``)."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise _damaged(path, "is missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise _damaged(path, f"cannot be read: truncated or corrupt ({_reason(err)})") from None
+
+
+def _read_weights(path: Path) -> dict[str, Any]:
+    """The tensors of ``weights.pt`` on the CPU, read without running any code of the file."""
+    import pickle
+
+    import torch
+
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, the one thing never to do here
+        raise _damaged(path, "holds Python objects other than tensors and was not loaded") from None
+    except Exception as err:  # torch raises several unrelated types for corrupt files
+        raise _damaged(
+            path, f"cannot be read: truncated, corrupt or not a torch file ({type(err).__name__})"
+        ) from None
+    if not isinstance(weights, dict):
+        raise _damaged(path, f"holds a {type(weights).__name__}, not a dict of tensors")
+    return weights
 
 
 def model_fingerprint() -> str:
@@ -436,8 +525,10 @@ def _template_meta(ds: xr.Dataset, table: pd.DataFrame) -> dict[str, Any]:
     traits = {}
     for name in ("t_min", "t_opt", "t_max", "mu_max"):
         if name in ds.coords:
-            traits[name] = {"values": np.asarray(ds[name].values, dtype=float).tolist(),
-                            "attrs": dict(ds[name].attrs)}  # fmt: skip
+            traits[name] = {
+                "values": np.asarray(ds[name].values, dtype=float).tolist(),
+                "attrs": dict(ds[name].attrs),
+            }
     return {
         "n_days": int(ds.sizes["time"]),
         "time_start": str(first)[:10],
@@ -484,9 +575,12 @@ def _current_meta(meta: dict[str, Any]) -> dict[str, Any]:
 
 def _time_index(meta: dict) -> Any:
     return xr.date_range(
-        meta["time_start"], periods=int(meta["n_days"]), freq="D", calendar=meta["calendar"],
+        meta["time_start"],
+        periods=int(meta["n_days"]),
+        freq="D",
+        calendar=meta["calendar"],
         use_cftime=meta["calendar"] not in ("standard", "gregorian", "proleptic_gregorian"),
-    )  # fmt: skip
+    )
 
 
 def _static_coords(meta: dict) -> xr.Coordinates:
@@ -527,8 +621,10 @@ def _to_dataset(
         attrs = dict(meta["var_attrs"].get(name, {}))
         variables[name] = xr.Variable(dims, arr, attrs)
         if name in sds:
-            sd_attrs = {"long_name": f"Predictive standard deviation of {name} (deep ensemble)",
-                        "units": attrs.get("units", "")}  # fmt: skip
+            sd_attrs = {
+                "long_name": f"Predictive standard deviation of {name} (deep ensemble)",
+                "units": attrs.get("units", ""),
+            }
             variables[f"{name}_sd"] = xr.Variable(dims, sds[name], sd_attrs)
     day = np.arange(n_days, dtype=float) + 0.5
     co2 = table["co2_start"].to_numpy()[:, None] + table["co2_trend"].to_numpy()[:, None] * (
@@ -554,8 +650,8 @@ def _to_dataset(
         return ds
     scenario_index = xr.indexes.PandasIndex(pd.Index(coords["scenario"].values), "scenario")
     coords["scenario"] = xr.IndexVariable("scenario", scenario_index.index, {})
-    all_vars = {**variables, **coords, **dict(static.variables)}
-    indexes = {"scenario": scenario_index, **dict(static.xindexes)}
+    all_vars: dict[Any, xr.Variable] = {**variables, **coords, **dict(static.variables)}
+    indexes: dict[Hashable, Any] = {"scenario": scenario_index, **dict(static.xindexes)}
     return xr.Dataset._construct_direct(
         all_vars, set(coords) | set(static.variables), attrs=attrs, indexes=indexes
     )

@@ -47,11 +47,17 @@ NONNEGATIVE: frozenset[str] = frozenset(
 def load_ensemble(ensemble: xr.Dataset | str | os.PathLike[str]) -> xr.Dataset:
     """Open an ensemble (a Zarr store written by ``ecocube ocean ensemble`` or a Dataset).
 
+    A Zarr store must carry the completion marker that :func:`ecocube.cube.write_cube` sets
+    last (a store without it is half-written); a netCDF file of
+    :func:`~ecocube.ocean.simulate` output is read as it is.
+
     Raises
     ------
     InvalidInputError
-        The store is missing, or lacks the emulated variables or scenario coordinates.
+        The store is missing, unreadable or half-written (no completion marker), or lacks the
+        emulated variables or scenario coordinates.
     """
+    from ecocube.catalog._cube_items import COMPLETE_ATTR
     from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
 
     if isinstance(ensemble, xr.Dataset):
@@ -63,12 +69,9 @@ def load_ensemble(ensemble: xr.Dataset | str | os.PathLike[str]) -> xr.Dataset:
                 f"ensemble {str(path)!r} does not exist; create it with "
                 "`ecocube ocean ensemble --n N --years Y --out ens.zarr`"
             )
+        is_zarr = path.suffix == ".zarr" or path.is_dir()
         try:
-            ds = (
-                xr.open_zarr(path)
-                if path.suffix == ".zarr" or path.is_dir()
-                else xr.open_dataset(path)
-            )
+            ds = xr.open_zarr(path) if is_zarr else xr.open_dataset(path)
         except (OSError, ValueError, KeyError) as err:  # not a Zarr store / netCDF file
             raise InvalidInputError(
                 f"cannot open the ensemble {str(path)!r} ({type(err).__name__}: "
@@ -76,6 +79,13 @@ def load_ensemble(ensemble: xr.Dataset | str | os.PathLike[str]) -> xr.Dataset:
                 "Zarr store written by `ecocube ocean ensemble` (or a netCDF file of "
                 "ecocube.ocean.simulate output)"
             ) from err
+        if is_zarr and not ds.attrs.get(COMPLETE_ATTR):
+            raise InvalidInputError(
+                f"ensemble {str(path)!r} is half-written: it lacks the {COMPLETE_ATTR!r} marker "
+                "an ensemble gets when its writing ends (the run was interrupted, or another "
+                "program wrote it); write it again with `ecocube ocean ensemble --out "
+                f"{path} --overwrite` and the options of the first run"
+            )
     missing = [v for v in EMULATED if v not in ds]
     missing += [p.name for p in SCENARIO_PARAMETERS if p.name not in ds.coords and p.name not in ds]
     if missing:
@@ -95,8 +105,9 @@ def ensemble_table(ds: xr.Dataset) -> pd.DataFrame:
     """Scenario parameter table of an ensemble (one row per scenario)."""
     from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
 
-    frame = pd.DataFrame({p.name: np.asarray(ds[p.name].values, dtype=float)
-                          for p in SCENARIO_PARAMETERS})  # fmt: skip
+    frame = pd.DataFrame(
+        {p.name: np.asarray(ds[p.name].values, dtype=float) for p in SCENARIO_PARAMETERS}
+    )
     frame.index.name = "scenario"
     return frame
 
@@ -134,10 +145,16 @@ def forcing_channels(table: pd.DataFrame, n_days: int) -> np.ndarray:
     frac = day / n_days
     n = len(table)
     rep = lambda a: np.broadcast_to(a[None, :], (n, n_days))  # noqa: E731
-    dyn = [f["seasonal_anomaly"] / 5.0, f["warming_now"] / 3.0, f["shortwave"] / 100.0,
-           f["wind"] / 10.0, f["co2"] / 100.0 - 4.0,
-           rep(np.sin(2 * np.pi * doy / 365.0)), rep(np.cos(2 * np.pi * doy / 365.0)),
-           rep(frac)]  # fmt: skip
+    dyn = [
+        f["seasonal_anomaly"] / 5.0,
+        f["warming_now"] / 3.0,
+        f["shortwave"] / 100.0,
+        f["wind"] / 10.0,
+        f["co2"] / 100.0 - 4.0,
+        rep(np.sin(2 * np.pi * doy / 365.0)),
+        rep(np.cos(2 * np.pi * doy / 365.0)),
+        rep(frac),
+    ]
     static = scenario_features(table)
     stat = np.broadcast_to(static[:, :, None], (n, static.shape[1], n_days))
     return np.concatenate([np.stack(dyn, 1), stat], axis=1).astype("float32")
@@ -177,10 +194,16 @@ class FieldCodec:
                     channels.append((v, k))
                     raws.append(arr[:, :, k])
                     logs.append(EMULATED[v] and use_log)
-        offset = np.array([0.01 * max(float(np.mean(np.abs(r))), 1e-12) if lg else 0.0
-                           for r, lg in zip(raws, logs, strict=True)])  # fmt: skip
-        z = [np.log(np.clip(r, 0, None) + o) if lg else r
-             for r, lg, o in zip(raws, logs, offset, strict=True)]  # fmt: skip
+        offset = np.array(
+            [
+                0.01 * max(float(np.mean(np.abs(r))), 1e-12) if lg else 0.0
+                for r, lg in zip(raws, logs, strict=True)
+            ]
+        )
+        z = [
+            np.log(np.clip(r, 0, None) + o) if lg else r
+            for r, lg, o in zip(raws, logs, offset, strict=True)
+        ]
         mean = np.array([float(a.mean()) for a in z])
         std = np.array([max(float(a.std()), 1e-12) for a in z])
         return cls(list(variables), channels, logs, offset, mean, std)
@@ -206,8 +229,10 @@ class FieldCodec:
             if v in NONNEGATIVE:
                 a = np.clip(a, 0.0, None)
             parts.setdefault(v, []).append(a)
-        return {v: (p[0] if len(p) == 1 and self._scalar(v) else np.stack(p, -1))
-                for v, p in parts.items()}  # fmt: skip
+        return {
+            v: (p[0] if len(p) == 1 and self._scalar(v) else np.stack(p, -1))
+            for v, p in parts.items()
+        }
 
     def decode_sd(self, z: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
         """Approximate physical standard deviation from a standardised mean and sd (delta method)."""
@@ -217,23 +242,36 @@ class FieldCodec:
             if self.log[c]:
                 s = s * np.exp(z[..., c].astype("float64") * self.std[c] + self.mean[c])
             parts.setdefault(v, []).append(s)
-        return {v: (p[0] if len(p) == 1 and self._scalar(v) else np.stack(p, -1))
-                for v, p in parts.items()}  # fmt: skip
+        return {
+            v: (p[0] if len(p) == 1 and self._scalar(v) else np.stack(p, -1))
+            for v, p in parts.items()
+        }
 
     def _scalar(self, v: str) -> bool:
         return any(var == v and k < 0 for var, k in self.channels)
 
     def state(self) -> dict[str, Any]:
         """JSON-serialisable state."""
-        return {"variables": self.variables, "channels": self.channels, "log": self.log,
-                "offset": self.offset.tolist(), "mean": self.mean.tolist(),
-                "std": self.std.tolist()}  # fmt: skip
+        return {
+            "variables": self.variables,
+            "channels": self.channels,
+            "log": self.log,
+            "offset": self.offset.tolist(),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+        }
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> FieldCodec:
         """Inverse of :meth:`state`."""
-        return cls(list(s["variables"]), [tuple(c) for c in s["channels"]], list(s["log"]),
-                   np.array(s["offset"]), np.array(s["mean"]), np.array(s["std"]))  # fmt: skip
+        return cls(
+            list(s["variables"]),
+            [tuple(c) for c in s["channels"]],
+            list(s["log"]),
+            np.array(s["offset"]),
+            np.array(s["mean"]),
+            np.array(s["std"]),
+        )
 
 
 def _as_array(da: xr.DataArray) -> np.ndarray:

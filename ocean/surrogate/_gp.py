@@ -9,9 +9,7 @@ is then the projected-process (DTC, Seeger et al. 2003; Quiñonero-Candela & Ras
 mean over a seeded subset of ``inducing`` training scenarios, fitted to all of them: a
 prediction costs one kernel row over the inducing points, and the fit grows linearly with
 the ensemble. With as many inducing points as training points it is the exact GP mean.
-On 1,000 development scenarios the mean of this GP and the head's MLPs emulated the annual
-CO2 uptake with a median relative error of about 1.6 % against 1.82 % for the MLPs alone
-(docs/ocean_surrogate.md, session 6).
+Its accuracy against the networks alone is measured in ``docs/ocean_surrogate.md``.
 """
 
 from __future__ import annotations
@@ -40,8 +38,7 @@ class MaternGP:
         subset; the cost grows with their cube).
     inducing
         Inducing points of the posterior mean (a seeded subset of the training points; all
-        of them when there are fewer). Prediction costs grow linearly with them; on the
-        6,144-scenario ensemble 1,024 were as accurate as all 6,144 (exact GP).
+        of them when there are fewer). Prediction costs grow linearly with them.
     length_scale, amplitude, noise
         Fitted kernel: ``amplitude^2 * Matern52(|x - x'| / length_scale) + noise * delta``.
     x, alpha
@@ -131,9 +128,13 @@ class MaternGP:
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON-serialisable hyper-parameters and the arrays (``x``, ``alpha``)."""
-        meta = {"hyper_points": self.hyper_points, "inducing": self.inducing,
-                "length_scale": self.length_scale.tolist(), "amplitude": self.amplitude,
-                "noise": self.noise}  # fmt: skip
+        meta = {
+            "hyper_points": self.hyper_points,
+            "inducing": self.inducing,
+            "length_scale": self.length_scale.tolist(),
+            "amplitude": self.amplitude,
+            "noise": self.noise,
+        }
         return meta, {"x": self.x, "alpha": self.alpha}
 
     @classmethod

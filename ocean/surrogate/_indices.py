@@ -1,7 +1,7 @@
 """Index head: annual CO2 uptake and bloom day emulated directly from the scenario parameters.
 
-The daily-series surrogates reproduce ``fgco2`` and ``chl`` to about 1 % of their range, but two
-indices of :func:`ecocube.ocean.indices.compute_indices` amplify small series errors:
+The daily-series surrogates reproduce ``fgco2`` and ``chl`` closely, but two indices of
+:func:`ecocube.ocean.indices.compute_indices` amplify small series errors:
 
 * the annual CO2 uptake (the integral of ``fgco2``) is close to zero in many scenarios, so an
   absolute error of 0.05 mol C m-2 yr-1 is a large *relative* error;
@@ -33,7 +33,7 @@ from ecocube.errors import InvalidInputError
 from ecocube.ocean.surrogate._data import scenario_features
 from ecocube.ocean.surrogate._gp import MaternGP
 from ecocube.ocean.surrogate._nets import mlp, stack_members, stacked_forward
-from ecocube.ocean.surrogate._train import train_module
+from ecocube.ocean.surrogate._train import batches, train_module
 
 __all__ = [
     "HEAD_INDICES",
@@ -92,8 +92,8 @@ def head_targets(ds: Any, table: pd.DataFrame) -> np.ndarray:
 
     The indices are those of :func:`ecocube.ocean.indices.compute_indices` on the full model's
     output (mean over the years of the horizon). Both are fitted by an unweighted mean squared
-    error of their standardised values: weighting ``p_eff`` by ``A^2`` (the uptake error) or by
-    ``A^2 / (|U| + U_0)^2`` (its relative error) measured worse on independent scenarios.
+    error of their standardised values (weighting ``p_eff`` by ``A^2``, the uptake error, or by
+    ``A^2 / (|U| + U_0)^2``, its relative error, is less accurate on independent scenarios).
     """
     from ecocube.ocean.indices import annual_co2_uptake, bloom_timing
 
@@ -187,8 +187,16 @@ class IndexHead:
         history: list[dict[str, float]] = []
         for k, net in enumerate(self.nets):
             i, m = divmod(k, self.members)
-            result = _fit_member(net, x, y[:, i : i + 1], train, val, config, device,
-                                 seed=config.seed + 7919 + 1000 * k)  # fmt: skip
+            result = _fit_member(
+                net,
+                x,
+                y[:, i : i + 1],
+                train,
+                val,
+                config,
+                device,
+                seed=config.seed + 7919 + 1000 * k,
+            )
             history.extend({"member": m, "head_index": i, **h} for h in result.history)
         self.nets.to("cpu").eval()
         self.gp = None
@@ -230,8 +238,7 @@ class IndexHead:
         members' width is fitted, with the shared training loop, to the members' mean on
         ``n_scenarios`` Latin-hypercube points of the training range of the scenario
         parameters; no full-model run is needed. 5 % of the points are held out and the best
-        epoch on them is restored. (A version that also spent 20 % of the points in a box twice
-        as wide, to follow the ensemble beyond the range, was less accurate inside it.)
+        epoch on them is restored.
 
         Returns
         -------
@@ -249,16 +256,26 @@ class IndexHead:
         unit = qmc.LatinHypercube(d=n_in, seed=seed).random(n_scenarios)
         x = (2.0 * unit - 1.0).astype("float32")  # the training range of every parameter
         teacher = np.concatenate(  # in chunks: all members' activations of 200,000 points are GBs
-            [self._standardised(torch.as_tensor(x[i : i + 16_384]))
-             for i in range(0, n_scenarios, 16_384)]
-        )  # fmt: skip
+            [
+                self._standardised(torch.as_tensor(x[i : i + 16_384]))
+                for i in range(0, n_scenarios, 16_384)
+            ]
+        )
         order = np.random.default_rng(seed).permutation(n_scenarios)
         val, train = order[: n_scenarios // 20], order[n_scenarios // 20 :]
         student = IndexHead(1, self.mean.copy(), self.std.copy()).build()
         fit_config = _DistilConfig(epochs, seed, progress)
         for i, net in enumerate(student.nets):
-            _fit_member(net, x, teacher[:, i : i + 1].astype("float32"), train, val, fit_config,
-                        device, seed=seed + 104_729 * (i + 1))  # fmt: skip
+            _fit_member(
+                net,
+                x,
+                teacher[:, i : i + 1].astype("float32"),
+                train,
+                val,
+                fit_config,
+                device,
+                seed=seed + 104_729 * (i + 1),
+            )
         student.nets.to("cpu").eval()
         student.distilled_from = self.members
         student.gp = self.gp  # the GP is not distilled: it costs one kernel row per scenario
@@ -284,18 +301,26 @@ class IndexHead:
         """JSON-serialisable state and the GP's arrays (the weights are saved with the
         surrogate's modules)."""
         gp_meta, gp_arrays = self.gp.state() if self.gp is not None else (None, {})
-        meta = {"members": self.members, "indices": list(HEAD_INDICES),
-                "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "distilled_from": self.distilled_from, "gp": gp_meta}  # fmt: skip
+        meta = {
+            "members": self.members,
+            "indices": list(HEAD_INDICES),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "distilled_from": self.distilled_from,
+            "gp": gp_meta,
+        }
         return meta, {f"head_gp_{k}": v for k, v in gp_arrays.items()}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> IndexHead:
         """Inverse of :meth:`state` (untrained members; load the weights and
         :meth:`load_arrays` afterwards)."""
-        head = cls(int(state["members"]), np.asarray(state["mean"], dtype=float),
-                   np.asarray(state["std"], dtype=float),
-                   distilled_from=state.get("distilled_from"))  # fmt: skip
+        head = cls(
+            int(state["members"]),
+            np.asarray(state["mean"], dtype=float),
+            np.asarray(state["std"], dtype=float),
+            distilled_from=state.get("distilled_from"),
+        )
         return head.build()
 
     def load_arrays(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -337,19 +362,10 @@ def _fit_member(
     seed: int,
 ) -> Any:
     """One member over the whole schedule (no early stop; the best validation epoch kept)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.as_tensor(x[train]), torch.as_tensor(y[train])),
-        batch_size=min(config.batch_size, len(train)), shuffle=True, generator=gen,
-    )  # fmt: skip
-    val_b = [(torch.as_tensor(x[val]), torch.as_tensor(y[val]))] if len(val) else None
+    loader, val_b = batches(x, y, train, val, batch_size=config.batch_size, seed=seed)
     return train_module(
-        net, loader, val_b, _mse, max_epochs=config.max_epochs, lr=config.lr,
-        patience=config.max_epochs, weight_decay=config.weight_decay, device=device,
-        seed=seed, progress=config.progress,
-    )  # fmt: skip
+        net, loader, val_b, _mse, config, patience=config.max_epochs, device=device, seed=seed
+    )
 
 
 def _mse(model: Any, batch: Any) -> Any:
@@ -408,8 +424,9 @@ def match_bloom_day(
     shift = (target - chl.argmax(1)).astype(float)
     sigma = np.maximum(width, np.abs(shift))[:, None]
     t = np.arange(n_days, dtype=float)[None, :]
-    src = np.clip(t - shift[:, None] * np.exp(-0.5 * ((t - target[:, None]) / sigma) ** 2),
-                  0.0, n_days - 1.0)  # fmt: skip
+    src = np.clip(
+        t - shift[:, None] * np.exp(-0.5 * ((t - target[:, None]) / sigma) ** 2), 0.0, n_days - 1.0
+    )
     lo = np.floor(src).astype(int)
     hi = np.minimum(lo + 1, n_days - 1)
     frac = src - lo

@@ -35,10 +35,12 @@ def stack_members(nets: Any) -> list[tuple[Any, Any]]:
 
     linears = [[m for m in net if isinstance(m, torch.nn.Linear)] for net in nets]
     return [
-        (torch.stack([lin[k].weight.detach().T for lin in linears]),
-         torch.stack([lin[k].bias.detach()[None, :] for lin in linears]))
+        (
+            torch.stack([lin[k].weight.detach().T for lin in linears]),
+            torch.stack([lin[k].bias.detach()[None, :] for lin in linears]),
+        )
         for k in range(len(linears[0]))
-    ]  # fmt: skip
+    ]
 
 
 def stacked_forward(layers: list[tuple[Any, Any]], x: Any) -> Any:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from ecocube.training import TrainConfig, Trainer, TrainResult
 
-__all__ = ["train_module"]
+__all__ = ["LoopSettings", "batches", "train_module"]
 
 
 class _ScheduledTrainer(Trainer):
@@ -27,32 +28,65 @@ class _ScheduledTrainer(Trainer):
         return self.optimizer
 
 
+class LoopSettings(Protocol):
+    """The training settings :func:`train_module` reads (``SurrogateConfig`` has them)."""
+
+    @property
+    def max_epochs(self) -> int: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def progress(self) -> bool: ...
+
+
+def batches(
+    x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, *, batch_size: int, seed: int
+) -> tuple[torch.utils.data.DataLoader, list[tuple[torch.Tensor, torch.Tensor]] | None]:
+    """Shuffled training batches of ``(x, y)[train]`` and one validation batch (``None``: empty).
+
+    ``batch_size`` is capped at the number of training rows; ``seed`` seeds the shuffling.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    data = torch.utils.data.TensorDataset(torch.as_tensor(x[train]), torch.as_tensor(y[train]))
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=min(batch_size, len(train)), shuffle=True, generator=gen
+    )
+    val_b = [(torch.as_tensor(x[val]), torch.as_tensor(y[val]))] if len(val) else None
+    return loader, val_b
+
+
 def train_module(
     model: torch.nn.Module,
     train_batches: Any,
     val_batches: Any,
     loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
+    settings: LoopSettings,
     *,
-    max_epochs: int,
-    lr: float,
     patience: int | None,
-    weight_decay: float,
     device: str,
     seed: int,
-    progress: bool,
 ) -> TrainResult:
-    """Train ``model`` with the shared loop and a cosine decay from ``lr`` to ``lr / 100``."""
+    """Train ``model`` with the shared loop and a cosine decay from ``lr`` to ``lr / 100``.
+
+    ``settings`` gives the epochs, learning rate, weight decay and progress display;
+    ``patience`` epochs without improvement on ``val_batches`` stop the training early.
+    """
+    max_epochs, lr = settings.max_epochs, settings.lr
     config = TrainConfig(
         max_epochs=max_epochs,
         lr=lr,
-        weight_decay=weight_decay,
-        optimizer="adamw" if weight_decay > 0 else "adam",
+        weight_decay=settings.weight_decay,
+        optimizer="adamw" if settings.weight_decay > 0 else "adam",
         patience=patience if val_batches is not None else None,
         restore_best=val_batches is not None,
         device=device,
         precision="32",
         seed=seed,
-        progress=progress,
+        progress=settings.progress,
     )
     trainer = _ScheduledTrainer(config, loss_fn=loss_fn)
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ecocube.ocean.surrogate._base import ARCHITECTURES, Surrogate
 from ecocube.ocean.surrogate._data import forcing_channels
-from ecocube.ocean.surrogate._train import train_module
+from ecocube.ocean.surrogate._train import batches, train_module
 
 __all__ = ["FNO1d", "FNOSurrogate"]
 
@@ -54,8 +54,15 @@ class _SpectralConv1d(_torch().nn.Module):  # type: ignore[misc]
 class FNO1d(_torch().nn.Module):  # type: ignore[misc]
     """FNO over time: ``(batch, c_in, days) -> (batch, days, c_out)``."""
 
-    def __init__(self, c_in: int, c_out: int, width: int = 48, modes: int = 48,
-                 layers: int = 4, pad: int = 64) -> None:  # fmt: skip
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        width: int = 48,
+        modes: int = 48,
+        layers: int = 4,
+        pad: int = 64,
+    ) -> None:
         torch = _torch()
         super().__init__()
         self.pad = pad
@@ -101,28 +108,27 @@ class FNOSurrogate(Surrogate):
     def _train(
         self, table: pd.DataFrame, z: np.ndarray, train: np.ndarray, val: np.ndarray
     ) -> None:
-        torch = _torch()
         cfg = self.config
         self.n_days = z.shape[1]
         f = forcing_channels(table, self.n_days)
         self.c_in = f.shape[1]
         self.net = self._make(self.c_in, z.shape[2])
-        gen = torch.Generator().manual_seed(cfg.seed)
-        tr = torch.utils.data.TensorDataset(torch.as_tensor(f[train]), torch.as_tensor(z[train]))
-        loader = torch.utils.data.DataLoader(
-            tr, batch_size=min(cfg.batch_size, len(train)), shuffle=True, generator=gen
-        )
-        val_b = [(torch.as_tensor(f[val]), torch.as_tensor(z[val]))] if len(val) else None
+        loader, val_b = batches(f, z, train, val, batch_size=cfg.batch_size, seed=cfg.seed)
 
         def loss_fn(model: Any, batch: Any) -> Any:
             fb, zb = batch
             return ((model(fb) - zb) ** 2).mean()
 
         result = train_module(
-            self.net, loader, val_b, loss_fn, max_epochs=cfg.max_epochs, lr=cfg.lr,
-            patience=cfg.patience, weight_decay=cfg.weight_decay, device=self._device,
-            seed=cfg.seed, progress=cfg.progress,
-        )  # fmt: skip
+            self.net,
+            loader,
+            val_b,
+            loss_fn,
+            cfg,
+            patience=cfg.patience,
+            device=self._device,
+            seed=cfg.seed,
+        )
         self.history = list(result.history)
         self.net.to("cpu").eval()
         self._device = "cpu"

@@ -38,7 +38,7 @@ from ecocube.ocean.surrogate._indices import (
     match_uptake,
 )
 from ecocube.ocean.surrogate._nets import mlp, stack_members, stacked_forward
-from ecocube.ocean.surrogate._train import train_module
+from ecocube.ocean.surrogate._train import batches, train_module
 
 __all__ = ["PODMLPSurrogate"]
 
@@ -98,7 +98,7 @@ class PODMLPSurrogate(Surrogate):
             mean = flat[train].mean(0)
             _, s, vt = np.linalg.svd(flat[train] - mean, full_matrices=False)
             energy = np.cumsum(s**2) / max(float((s**2).sum()), 1e-30)
-            r = int(min(cfg.modes, np.searchsorted(energy, cfg.energy) + 1, len(s)))
+            r = min(cfg.modes, int(np.searchsorted(energy, cfg.energy)) + 1, len(s))
             basis = vt[:r]
             coefs = (flat - mean) @ basis.T
             scale = np.maximum(coefs[train].std(0), 1e-8)
@@ -108,8 +108,9 @@ class PODMLPSurrogate(Surrogate):
             coefs_all.append(coefs / scale)
         y = np.concatenate(coefs_all, axis=1).astype("float32")
         # weight of each coefficient in the reconstructed-field MSE, per variable block
-        w = np.concatenate([(sc**2) / (bb.shape[1]) for sc, bb in zip(self.coef_scale, self.bases,
-                                                                     strict=True)])  # fmt: skip
+        w = np.concatenate(
+            [(sc**2) / (bb.shape[1]) for sc, bb in zip(self.coef_scale, self.bases, strict=True)]
+        )
         w = w / w.sum() * len(self.blocks)
         x = scenario_features(table)
         n_out = y.shape[1]
@@ -119,24 +120,24 @@ class PODMLPSurrogate(Surrogate):
         weight = torch.as_tensor(w)
         self.history = []
         for m, net in enumerate(self.nets):
-            gen = torch.Generator().manual_seed(cfg.seed + 1000 * m)
-            tr = torch.utils.data.TensorDataset(
-                torch.as_tensor(x[train]), torch.as_tensor(y[train])
+            loader, val_b = batches(
+                x, y, train, val, batch_size=cfg.batch_size, seed=cfg.seed + 1000 * m
             )
-            loader = torch.utils.data.DataLoader(
-                tr, batch_size=min(cfg.batch_size, len(train)), shuffle=True, generator=gen
-            )
-            val_b = [(torch.as_tensor(x[val]), torch.as_tensor(y[val]))] if len(val) else None
 
             def loss_fn(model: Any, batch: Any, weight: Any = weight) -> Any:
                 xb, yb = batch
                 return (((model(xb) - yb) ** 2) * weight.to(yb.device)).mean()
 
             result = train_module(
-                net, loader, val_b, loss_fn, max_epochs=cfg.max_epochs, lr=cfg.lr,
-                patience=cfg.patience, weight_decay=cfg.weight_decay, device=self._device,
-                seed=cfg.seed + m, progress=cfg.progress,
-            )  # fmt: skip
+                net,
+                loader,
+                val_b,
+                loss_fn,
+                cfg,
+                patience=cfg.patience,
+                device=self._device,
+                seed=cfg.seed + m,
+            )
             self.history.extend({"member": m, **h} for h in result.history)
         self.nets.to("cpu").eval()
         if self._head_targets is not None:
@@ -191,12 +192,14 @@ class PODMLPSurrogate(Surrogate):
         mean_c = preds.mean(0)
         means, sds = [], []
         k0 = 0
-        for (a, b), basis, mean, scale in zip(self.blocks, self.bases, self.means,
-                                               self.coef_scale, strict=True):  # fmt: skip
+        for (a, b), basis, mean, scale in zip(
+            self.blocks, self.bases, self.means, self.coef_scale, strict=True
+        ):
             r = basis.shape[0]
             # the basis is linear: the mean field is the field of the mean coefficients
-            means.append(((mean_c[:, k0 : k0 + r] * scale) @ basis + mean)
-                         .reshape(n, self.n_days, b - a))  # fmt: skip
+            means.append(
+                ((mean_c[:, k0 : k0 + r] * scale) @ basis + mean).reshape(n, self.n_days, b - a)
+            )
             if uncertainty and len(self.nets) > 1:
                 dev = (preds[:, :, k0 : k0 + r] - mean_c[None, :, k0 : k0 + r]) * scale
                 var = ((dev @ basis) ** 2).mean(0)
@@ -217,14 +220,19 @@ class PODMLPSurrogate(Surrogate):
         if self._fused is None:
             codec = self._check_fitted()
             maps = []
-            for (a, b), basis, mean, scale in zip(self.blocks, self.bases, self.means,
-                                                   self.coef_scale, strict=True):  # fmt: skip
+            for (a, b), basis, mean, scale in zip(
+                self.blocks, self.bases, self.means, self.coef_scale, strict=True
+            ):
                 std = np.tile(codec.std[a:b], self.n_days)
                 mu = np.tile(codec.mean[a:b], self.n_days)
                 w = (scale.astype("float64")[:, None] * basis) * std[None, :]
                 bias = mean.astype("float64") * std + mu
-                maps.append((torch.as_tensor(w, dtype=torch.float32),
-                             torch.as_tensor(bias, dtype=torch.float32)))  # fmt: skip
+                maps.append(
+                    (
+                        torch.as_tensor(w, dtype=torch.float32),
+                        torch.as_tensor(bias, dtype=torch.float32),
+                    )
+                )
             self._fused = maps
         return self._fused
 
@@ -300,16 +308,20 @@ class PODMLPSurrogate(Surrogate):
 
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays: dict[str, np.ndarray] = {}
-        for i, (basis, mean, scale) in enumerate(zip(self.bases, self.means, self.coef_scale,
-                                                     strict=True)):  # fmt: skip
+        for i, (basis, mean, scale) in enumerate(
+            zip(self.bases, self.means, self.coef_scale, strict=True)
+        ):
             arrays[f"basis_{i}"], arrays[f"mean_{i}"], arrays[f"scale_{i}"] = basis, mean, scale
         head_state = None
         if self.head is not None:
             head_state, head_arrays = self.head.state()
             arrays.update(head_arrays)
-        extra = {"blocks": self.blocks, "n_days": self.n_days,
-                 "ranks": [int(b.shape[0]) for b in self.bases],
-                 "index_head": head_state}  # fmt: skip
+        extra = {
+            "blocks": self.blocks,
+            "n_days": self.n_days,
+            "ranks": [int(b.shape[0]) for b in self.bases],
+            "index_head": head_state,
+        }
         return extra, arrays
 
     def _build_from_state(self, state: dict[str, Any]) -> None:

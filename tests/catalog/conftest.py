@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,24 +26,9 @@ def catalog_items(built_catalog: Path) -> dict[str, pystac.Item]:
     return {i.id: i for i in cat.get_items(recursive=True)}
 
 
-def _pgstac_or_skip() -> None:
-    from ecocube.catalog import pgstac_available
-
-    if pgstac_available():
-        return
-    msg = (
-        "PostgreSQL for pgstac is not running: run `sudo bash scripts/services.sh` "
-        "(make test does it)"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(msg)  # CI runs services.sh first: a missing server is a real failure
-    pytest.skip(msg)
-
-
 @pytest.fixture(scope="session")
-def stac_api(built_catalog: Path) -> Iterator[str]:
+def stac_api(built_catalog: Path, pgstac: None) -> Iterator[str]:
     """A live STAC API (pgstac + rustac) over the built catalog, on a free loopback port."""
-    _pgstac_or_skip()
     from ecocube.catalog import serve_catalog
 
     with serve_catalog(built_catalog) as url:

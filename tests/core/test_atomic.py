@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,8 +46,6 @@ def test_swap_into_place_replaces_and_restores(
     # a failed rename puts the previous folder back under its name
     new.mkdir()
     (new / "v").write_text("3")
-    import os
-
     real = os.replace
 
     def flaky(src: object, dst: object) -> None:
@@ -95,3 +96,64 @@ def test_write_file_atomic_keeps_the_old_file_and_no_temporary_on_failure(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
     deep = write_file_atomic(tmp_path / "a" / "b" / "r.json", lambda tmp: tmp.write_text("x"))
     assert deep.read_text() == "x"
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temporary_sibling_names_and_removes_on_success_and_on_interrupt(tmp_path: Path) -> None:
+    import re
+
+    from ecocube._atomic import temporary_sibling
+
+    target = tmp_path / "sub" / "cube.zarr"
+    with temporary_sibling(target, directory=True) as tmp:
+        assert tmp.parent == target.parent and tmp.is_dir()
+        assert re.fullmatch(rf"\.cube\.zarr\.tmp-{os.getpid()}-[0-9a-f]{{8}}", tmp.name)
+        (tmp / "chunk").write_text("x")
+        swap_into_place(tmp, target)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["cube.zarr"]
+    for interrupt in (KeyboardInterrupt, SystemExit, RuntimeError):
+        with pytest.raises(interrupt), temporary_sibling(target, directory=True) as tmp:
+            (tmp / "half").write_text("half")
+            raise interrupt()
+        assert sorted(p.name for p in target.parent.iterdir()) == ["cube.zarr"], interrupt
+    with pytest.raises(KeyboardInterrupt):
+        with temporary_sibling(tmp_path / "a.nc", directory=False, suffix=".nc") as tmp:
+            assert tmp.name.endswith(".nc") and not tmp.exists()
+            tmp.write_text("half")
+            raise KeyboardInterrupt
+    assert not list(tmp_path.glob(".a.nc.tmp-*"))
+
+
+def test_stale_temporaries_of_dead_processes_are_swept_live_ones_kept(tmp_path: Path) -> None:
+    from ecocube._atomic import sweep_stale_siblings, temporary_sibling
+
+    target = tmp_path / "ens.zarr"
+    dead_dir = tmp_path / f".ens.zarr.tmp-{_dead_pid()}-0123abcd"
+    dead_dir.mkdir()
+    (dead_dir / "chunk").write_text("x")
+    dead_file = tmp_path / f".ens.zarr.tmp-{_dead_pid()}-89abcdef.nc"
+    dead_file.write_text("x")
+    live = tmp_path / f".ens.zarr.tmp-{os.getpid()}-0123abcd"  # e.g. another thread's write
+    live.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        other_live = tmp_path / f".ens.zarr.tmp-{sleeper.pid}-0123abcd"
+        other_live.mkdir()
+        not_ours = tmp_path / f".ens.zarr.old.tmp-{_dead_pid()}-0123abcd"  # another target's
+        not_ours.mkdir()
+        with temporary_sibling(target, directory=False) as tmp:
+            tmp.write_text("new")
+            os.replace(tmp, target)
+        assert not dead_dir.exists() and not dead_file.exists()
+        assert live.is_dir() and other_live.is_dir() and not_ours.is_dir()
+        assert sweep_stale_siblings(target) == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert sweep_stale_siblings(target) == [other_live]

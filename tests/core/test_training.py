@@ -17,8 +17,10 @@ from ecocube.training import (
     load_checkpoint,
     resolve_device,
     resolve_precision,
+    save_checkpoint,
     seed_everything,
 )
+from ecocube.training._checkpoint import capture_rng_state, restore_rng_state
 
 
 class _Regressor(torch.nn.Module):
@@ -233,8 +235,16 @@ def test_bad_inputs_raise() -> None:
 
 def test_corrupt_checkpoint_raises(tmp_path: Path) -> None:
     (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(DataIntegrityError, match="cannot be read"):
+    with pytest.raises(
+        DataIntegrityError, match="cannot be read: it is truncated, corrupt"
+    ) as info:
         fit(_Regressor(), [_data(8)], config=_cfg(checkpoint_dir=tmp_path, resume=True))
+    assert "weights_only" not in str(info.value)  # torch's advice to load unsafely is dropped
+    torch.save({"model": {"w": torch.ones(100)}, "epoch": 1}, tmp_path / "last.pt")
+    whole = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataIntegrityError, match="cannot be read: it is truncated"):
+        load_checkpoint(tmp_path / "last.pt")
     torch.save({"weights": 1}, tmp_path / "last.pt")
     with pytest.raises(DataIntegrityError, match="not an ecocube training checkpoint"):
         load_checkpoint(tmp_path / "last.pt")
@@ -258,3 +268,47 @@ def test_mixed_precision_on_gpu() -> None:
             model, _loader(), config=_cfg(device="cuda", precision=precision, max_epochs=10)
         )
         assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+class _RunsCode:
+    """Unpickling this object creates the file ``path``: a stand-in for arbitrary code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.path), "w"))
+
+
+def test_crafted_checkpoint_is_refused_without_running_its_code(tmp_path: Path) -> None:
+    marker = tmp_path / "code-ran"
+    state = {"model": _Regressor().state_dict(), "epoch": 1, "extra": _RunsCode(marker)}
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(
+        DataIntegrityError, match=r"refers to the Python object 'io.open'.*none of its code ran"
+    ):
+        fit(_Regressor(), [_data(8)], config=_cfg(checkpoint_dir=tmp_path, resume=True))
+    assert not marker.exists()
+    # the file is a real threat: a plain unpickling runs its code
+    torch.load(tmp_path / "last.pt", weights_only=False)
+    assert marker.exists()
+
+
+def test_checkpoints_hold_only_tensors_and_plain_data(tmp_path: Path) -> None:
+    import random
+
+    import numpy as np
+
+    fit(_Regressor(), _loader(), config=_cfg(max_epochs=2, checkpoint_dir=tmp_path))
+    state = torch.load(tmp_path / "last.pt", weights_only=True)  # raises on anything else
+    assert state["config"]["checkpoint_dir"] == str(tmp_path)
+    # every generator state survives the round trip through a weights-only file
+    legacy_normal = np.random.standard_normal  # the global generator is what checkpoints save
+    seed_everything(5)
+    save_checkpoint(tmp_path / "rng.pt", {"rng": capture_rng_state()})
+    expected = (legacy_normal(3), random.random(), torch.rand(2))
+    seed_everything(99)
+    restore_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True)["rng"])
+    np.testing.assert_array_equal(legacy_normal(3), expected[0])
+    assert random.random() == expected[1]
+    assert torch.equal(torch.rand(2), expected[2])

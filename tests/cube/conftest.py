@@ -1,4 +1,4 @@
-"""Fixtures of the cube tests: real CHELSA/GAM cubes built once per session."""
+"""Fixtures of the cube tests: real CHELSA/GAM cubes and a static catalog, built once per session."""
 
 from __future__ import annotations
 
@@ -38,3 +38,22 @@ def gam_items(mirror: Path) -> list:
     from ecocube.cube.testing import gam_landuse_items
 
     return gam_landuse_items()
+
+
+@pytest.fixture(scope="session")
+def mixed_catalog(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A static catalog of Landsat C1/C2, Sentinel-2, CHELSA, WorldClim and CESM (netCDF) items."""
+    catalog = pytest.importorskip("ecocube.catalog")
+    out = tmp_path_factory.mktemp("mixed_catalog") / "catalog"
+    catalog.build_catalog(
+        out,
+        datasets=[
+            "landsat_c2l2_colombia",
+            "landsat_l8ny18",
+            "s2_emilia_ndvi_scl",
+            "chelsa_costa_rica",
+            "sdm_dismo",
+            "ocean_global_cesm",
+        ],
+    )
+    return out

@@ -1,8 +1,10 @@
-"""Cubes built from the real mirror rasters equal their sources (after scale/offset)."""
+"""Cubes built from the real mirror rasters: values equal their sources (after scale/offset);
+time selection, static layers and the variable names of stacked collections."""
 
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ import rasterio
 
 from ecocube.cube import anchor_of, build_cube
 from ecocube.cube.testing import CHELSA_SCALING
+from ecocube.errors import EcocubeWarning
 from tests.conftest import requires_mirror
 
 pytestmark = requires_mirror
@@ -112,3 +115,56 @@ def test_fine_grid_categorical_uses_nearest_and_no_fractions(gam_items):
     ds = build_cube(gam_items, bbox=(-84.1, 9.9, -84.09, 9.91), crs="EPSG:3857", resolution=10)
     assert ds["landuse"].attrs["ecocube:resampling"] == "nearest"
     assert not any("frac" in str(v) for v in ds.data_vars)
+
+
+EMILIA = "sentinel-2-l2a-emilia"
+EMILIA_KW = {"bbox": (11.0, 44.0, 12.5, 45.5), "crs": "EPSG:32632", "resolution": 500}
+
+
+@pytest.mark.parametrize(("time", "n"), [("2020-03", 6), ("2020", 60), ("2020-03/2020-04", None)])
+def test_partial_dates_cover_whole_periods(mixed_catalog, time, n):
+    import pystac
+
+    from ecocube.catalog import normalize_datetime
+
+    ds = build_cube(mixed_catalog, collections=[EMILIA], time=time, mask="none", **EMILIA_KW)
+    # the interval catalog search uses for --datetime
+    lo, hi = (pd.Timestamp(t) for t in normalize_datetime(time).split("/"))
+    root = pystac.Catalog.from_file(str(mixed_catalog / "catalog.json"))
+    items = root.get_child(EMILIA).get_items()
+    expected = len({i.datetime for i in items if lo <= pd.Timestamp(i.datetime) <= hi})
+    assert ds.sizes["time"] == expected
+    if n is not None:
+        assert expected == n
+
+
+def test_single_acquisition_keeps_time_static_layer_does_not(mixed_catalog):
+    ds = build_cube(mixed_catalog, collections=[EMILIA], time="2020-06-12", **EMILIA_KW)
+    assert ds["ndvi"].dims == ("time", "y", "x") and ds.sizes["time"] == 1
+    chelsa = build_cube(
+        mixed_catalog,
+        collections=["chelsa-costa-rica"],
+        bbox=(-84.2, 9.8, -84.0, 10.0),
+        resolution=0.01,
+        assets=["bio1"],
+    )
+    assert chelsa["bio1"].dims == ("y", "x")  # climate normal 1981-2010: static
+
+
+def test_stacked_collections_named_consistently_and_skips_noted(mixed_catalog):
+    with pytest.warns(EcocubeWarning, match=r"no single-band GeoTIFF.*cesm-marbl"):
+        ds = build_cube(mixed_catalog, bbox=(-84.2, 9.8, -84.0, 10.0), resolution=0.01)
+    names = list(ds.data_vars)
+    chelsa = [n for n in names if ds[n].attrs.get("ecocube:collection") == "chelsa-costa-rica"]
+    dismo = [n for n in names if ds[n].attrs.get("ecocube:collection") == "worldclim-dismo"]
+    assert len(chelsa) == 19 and all(n.startswith("chelsa_costa_rica_") for n in chelsa)
+    assert dismo and all(n.startswith("worldclim_dismo_") for n in dismo)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EcocubeWarning)
+        ds = build_cube(
+            mixed_catalog,
+            collections=["chelsa-costa-rica"],
+            bbox=(-84.2, 9.8, -84.0, 10.0),
+            resolution=0.01,
+        )
+    assert "bio1" in ds and "chelsa_costa_rica_bio1" not in ds

@@ -1,4 +1,5 @@
-"""Cloud masks, composites, NDVI and time coordinates on real Sentinel-2 and Landsat data."""
+"""Cloud masks, composites, NDVI, time coordinates and bit-flag quality layers on real
+Sentinel-2 and Landsat data."""
 
 from __future__ import annotations
 
@@ -156,3 +157,84 @@ def test_landsat_c2_cube_masks_reflectance_with_qa_pixel(mirror):
     clear = clear[np.isfinite(clear)]
     assert clear.size > 1000 and -0.2 <= clear.min() and clear.max() <= 1.6
     assert np.nanmax(ds["ndvi"].values) <= 1.0
+
+
+C2 = "landsat-c2-l2-colombia"
+C2_KW = {"bbox": (-75.5, 1.0, -75.0, 1.5), "crs": "EPSG:32618", "resolution": 300}
+
+
+@pytest.fixture(scope="module")
+def c2_cube(mixed_catalog):
+    return build_cube(mixed_catalog, collections=[C2], indices=["ndvi"], **C2_KW).compute()
+
+
+def _c2_source(catalog, key):
+    path = next(catalog.glob(f"{C2}/*/*_{key}.TIF"))
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+@pytest.mark.parametrize("key", ["QA_PIXEL", "QA_RADSAT", "SR_QA_AEROSOL"])
+def test_landsat_c2_qa_layers_keep_source_codes(mixed_catalog, c2_cube, key):
+    # 300 m target is finer than the 445 m source: bilinear would invent codes
+    da = c2_cube[key]
+    vals = da.values[np.isfinite(da.values)]
+    assert vals.size > 1000
+    assert np.isin(vals, np.unique(_c2_source(mixed_catalog, key))).all()
+    assert da.attrs["ecocube:resampling"] == "nearest"
+    assert da.attrs["ecocube:kind"] == "categorical"
+    assert c2_cube["SR_B4"].attrs["ecocube:resampling"] == "bilinear"  # continuous unchanged
+
+
+def test_flag_detection_general_rules():
+    import pystac
+
+    from ecocube.cube._items import is_flag_asset
+
+    def asset(roles=(), **fields):
+        return pystac.Asset(href="x.tif", roles=list(roles), extra_fields=fields)
+
+    assert is_flag_asset("anything", asset(**{"classification:bitfields": [{"offset": 0}]}))
+    assert is_flag_asset("mask", asset(["cloud"], **{"raster:bands": [{"data_type": "uint8"}]}))
+    assert is_flag_asset("QA_RADSAT", asset(["qa"]))
+    # a continuous uncertainty band (role qa, scaled) and a float cloud probability are not
+    st_qa = asset(["qa"], **{"raster:bands": [{"data_type": "int16", "scale": 0.01}]})
+    assert not is_flag_asset("ST_QA", st_qa)
+    prob = asset(["cloud"], **{"raster:bands": [{"data_type": "float32"}]})
+    assert not is_flag_asset("cloud_prob", prob)
+
+
+def test_c2_cloud_mask_from_uninterpolated_qa(c2_cube):
+    qa = c2_cube["QA_PIXEL"]
+    cloudy = landsat_c2_mask(qa).values
+    assert np.isnan(c2_cube["SR_B4"].values[cloudy]).all()
+    assert "QA_PIXEL" in c2_cube["SR_B4"].attrs["ecocube:mask"]
+
+
+def test_landsat_ndvi_from_nir08_with_scale_offset(c2_cube):
+    ndvi = c2_cube["ndvi"]
+    assert ndvi.dims == ("time", "y", "x")
+    red, nir = c2_cube["SR_B4"], c2_cube["SR_B5"]
+    assert nir.attrs["ecocube:asset"] == "SR_B5"
+    np.testing.assert_allclose(ndvi.values, ((nir - red) / (nir + red)).values, rtol=1e-6)
+    # scale/offset applied: reflectance = DN * 2.75e-5 - 0.2 (a raw-DN NDVI differs)
+    raw_r = (red.values + 0.2) / 2.75e-5
+    raw_n = (nir.values + 0.2) / 2.75e-5
+    raw_ndvi = (raw_n - raw_r) / (raw_n + raw_r)
+    ok = np.isfinite(ndvi.values)
+    assert ok.sum() > 100
+    assert not np.allclose(ndvi.values[ok], raw_ndvi[ok], atol=1e-3)
+    assert np.nanmin(ndvi.values) >= -1 and np.nanmax(ndvi.values) <= 1
+
+
+def test_landsat_l1_ndvi_and_bqa_nearest(mixed_catalog):
+    ds = build_cube(
+        mixed_catalog,
+        collections=["landsat-8-l1-new-york"],
+        bbox=(-74.0, 40.5, -73.8, 40.7),
+        crs="EPSG:32618",
+        resolution=300,
+        time="2018-01",
+        indices=["ndvi"],
+    )
+    assert "ndvi" in ds and ds["BQA"].attrs["ecocube:resampling"] in ("nearest", "mode")

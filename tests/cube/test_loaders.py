@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
+from ecocube.cube.testing import synthetic_cube
+from ecocube.errors import InvalidInputError
 from tests.conftest import requires_mirror
-
-pytestmark = requires_mirror
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +109,7 @@ def test_geodataset_matches_torchgeo_rasterdataset_on_the_same_query(chelsa_zarr
         torch.testing.assert_close(got, want, atol=1e-3, rtol=0)
 
 
+@requires_mirror
 def test_geodataset_over_a_time_series_indexes_every_date():
     from torchgeo.samplers import RandomGeoSampler
 
@@ -134,3 +135,49 @@ def test_geodataset_over_a_time_series_indexes_every_date():
         want = cube["NDVI"].values[k, y0 : y0 + 4, x0 : x0 + 4]
         np.testing.assert_array_equal(sample["image"][0].numpy(), want)
     assert len(seen) > 1
+
+
+def test_geodataset_time_outside_is_an_error_and_label_is_the_date_used():
+    from ecocube.cube import CubeGeoDataset
+
+    ds = synthetic_cube()
+    with pytest.raises(InvalidInputError, match=r"outside the cube's time range"):
+        CubeGeoDataset(ds, variables=["ndvi"], time="2031-01-01")
+    gds = CubeGeoDataset(ds, variables=["ndvi"], time="2020-02-03")
+    assert gds.index.index[0].left == pd.Timestamp("2020-02-01")
+    np.testing.assert_array_equal(gds.array[0], ds["ndvi"].values[1])
+
+
+def test_time_alone_loads_every_variable():
+    from ecocube.cube import CubeGeoDataset, PointPatchDataset
+    from ecocube.cube.datasets import cube_array
+
+    ds = synthetic_cube()
+    arr, names, _ = cube_array(ds, time="2020-03-01")
+    assert names == ["ndvi", "elev"] and arr.shape == (2, 4, 5)
+    assert CubeGeoDataset(ds, time="2020-03-01").bands == ("ndvi", "elev")
+    pts = pd.DataFrame({"x": [1.0], "y": [1.0]})
+    with pytest.raises(InvalidInputError, match=r"outside the cube's time range"):
+        PointPatchDataset(ds, pts, time="2031-01-01")
+    pds = PointPatchDataset(ds, pts, time="2020-01-20")
+    assert pds.time == pd.Timestamp("2020-02-01") and pds.variables == ("ndvi", "elev")
+    only_series = ds[["ndvi"]]
+    with pytest.raises(InvalidInputError, match=r"have a time dimension; pass time="):
+        cube_array(only_series)
+
+
+def test_point_patches_non_numeric_target_and_all_points_outside():
+    from ecocube.cube import PointPatchDataset
+
+    ds = synthetic_cube()[["elev"]]
+    ds = ds.assign(b=ds["elev"] * 2)
+    pts = pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0], "sp": ["present", "1"]})
+    with pytest.raises(InvalidInputError, match=r"target column 'sp'.*1 non-numeric.*present"):
+        PointPatchDataset(ds, pts, targets="sp")
+    pts["sp"] = ["0", "1"]  # numbers as text are fine
+    assert PointPatchDataset(ds, pts, targets="sp").targets[:, 0].tolist() == [0.0, 1.0]
+    swapped = pd.DataFrame({"x": [30.0, 40.0], "y": [1.0, 2.0]})
+    with pytest.raises(InvalidInputError, match=r"all 2 points fall outside.*swapped"):
+        PointPatchDataset(ds, swapped)
+    some = pd.DataFrame({"x": [1.0, 40.0], "y": [1.0, 2.0]})
+    assert len(PointPatchDataset(ds, some)) == 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from ecocube.cube import CubeSpec, build_cube
+from ecocube.cube import build_cube
 from ecocube.cube.testing import item_from_raster, synthetic_raster
 
 
@@ -89,13 +89,3 @@ def test_time_series_items_keep_time_and_stay_float32(tmp_path):
     assert ds["v"].dims == ("time", "y", "x")
     assert ds["v"].dtype == np.float32
     assert ds.time.dt.month.values.tolist() == [1, 2, 3]
-
-
-def test_spec_grid_snaps_to_anchor():
-    spec = CubeSpec.create(
-        bbox=(11.0, 46.0, 11.1, 46.1), crs="EPSG:32632", resolution=30, anchor=(15.0, 15.0)
-    )
-    transform, w, h, (left, bottom, right, top) = spec.grid()
-    assert (left - 15) % 30 == pytest.approx(0) and (top - 15) % 30 == pytest.approx(0)
-    assert w == round((right - left) / 30) and h == round((top - bottom) / 30)
-    assert transform.a == 30 and transform.e == -30

@@ -146,3 +146,17 @@ def test_generic_writer_for_lat_lon_model_output_with_cftime(tmp_path):
     assert set(dims) == {"lon", "lat", "depth", "time"}
     assert dims["time"]["extent"][0].startswith("2012-01-15")
     assert item.bbox == pytest.approx([-10.5, 49.5, -5.5, 53.5])
+
+
+def test_cube_target_under_a_file_is_refused_before_work(tmp_path, capsys):
+    from ecocube.cli import main
+    from ecocube.cube.testing import synthetic_cube
+
+    (tmp_path / "afile.zarr").write_text("x")
+    bad = tmp_path / "afile.zarr" / "x.zarr"
+    with pytest.raises(InvalidInputError, match=r"afile.zarr' is a file, not a folder"):
+        write_cube(synthetic_cube(), bad)
+    args = ["cube", "build", "--catalog", str(tmp_path / "nowhere"), "--bbox=0,0,1,1"]
+    code = main([*args, "--resolution", "0.1", "--out", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 1 and "is a file, not a folder" in err and "Errno" not in err

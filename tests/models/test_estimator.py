@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -153,6 +155,125 @@ def test_bad_inputs() -> None:
         SDM("integrated", ["t"]).predict(rec)
     with pytest.raises(InvalidInputError, match="not an ecocube model folder"):
         SDM.load("/nonexistent/model")
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory) -> dict[str, Path]:
+    """A tiny fitted model folder of each model type."""
+    tmp = tmp_path_factory.mktemp("saved")
+    rec = _mixed_records()
+    po = rec[rec.kind != "survey"]
+    integrated = SDM("integrated", ["t"], options={"steps": 10}, cv_folds=0).fit(rec)
+    maxent = SDM("maxent-net", ["t"], options={"epochs": 2, "n_members": 2}, cv_folds=0).fit(po)
+    return {
+        "integrated": integrated.save(tmp / "integrated"),
+        "maxent-net": maxent.save(tmp / "maxent-net"),
+    }
+
+
+def _copy(folder: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(folder, tmp_path / folder.name))
+
+
+class _RunsCode:
+    """Unpickling this creates ``path``: a stand-in for a crafted weights file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.path,))
+
+
+@pytest.mark.parametrize("model", ["integrated", "maxent-net"])
+@pytest.mark.parametrize("damage", ["truncated", "bytes-flipped", "crafted-pickle", "foreign"])
+def test_load_names_a_damaged_weights_file(saved_models, tmp_path, model, damage) -> None:
+    """A damaged model.pt is one error naming the file and the fix; no code ever runs."""
+    import pickle
+
+    import torch
+
+    folder = _copy(saved_models[model], tmp_path)
+    weights = folder / "model.pt"
+    raw = weights.read_bytes()
+    marker = tmp_path / "code-ran"
+    if damage == "truncated":
+        weights.write_bytes(raw[: len(raw) // 2])
+    elif damage == "bytes-flipped":
+        middle = len(raw) // 2
+        weights.write_bytes(raw[:middle] + bytes(b ^ 0xFF for b in raw[middle : middle + 64]))
+    elif damage == "crafted-pickle":
+        weights.write_bytes(pickle.dumps({"config": _RunsCode(marker)}, protocol=2))
+    else:  # a valid torch file that is not an ecocube model state
+        torch.save({"weights": torch.zeros(3)}, weights)
+    with pytest.raises(InvalidInputError) as err:
+        SDM.load(folder)
+    message = str(err.value)
+    assert f"cannot load the weights {str(weights)!r}" in message
+    assert "restore the model folder from a backup or refit it with 'ecocube sdm fit'" in message
+    assert "weights_only" not in message
+    assert not marker.exists()
+    (folder / "model.pt").unlink()
+    with pytest.raises(InvalidInputError, match=r"has no weights file .*model\.pt"):
+        SDM.load(folder)
+
+
+def test_load_names_a_damaged_manifest(saved_models, tmp_path) -> None:
+    import json
+
+    folder = _copy(saved_models["integrated"], tmp_path)
+    path = folder / "manifest.json"
+    good = json.loads(path.read_text())
+    shown = re.escape(repr(str(path)))
+
+    def load_with(text: str) -> str:
+        path.write_text(text)
+        with pytest.raises(InvalidInputError) as err:
+            SDM.load(folder)
+        return str(err.value)
+
+    text = json.dumps(good)
+    assert re.match(
+        shown + r" is not valid JSON \(.*\); restore the model folder", load_with(text[:40])
+    )
+    assert load_with("[1, 2]").startswith(f"{str(path)!r} holds a JSON list, not a model manifest")
+    message = load_with(json.dumps({k: v for k, v in good.items() if k != "species"}))
+    assert message.startswith(f"{str(path)!r} lacks the key(s) ['species']; restore")
+    message = load_with(json.dumps({**good, "weights": "../elsewhere.pt"}))
+    assert "'weights' must name a file inside the model folder, got '../elsewhere.pt'" in message
+    message = load_with(json.dumps({**good, "covariates": 5}))
+    assert message.startswith(f"{str(path)!r} is not a valid model manifest (TypeError")
+    message = load_with(json.dumps({**good, "format_version": 99}))
+    assert "has format 'ecocube-sdm' version 99" in message and "refit the model" in message
+    path.write_text(json.dumps(good))
+    assert SDM.load(folder).species_ == ["cold", "warm"]
+
+
+def test_unavailable_device_fails_before_any_work(saved_models, monkeypatch) -> None:
+    import torch
+
+    from ecocube.errors import ConfigurationError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    never = "the records were read although the device is not available"
+    with pytest.raises(ConfigurationError, match="'cuda' was requested but CUDA is not available"):
+        SDM("integrated", ["t"], device="cuda").fit(never)
+    with pytest.raises(ConfigurationError, match="'cuda:1' was requested but CUDA is not"):
+        SDM.load(saved_models["maxent-net"], device="cuda:1")
+    with pytest.raises(ConfigurationError, match="'gpu' is not a torch device; use 'auto', 'cpu'"):
+        SDM("maxent-net", ["t"], device="gpu")
+
+
+def test_model_target_under_a_file(tmp_path) -> None:
+    from ecocube.models.estimator import check_model_target
+
+    (tmp_path / "notes.txt").write_text("mine")
+    target = tmp_path / "notes.txt" / "model"
+    with pytest.raises(InvalidInputError, match=r"'.*notes\.txt' is a file, not a folder"):
+        check_model_target(target)
+    check_model_target(tmp_path / "new" / "model")  # missing parents are created on save
 
 
 def test_maxent_net_ensemble_on_bradypus(bradypus, tmp_path) -> None:

@@ -38,6 +38,32 @@ def test_species_column_is_optional() -> None:
     assert set(df["species"]) == {"species"}
 
 
+@pytest.mark.parametrize("blank", ["", "   ", None])
+def test_blank_species_names_are_refused_with_their_rows(blank) -> None:
+    """A blank name on a presence or survey row is not a species called ''."""
+    df = _records()
+    df["species"] = df["species"].astype(object)
+    df.loc[[2, 33], "species"] = blank
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^2 presence/survey row\(s\) have a blank species name \(rows 2, 33, counting "
+        r"from 0\); give every presence and survey row its species",
+    ):
+        validate_records(df, ["t"])
+    many = _records()
+    many.loc[:9, "species"] = blank
+    with pytest.raises(InvalidInputError, match=r"^10 .*\(rows 0, 1, .*, 9, counting"):
+        validate_records(many, ["t"])
+    many.loc[35:, "species"] = blank
+    with pytest.raises(InvalidInputError, match=r"^15 .*\(rows 0, 1, .*, 9, \.\.\., counting"):
+        validate_records(many, ["t"])
+    # background rows need no species (blank names there are fine)
+    bg = _records()
+    bg.loc[bg["kind"] == "background", "species"] = blank
+    out = validate_records(bg, ["t"])
+    assert set(out.loc[out["kind"] != "background", "species"]) == {"a", "b"}
+
+
 def test_missing_covariate_column() -> None:
     with pytest.raises(InvalidInputError, match=r"covariate column\(s\) \['bio1'\] missing"):
         validate_records(_records(), ["t", "bio1"])

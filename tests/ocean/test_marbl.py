@@ -28,10 +28,16 @@ def test_toa_insolation_known_values() -> None:
 
 def test_surface_carbon_fluxes_sign_and_known_value() -> None:
     grid = {"lat": [50.0], "lon": [0.0]}
-    bgc = xr.Dataset({"dissic": (("lat", "lon"), [[2100.0 * 1.025]]),
-                      "talk": (("lat", "lon"), [[2320.0 * 1.025]])}, coords=grid)  # fmt: skip
-    phys = xr.Dataset({"thetao": (("lat", "lon"), [[10.0]]), "so": (("lat", "lon"), [[35.0]])},
-                      coords=grid)  # fmt: skip
+    bgc = xr.Dataset(
+        {
+            "dissic": (("lat", "lon"), [[2100.0 * 1.025]]),
+            "talk": (("lat", "lon"), [[2320.0 * 1.025]]),
+        },
+        coords=grid,
+    )
+    phys = xr.Dataset(
+        {"thetao": (("lat", "lon"), [[10.0]]), "so": (("lat", "lon"), [[35.0]])}, coords=grid
+    )
     out = marbl.surface_carbon_fluxes(bgc, phys, 10.0, pco2_air=400.0)
     # DIC 2100, TA 2320 umol/kg at 10 degC, S 35: pCO2 ~ 325 uatm (Lueker K1/K2, Weiss K0)
     assert out.spco2.item() == pytest.approx(325.3, abs=1.0)

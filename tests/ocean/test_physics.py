@@ -68,10 +68,13 @@ def _profile(surface_warming: float) -> torch.Tensor:
 def test_boundary_layer_deepens_with_wind_and_shoals_with_stratification() -> None:
     temp = _profile(4.0)
     depths = [
-        float(physics.boundary_layer_depth(temp, physics.friction_velocity(
-            torch.tensor([u], dtype=F64), PHYS), 7.5, PHYS)[0])
+        float(
+            physics.boundary_layer_depth(
+                temp, physics.friction_velocity(torch.tensor([u], dtype=F64), PHYS), 7.5, PHYS
+            )[0]
+        )
         for u in (3.0, 8.0, 15.0)
-    ]  # fmt: skip
+    ]
     assert depths[0] < depths[1] < depths[2]
     ustar = physics.friction_velocity(torch.tensor([8.0], dtype=F64), PHYS)
     strong = physics.boundary_layer_depth(_profile(8.0), ustar, 7.5, PHYS)
@@ -116,8 +119,7 @@ def test_open_column_budget_closes_with_the_air_sea_flux() -> None:
         DEFAULT_PARAMETERS,
         physics=dataclasses.replace(PHYS, relax_deep_days=1e30),
     )
-    ds = simulate(sample_scenarios(2, seed=5), years=1, n_layers=8, dt=21600.0,
-                  parameters=params)  # fmt: skip
+    ds = simulate(sample_scenarios(2, seed=5), years=1, n_layers=8, dt=21600.0, parameters=params)
     total = ds["total_carbon"].values
     gained = total[:, -1] - total[:, 0]
     # daily-mean fgco2 from day 2 onward matches the end-of-day totals from day 1 onward

@@ -18,8 +18,16 @@ NAMES = [p.name for p in SCENARIO_PARAMETERS]
 
 
 def test_required_parameters_are_present() -> None:
-    for name in ("warming", "seasonal_amplitude", "co2_start", "co2_trend", "light",
-                 "nutrient_supply", "wind", "adaptation"):  # fmt: skip
+    for name in (
+        "warming",
+        "seasonal_amplitude",
+        "co2_start",
+        "co2_trend",
+        "light",
+        "nutrient_supply",
+        "wind",
+        "adaptation",
+    ):
         assert name in NAMES
     for p in SCENARIO_PARAMETERS:
         assert p.valid_low <= p.low <= p.default <= p.high <= p.valid_high

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from ecocube.errors import ConfigurationError, InvalidInputError
+from ecocube.errors import ConfigurationError, EcocubeWarning, InvalidInputError
 from ecocube.ocean import (
     ScenarioError,
     StabilityError,
@@ -13,7 +15,8 @@ from ecocube.ocean import (
     sample_scenarios,
     simulate,
 )
-from ecocube.ocean.simulate import check_stability
+from ecocube.ocean.parameters import DEFAULT_PARAMETERS
+from ecocube.ocean.simulate import _stability_limits, _validate_options, check_stability
 
 FAST = {"years": 1, "n_layers": 6, "dt": 21600.0}
 
@@ -54,8 +57,9 @@ def test_deterministic_and_batch_independent(run) -> None:
     table = sample_scenarios(3, seed=1)
     single = simulate(table.iloc[[1]], **FAST)
     np.testing.assert_allclose(single["dissic"].values[0], run["dissic"].values[1], rtol=1e-10)
-    np.testing.assert_allclose(single["phyc"].values[0], run["phyc"].values[1], rtol=1e-8,
-                               atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        single["phyc"].values[0], run["phyc"].values[1], rtol=1e-8, atol=1e-12
+    )
 
 
 def test_higher_atmospheric_co2_increases_uptake() -> None:
@@ -116,17 +120,70 @@ def test_time_step_must_divide_a_day() -> None:
         simulate(default_scenario(), years=1, n_layers=6, dt=7000.0)
 
 
+def test_a_step_under_a_second_is_refused_naming_the_step_count_and_a_dt() -> None:
+    with pytest.raises(
+        InvalidInputError,
+        match=r"dt=0\.001 s means 86,400,000 steps per simulated day \(63,072,000,000 for 2 "
+        r"year\(s\).*refused: use dt=10800 s, which is stable",
+    ):
+        simulate(default_scenario(), years=2, dt=0.001)
+    with pytest.raises(InvalidInputError, match=r"dt=0\.0007 s means 123,428,571 steps"):
+        simulate(default_scenario(), years=1, dt=0.0007)  # not a divisor of a day either
+
+
+def test_a_needlessly_short_step_warns_and_a_needed_one_does_not() -> None:
+    with pytest.warns(EcocubeWarning, match=r"dt=10 s means 8,640 steps per simulated day") as rec:
+        _validate_options({"years": 1, "n_layers": 20, "dt": 10.0})
+    assert "1,080 times as many as a stable step needs: use dt=10800 s" in str(rec[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _validate_options({"years": 1, "n_layers": 20, "dt": 60.0})  # 1,440 steps: no warning
+        # 8,000 thin layers at 25 m s-1 need a step under a minute: no warning either
+        limit = min(lim for _, lim, _ in _stability_limits(150.0 / 8000, DEFAULT_PARAMETERS, 25.0))
+        assert 10 * 5 > limit > 5
+        _validate_options({"years": 1, "n_layers": 8000, "dt": 5.0})
+
+
+@pytest.fixture
+def sentinel_threads(monkeypatch: pytest.MonkeyPatch):
+    """Torch runs 3 threads, and no code may change that during the test."""
+    torch = pytest.importorskip("torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+
+    def refuse(n: int) -> None:
+        raise AssertionError(f"library code set torch's process-wide thread count to {n}")
+
+    monkeypatch.setattr(torch, "set_num_threads", refuse)
+    yield torch
+    monkeypatch.undo()
+    torch.set_num_threads(previous)
+
+
+def test_simulate_leaves_torch_threads_alone(sentinel_threads) -> None:
+    ds = simulate(default_scenario(), **FAST)
+    assert sentinel_threads.get_num_threads() == 3
+    with pytest.warns(FutureWarning, match=r"num_threads=1 is ignored.*torch.set_num_threads"):
+        again = simulate(default_scenario(), num_threads=1, **FAST)
+    assert sentinel_threads.get_num_threads() == 3
+    # the thread count does not change the results
+    for name in ("dissic", "phyc", "thetao"):
+        np.testing.assert_array_equal(again[name].values, ds[name].values)
+
+
 @pytest.mark.parametrize(
     ("forcing", "match"),
     [
-        ({"wind": np.r_[np.full(100, 5.0), np.nan, np.full(264, 5.0)]},
-         r"forcing\['wind'\] has NaN/inf \(first at scenario 0, day 100\)"),
+        (
+            {"wind": np.r_[np.full(100, 5.0), np.nan, np.full(264, 5.0)]},
+            r"forcing\['wind'\] has NaN/inf \(first at scenario 0, day 100\)",
+        ),
         ({"shortwave": np.full(365, -1.0)}, r"forcing\['shortwave'\] has negative values"),
         ({"temperature": np.full(365, 288.0)}, "is it in Kelvin"),
         ({"wind": np.ones(10)}, r"forcing\['wind'\] has shape \(10,\)"),
         ({"rain": np.ones(365)}, "unknown series 'rain'"),
     ],
-)  # fmt: skip
+)
 def test_bad_forcing(forcing, match) -> None:
     with pytest.raises(InvalidInputError, match=match):
         simulate(default_scenario(), forcing=forcing, **FAST)
@@ -141,16 +198,22 @@ def test_bad_forcing(forcing, match) -> None:
         ({"no3": [1.0, 2.0]}, r"give a scalar or 6 values"),
         ({"silicate": 1.0}, "unknown field 'silicate'"),
         # the forcing's plausibility check (and Kelvin hint) applies to initial temperatures
-        ({"temperature": 288.0}, r"initial\['temperature'\] has values in \[288, 288\] outside "
-         r"\[-2.5, 40\] degC; is it in Kelvin\? Convert to degC"),
+        (
+            {"temperature": 288.0},
+            r"initial\['temperature'\] has values in \[288, 288\] outside "
+            r"\[-2.5, 40\] degC; is it in Kelvin\? Convert to degC",
+        ),
         ({"temperature": -50.0}, r"initial\['temperature'\] .* outside \[-2.5, 40\] degC"),
         ({"temperature": [15.0] * 5 + [300.0]}, r"initial\['temperature'\] .*is it in Kelvin"),
         # and the ingest's plausible ranges to initial concentrations (here umol m-3, not mmol)
-        ({"dic": 2.1e6}, r"initial\['dic'\] has values up to 2.1e\+06, above the plausible "
-         r"6000 mmol m-3; give it in mmol m-3"),
+        (
+            {"dic": 2.1e6},
+            r"initial\['dic'\] has values up to 2.1e\+06, above the plausible "
+            r"6000 mmol m-3; give it in mmol m-3",
+        ),
         ({"no3": 500.0}, r"initial\['no3'\] .*above the plausible 100 mmol m-3"),
     ],
-)  # fmt: skip
+)
 def test_bad_initial_conditions(initial, match) -> None:
     with pytest.raises(InvalidInputError, match=match):
         simulate(default_scenario(), initial=initial, **FAST)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 
@@ -19,47 +18,7 @@ from ecocube.ocean.surrogate import (
     SurrogateNotFittedError,
 )
 from ecocube.ocean.surrogate._data import FieldCodec, forcing_channels
-
-
-def synthetic_ensemble(table: pd.DataFrame) -> xr.Dataset:
-    """Smooth, simulate-shaped fields that depend on the scenario parameters."""
-    day = np.arange(365) + 0.5
-    w = table["warming"].to_numpy()[:, None]
-    light = table["light"].to_numpy()[:, None]
-    nut = table["nutrient_supply"].to_numpy()[:, None]
-    bloom = np.exp(-(((day[None, :] - 120 - 5 * w) / 25.0) ** 2))
-    phyc = np.stack([light * nut * 0.1 * bloom * k + 0.05 for k in (1.0, 0.6, 0.3)], -1)
-    dims2, dims3 = ("scenario", "time"), ("scenario", "time", "phyto_type")
-    seas = np.cos(2 * np.pi * (day - 227) / 365)[None, :]
-    data = {
-        "phyc": (dims3, phyc),
-        "intphyc": (dims3, 30 * phyc),
-        "chl": (dims2, phyc.sum(-1) * 0.8),
-        "dissic": (dims2, 2050 - 20 * phyc.sum(-1) + w * seas),
-        "talk": (dims2, 2350 + 0 * phyc.sum(-1)),
-        "no3": (dims2, nut * (1 - 0.8 * bloom) + 0.1),
-        "spco2": (dims2, 380 + 10 * seas - 30 * bloom + 3 * w),
-        "fgco2": (dims2, 5 * bloom - seas),
-        "intpp": (dims2, 50 * light * bloom + 1),
-        "tos": (dims2, 14 + 4 * seas + w * day[None, :] / 365),
-        "pco2atm": (
-            dims2,
-            np.broadcast_to(table["co2_start"].to_numpy()[:, None], (len(table), 365)),
-        ),
-    }
-    time = xr.date_range("2000-01-01", periods=365, freq="D", calendar="noleap", use_cftime=True)
-    coords = {
-        "scenario": table.index.to_numpy(),
-        "time": time,
-        "phyto_type": ["diatom", "nano", "pico"],
-        "t_opt": ("phyto_type", [12.0, 18.0, 25.0]),
-    }
-    for p in SCENARIO_PARAMETERS:
-        coords[p.name] = ("scenario", table[p.name].to_numpy())
-    ds = xr.Dataset({k: (d, np.asarray(v, dtype=float), {"units": "u"}) for k, (d, v) in data.items()},
-                    coords=coords)  # fmt: skip
-    ds.attrs.update({"time_step_s": 10800.0, "n_layers": 20})
-    return ds
+from tests.ocean.conftest import synthetic_ensemble
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +48,15 @@ def test_forcing_channels_track_warming() -> None:
 def test_fit_predict_save_load(
     arch: str, ensemble: xr.Dataset, tmp_path: Path, device: str
 ) -> None:
-    options = {"max_epochs": 60, "members": 2, "width": 64, "modes": 16, "depth": 2,
-               "batch_size": 16, "device": device}  # fmt: skip
+    options = {
+        "max_epochs": 60,
+        "members": 2,
+        "width": 64,
+        "modes": 16,
+        "depth": 2,
+        "batch_size": 16,
+        "device": device,
+    }
     if arch == "fno":
         options.update(max_epochs=40, width=16, modes=12, lr=5e-3)
     sur = Surrogate.create(arch, **options).fit(ensemble)
@@ -129,8 +95,16 @@ def test_pod_mlp_fused_prediction_equals_decoded_one(
     ensemble: xr.Dataset, log_transform: bool
 ) -> None:
     """The one-matmul path (basis, scale and codec folded) gives the decode path's fields."""
-    sur = Surrogate.create("pod_mlp", max_epochs=5, members=3, width=32, modes=8, depth=2,
-                           log_transform=log_transform, index_head=False).fit(ensemble)  # fmt: skip
+    sur = Surrogate.create(
+        "pod_mlp",
+        max_epochs=5,
+        members=3,
+        width=32,
+        modes=8,
+        depth=2,
+        log_transform=log_transform,
+        index_head=False,
+    ).fit(ensemble)
     assert any(sur.codec.log) == log_transform
     table = sample_scenarios(5, seed=3)
     fused, fused_sd = sur._predict_fields(table, True)
@@ -148,8 +122,9 @@ def test_surrogate_dataset_matches_public_constructor(
     ensemble: xr.Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The direct Dataset assembly gives exactly what xarray's public constructor builds."""
-    sur = Surrogate.create("pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1,
-                           index_head=False).fit(ensemble)  # fmt: skip
+    sur = Surrogate.create(
+        "pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1, index_head=False
+    ).fit(ensemble)
     table = sample_scenarios(4, seed=11)
     fast = sur.predict(table)
     from ecocube.ocean.surrogate import _base
@@ -205,8 +180,9 @@ def test_nonnegative_variables_never_undershoot_zero() -> None:
     from ecocube.ocean.surrogate._data import NONNEGATIVE
 
     ens = synthetic_ensemble(sample_scenarios(24, seed=0))
-    sur = Surrogate.create("pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1,
-                           index_head=False).fit(ens)  # fmt: skip
+    sur = Surrogate.create(
+        "pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1, index_head=False
+    ).fit(ens)
     new = sample_scenarios(3, seed=5)
     # push every decoded field far below zero: the fused affine maps get a large negative bias
     sur._fused = [(w, b - 1e6 * torch.ones_like(b)) for w, b in sur._fused_maps()]
@@ -239,3 +215,131 @@ def test_fgco2_of_older_ensembles_and_surrogates_gets_the_mole_flux_name(
     loaded = _current_meta(saved)  # loading a surrogate saved before the change
     assert loaded["var_attrs"]["fgco2"]["standard_name"].startswith("surface_downward_mole_flux")
     assert loaded["var_attrs"]["tos"] == {"units": "degC"}
+
+
+class _RunsCode:
+    """A pickled object whose unpickling would create the file ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _edit_config(path: Path, edit) -> None:
+    import json
+
+    state = json.loads(path.read_text())
+    edit(state)
+    path.write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "match"),
+    [
+        ("weights.pt", _truncate, r"cannot be read: truncated, corrupt or not a torch file"),
+        (
+            "weights.pt",
+            lambda p: __import__("torch").save({"0.weight": __import__("torch").zeros(1)}, p),
+            r"does not match config.json \(missing, unexpected or mis-shaped weights",
+        ),
+        (
+            "weights.pt",
+            lambda p: __import__("torch").save([1, 2], p),
+            r"holds a list, not a dict of tensors",
+        ),
+        ("config.json", _truncate, r"is not valid JSON \(JSONDecodeError: "),
+        ("config.json", lambda p: p.write_text("[1, 2]"), r"holds a JSON list, not an object"),
+        (
+            "config.json",
+            lambda p: _edit_config(p, lambda s: s.pop("codec")),
+            r"has a missing or malformed entry \(KeyError: 'codec'\)",
+        ),
+        (
+            "config.json",
+            lambda p: _edit_config(p, lambda s: s["config"].update(width=0)),
+            r"has a missing or malformed entry \(InvalidInputError: SurrogateConfig.width=0",
+        ),
+        ("arrays.npz", _truncate, r"cannot be read: truncated or corrupt"),
+        ("arrays.npz", lambda p: p.unlink(), r"arrays.npz' is missing"),
+        (
+            "arrays.npz",
+            lambda p: np.savez(p, other=np.zeros(2)),
+            r"does not match config.json \(KeyError: 'basis_0",
+        ),
+    ],
+)
+def test_damaged_surrogate_files_are_named_with_the_fix(
+    saved_surrogate: Path, tmp_path: Path, name: str, damage, match: str
+) -> None:
+    import shutil
+
+    from ecocube.errors import DataIntegrityError
+
+    folder = Path(shutil.copytree(saved_surrogate, tmp_path / "sur"))
+    damage(folder / name)
+    with pytest.raises(DataIntegrityError, match=match) as info:
+        Surrogate.load(folder)
+    message = str(info.value)
+    assert f"surrogate file '{folder / name}'" in message
+    assert f"ecocube ocean train --ensemble ENS.zarr --out {folder}" in message
+    # no chained traceback: the raw reader's message (torch's suggests weights_only=False) stays out
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None or info.value.__suppress_context__
+
+
+def test_tampered_weights_are_refused_without_running_their_code(
+    saved_surrogate: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import torch
+
+    from ecocube.errors import DataIntegrityError
+
+    folder = Path(shutil.copytree(saved_surrogate, tmp_path / "sur"))
+    marker = tmp_path / "pwned"
+    state = torch.load(folder / "weights.pt", weights_only=True)
+    state["payload"] = _RunsCode(marker)
+    torch.save(state, folder / "weights.pt")  # tensors plus an object that would run code
+    with pytest.raises(
+        DataIntegrityError, match=r"holds Python objects other than tensors"
+    ) as info:
+        Surrogate.load(folder)
+    assert "weights_only" not in str(info.value)
+    assert not marker.exists()
+    # an intact copy loads and predicts
+    assert (
+        Surrogate.load(saved_surrogate).predict(sample_scenarios(2, seed=3)).sizes["scenario"] == 2
+    )
+
+
+def test_load_checks_the_device(saved_surrogate: Path) -> None:
+    from ecocube.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="device 'gpu' is not a torch device"):
+        Surrogate.load(saved_surrogate, device="gpu")
+
+
+def test_half_written_ensemble_store_is_refused(ensemble: xr.Dataset, tmp_path: Path) -> None:
+    import zarr
+
+    from ecocube.ocean.ingest import write_zarr
+    from ecocube.ocean.surrogate import load_ensemble
+
+    store = write_zarr(ensemble, tmp_path / "ens.zarr")
+    assert load_ensemble(store).sizes["scenario"] == 48
+    group = zarr.open_group(str(store), mode="a", zarr_format=2)
+    del group.attrs["ecocube:complete"]
+    zarr.consolidate_metadata(str(store), zarr_format=2)
+    with pytest.raises(
+        InvalidInputError,
+        match=r"ensemble '.*ens.zarr' is half-written: it lacks the 'ecocube:complete' marker.*"
+        r"`ecocube ocean ensemble --out .*ens.zarr --overwrite`",
+    ):
+        Surrogate.create("pod_mlp", max_epochs=1).fit(store)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import xarray as xr
 
-from ecocube.errors import InvalidInputError
+from ecocube.errors import DataIntegrityError, InvalidInputError
 from ecocube.ocean.indices import annual_co2_uptake, bloom_timing, compute_indices
 from ecocube.ocean.scenarios import sample_scenarios
 from ecocube.ocean.surrogate import Surrogate
@@ -24,8 +24,9 @@ from tests.ocean.test_surrogate import synthetic_ensemble
 
 
 def _as_ds(name: str, values: np.ndarray) -> xr.Dataset:
-    return xr.Dataset({name: (("scenario", "time"), values)},
-                      coords={"scenario": np.arange(len(values))})  # fmt: skip
+    return xr.Dataset(
+        {name: (("scenario", "time"), values)}, coords={"scenario": np.arange(len(values))}
+    )
 
 
 def test_flux_weights_follow_the_flux_law() -> None:
@@ -75,8 +76,17 @@ def test_match_bloom_day_moves_the_peak_and_keeps_the_shape() -> None:
 def head_surrogate() -> Surrogate:
     torch.manual_seed(0)
     ens = synthetic_ensemble(sample_scenarios(96, seed=0))
-    return Surrogate.create("pod_mlp", max_epochs=120, members=2, width=32, modes=8, depth=2,
-                            batch_size=16, lr=5e-3, head_members=3).fit(ens)  # fmt: skip
+    return Surrogate.create(
+        "pod_mlp",
+        max_epochs=120,
+        members=2,
+        width=32,
+        modes=8,
+        depth=2,
+        batch_size=16,
+        lr=5e-3,
+        head_members=3,
+    ).fit(ens)
 
 
 def test_head_targets_invert_to_the_indices() -> None:
@@ -149,9 +159,18 @@ def test_distilled_head_follows_the_ensemble_mean(
         teacher.distil(n_scenarios=10)
     # or at training time: the trained surrogate carries a one-member head
     ens = synthetic_ensemble(sample_scenarios(24, seed=0))
-    trained = Surrogate.create("pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1,
-                               head_members=2, distil_head=True, distil_scenarios=500,
-                               distil_epochs=2).fit(ens)  # fmt: skip
+    trained = Surrogate.create(
+        "pod_mlp",
+        max_epochs=3,
+        members=2,
+        width=16,
+        modes=4,
+        depth=1,
+        head_members=2,
+        distil_head=True,
+        distil_scenarios=500,
+        distil_epochs=2,
+    ).fit(ens)
     assert trained.head.members == 1 and trained.head.distilled_from == 2
     with pytest.raises(InvalidInputError, match="distil_epochs=0 must be an integer >= 1"):
         Surrogate.create("pod_mlp", distil_epochs=0)
@@ -159,8 +178,9 @@ def test_distilled_head_follows_the_ensemble_mean(
 
 def test_without_head_the_saved_layout_is_unchanged(tmp_path: Path) -> None:
     ens = synthetic_ensemble(sample_scenarios(24, seed=0))
-    sur = Surrogate.create("pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1,
-                           index_head=False).fit(ens)  # fmt: skip
+    sur = Surrogate.create(
+        "pod_mlp", max_epochs=3, members=2, width=16, modes=4, depth=1, index_head=False
+    ).fit(ens)
     assert sur.head is None
     out = sur.save(tmp_path / "plain")
     keys = torch.load(out / "weights.pt", weights_only=True).keys()
@@ -217,11 +237,15 @@ def test_uptake_gp_needs_enough_scenarios_and_its_arrays(tmp_path: Path) -> None
     ens = synthetic_ensemble(sample_scenarios(40, seed=0))
     sur = Surrogate.create("pod_mlp", max_epochs=2, members=1, width=8, modes=4, depth=1).fit(ens)
     assert sur.head.gp is not None
-    off = Surrogate.create("pod_mlp", max_epochs=2, members=1, width=8, modes=4, depth=1,
-                           uptake_gp=False).fit(ens)  # fmt: skip
+    off = Surrogate.create(
+        "pod_mlp", max_epochs=2, members=1, width=8, modes=4, depth=1, uptake_gp=False
+    ).fit(ens)
     assert off.head.gp is None
     out = sur.save(tmp_path / "gp")
     arrays = dict(np.load(out / "arrays.npz"))
     np.savez(out / "arrays.npz", **{k: v for k, v in arrays.items() if not k.startswith("head_gp")})
-    with pytest.raises(InvalidInputError, match="lacks the index head's GP"):
+    with pytest.raises(
+        DataIntegrityError,
+        match=r"arrays.npz' does not match config.json .*lacks the index head's GP",
+    ):
         Surrogate.load(out)

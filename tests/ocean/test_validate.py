@@ -12,28 +12,41 @@ from typer.testing import CliRunner
 
 from ecocube.cli import app, main
 from ecocube.errors import EcocubeWarning, InvalidInputError
+from ecocube.ocean.indices import compute_indices
 from ecocube.ocean.ingest import write_zarr
 from ecocube.ocean.scenarios import sample_scenarios
 from ecocube.ocean.simulate import simulate
 from ecocube.ocean.surrogate import Surrogate
-from ecocube.ocean.validate import TARGETS, series_scores, validate_surrogate
+from ecocube.ocean.validate import SERIES, TARGETS, series_scores, validate_surrogate
 
-runner = CliRunner()
+TRAIN = {"n": 24, "seed": 0}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An 8-scenario, 1-year ensemble (6 layers) written to Zarr and a surrogate via the CLI."""
+    """A 24-scenario, 1-year ensemble (6 layers) written to Zarr and a surrogate via the CLI.
+
+    The surrogate folder is ``ROOT/sur``, its ensemble ``ROOT/ens.zarr``.
+    """
     root = tmp_path_factory.mktemp("e2e")
-    ens = simulate(sample_scenarios(8, seed=0), years=1, n_layers=6)
-    ens.attrs["ecocube:ensemble_seed"] = 0
+    ens = simulate(sample_scenarios(TRAIN["n"], seed=TRAIN["seed"]), years=1, n_layers=6)
+    ens.attrs["ecocube:ensemble_seed"] = TRAIN["seed"]
     store = write_zarr(ens, root / "ens.zarr")
     out = root / "sur"
-    result = runner.invoke(app, ["ocean", "train", "--ensemble", str(store), "--out", str(out),
-                                 "--epochs", "80", "--members", "2", "--device", "cpu"])  # fmt: skip
+    args = f"ocean train --ensemble {store} --out {out} --epochs 300 --members 2 --device cpu"
+    result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 0, result.output
-    assert "trained pod_mlp on 8 scenarios" in result.output
+    assert "trained pod_mlp on 24 scenarios" in result.output
     return out
+
+
+def _training_mean(truth: xr.Dataset, ensemble: xr.Dataset) -> xr.Dataset:
+    """The baseline a surrogate must beat: every daily series is the training ensemble's mean."""
+    base = truth.copy()
+    for name in SERIES:
+        mean = ensemble[name].mean("scenario").transpose(*truth[name].dims[1:])
+        base[name] = truth[name].copy(data=np.broadcast_to(mean.values, truth[name].shape))
+    return base
 
 
 @pytest.mark.slow
@@ -41,10 +54,16 @@ def test_end_to_end_validation(trained: Path, tmp_path: Path) -> None:
     sur = Surrogate.load(trained)
     assert sur.meta["simulate"] == {"years": 1, "dt": 10800.0, "n_layers": 6}
     report = validate_surrogate(
-        sur, n=3, seed=11, extrapolation=(2.0,), n_extrapolation=2, single_call=False,
-        large_batch=64, keep_datasets=True,
+        sur,
+        n=3,
+        seed=11,
+        extrapolation=(2.0,),
+        n_extrapolation=2,
+        single_call=False,
+        large_batch=64,
+        keep_datasets=True,
         json_path=tmp_path / "val.json",
-    )  # fmt: skip
+    )
     m = report["metrics"]
     table = report["_data"]["indices"]
     err = (table["surrogate", "co2_uptake"] - table["full", "co2_uptake"]).abs()
@@ -52,11 +71,26 @@ def test_end_to_end_validation(trained: Path, tmp_path: Path) -> None:
     assert m["co2_uptake_mae_over_spread"] == pytest.approx(
         float(err.mean()) / float(table["full", "co2_uptake"].std())
     )
-    # 8 training scenarios cannot meet the targets, but temperature (driven by the scenario
-    # forcing) and DIC must already be emulated far better than their mean
-    assert m["tos_r2"] > 0.5
-    assert m["dissic_r2"] > 0.0
-    assert 0 <= m["shannon_max_abs_error"] < np.log(3)
+    # 24 training scenarios cannot meet the targets, but the surrogate must clearly beat the
+    # training-mean predictor on the same fresh scenarios (for the seeds above the margins
+    # are about twice those asserted)
+    truth = report["_data"]["truth"]
+    with xr.open_zarr(trained.parent / "ens.zarr") as ensemble:
+        base = _training_mean(truth, ensemble.load())
+    b = series_scores(truth, base)
+    assert m["dissic_r2"] > b["dissic_r2"] + 0.1
+    assert m["tos_r2"] > b["tos_r2"] + 0.05
+    assert m["spco2_nrmse"] < 0.8 * b["spco2_nrmse"]
+    base_idx = compute_indices(base)
+    full_idx = table["full"]
+    base_uptake = ((base_idx["co2_uptake"] - full_idx["co2_uptake"]).abs()) / full_idx[
+        "co2_uptake"
+    ].abs()
+    assert m["co2_uptake_median_rel_error"] < 0.5 * float(base_uptake.median())
+    base_bloom = (base_idx["bloom_day"] - full_idx["bloom_day"]).abs().max()
+    assert m["bloom_day_max_abs_error"] < float(base_bloom)
+    # the community target (0.05 nats), met here with a twofold margin
+    assert m["shannon_max_abs_error"] < 0.05
     assert m["speedup_batched"] > 10
     assert np.isnan(m["speedup_single"])
     assert m["speedup_batched_large"] > m["speedup_batched"] / 10
@@ -103,22 +137,6 @@ def test_validate_rejects_training_seed_and_small_n(trained: Path) -> None:
         validate_surrogate(trained, n=1)
 
 
-def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["ocean", "train", "--ensemble", str(tmp_path / "x.zarr"),
-                 "--out", str(tmp_path / "s"), "--arch", "transformer"])  # fmt: skip
-    assert code == 1
-    assert "--arch 'transformer' is unknown" in capsys.readouterr().err
-    assert main(["ocean", "validate", "--surrogate", str(tmp_path), "--n", "3"]) == 1
-    assert "is not a surrogate folder" in capsys.readouterr().err
-    mine = tmp_path / "mine"  # --out holding other files: refused before any training
-    mine.mkdir()
-    (mine / "notes.txt").write_text("mine")
-    code = main(["ocean", "train", "--ensemble", str(tmp_path / "x.zarr"), "--out", str(mine)])
-    assert code == 1
-    assert "exists and is not a surrogate folder" in " ".join(capsys.readouterr().err.split())
-    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
-
-
 def test_bad_json_path_is_refused_before_the_validation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -130,23 +148,20 @@ def test_bad_json_path_is_refused_before_the_validation(
     (tmp_path / "afile").write_text("")
     with pytest.raises(InvalidInputError, match=r"afile' is a file, not a folder"):
         validate_surrogate(tmp_path / "no_surrogate", n=2, json_path=tmp_path / "afile" / "r.json")
-    code = main(["ocean", "validate", "--surrogate", str(tmp_path / "no_surrogate"), "--n", "2",
-                 "--json", str(keep)])  # fmt: skip
+    code = main(
+        [
+            "ocean",
+            "validate",
+            "--surrogate",
+            str(tmp_path / "no_surrogate"),
+            "--n",
+            "2",
+            "--json",
+            str(keep),
+        ]
+    )
     assert code == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "--json '" in err and "keepdir' is a folder" in err
     # no temporary file left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "keepdir"]
-
-
-def test_cli_train_names_its_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["ocean", "train", "--ensemble", str(tmp_path / "x.zarr"), "--out", str(tmp_path / "s")]
-    assert main([*base, "--epochs", "0"]) == 1
-    err = " ".join(capsys.readouterr().err.split())
-    assert "--epochs 0: the number of training epochs must be >= 1" in err
-    assert "SurrogateConfig" not in err
-    assert main([*base, "--members", "0"]) == 1
-    assert "--members 0: the number of ensemble members" in capsys.readouterr().err
-    # the device check shared with simulate and ensemble, before the ensemble is read
-    assert main([*base, "--device", "gpu"]) == 1
-    assert "device 'gpu' is not a torch device" in capsys.readouterr().err

@@ -17,9 +17,30 @@ from ecocube.ocean.variables import (
 
 
 def test_core_variables_have_cf_names_units_and_dims() -> None:
-    for name in ("thetao", "so", "uo", "vo", "zos", "dissic", "talk", "no3", "po4", "si", "dfe",
-                 "o2", "chl", "phyc", "phydiat", "phydiaz", "phypico", "zooc", "fgco2", "spco2",
-                 "tos", "intpp"):  # fmt: skip
+    for name in (
+        "thetao",
+        "so",
+        "uo",
+        "vo",
+        "zos",
+        "dissic",
+        "talk",
+        "no3",
+        "po4",
+        "si",
+        "dfe",
+        "o2",
+        "chl",
+        "phyc",
+        "phydiat",
+        "phydiaz",
+        "phypico",
+        "zooc",
+        "fgco2",
+        "spco2",
+        "tos",
+        "intpp",
+    ):
         var = VARIABLES[name]
         assert var.name == name
         assert var.units
@@ -39,7 +60,10 @@ def test_every_native_variable_maps_to_a_registered_name() -> None:
 def test_marbl_groups_and_era5_kelvin_conversion() -> None:
     marbl = native_mapping("cesm_marbl")
     assert (marbl["spC"].name, marbl["diatC"].name, marbl["diazC"].name) == (
-        "phypico", "phydiat", "phydiaz")  # fmt: skip
+        "phypico",
+        "phydiat",
+        "phydiaz",
+    )
     t2m = native_mapping("era5")["t2m"]
     assert t2m.units == "K"
     assert 273.15 * t2m.scale + t2m.offset == pytest.approx(0.0)

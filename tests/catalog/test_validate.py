@@ -1,4 +1,5 @@
-"""Offline validation: every invalid object is reported with its path; CLI exit codes."""
+"""Offline validation (ecocube.catalog._validate): every invalid object is reported with its
+path; CLI exit codes."""
 
 from __future__ import annotations
 
@@ -125,3 +126,62 @@ def test_registered_zarr_cube_folder_is_valid(small_catalog: Path, tmp_path: Pat
         (Path(cube) / meta).unlink(missing_ok=True)
     problems = validate_catalog(small_catalog)
     assert any("is not a readable Zarr store" in str(p) for p in problems), problems
+
+
+def test_dates_that_are_not_text_are_reported(small_catalog: Path, capsys) -> None:
+    """The core models read a number as a Unix time; STAC wants RFC 3339 text."""
+
+    def numbers(item: dict) -> None:
+        item["properties"]["datetime"] = 12345
+        item["properties"]["created"] = 1.5e9
+
+    _edit(small_catalog / ITEM_A, numbers)
+    collection = small_catalog / "sentinel-2-l2a-barbellino" / "collection.json"
+    _edit(collection, lambda c: c["extent"]["temporal"]["interval"][0].__setitem__(0, 2017))
+    messages = sorted(p.message for p in validate_catalog(small_catalog, check_checksums=False))
+    rfc = "must be an RFC 3339 date-time string such as '2020-01-01T00:00:00Z', got"
+    assert messages == [
+        f"extent.temporal.interval[0][0] {rfc} 2017",
+        f"properties.created {rfc} 1500000000.0",
+        f"properties.datetime {rfc} 12345",
+    ]
+    assert main(["catalog", "validate", str(small_catalog), "--no-checksums"]) == 1
+    assert f"{ITEM_A} (s2-l2a-20170703-barbellino): properties.datetime" in capsys.readouterr().out
+
+
+def test_hrefs_that_escape_the_catalog_are_reported(small_catalog: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")  # exists: escaping is the problem, not a missing file
+
+    def escape(item: dict) -> None:
+        item["assets"]["scl"]["href"] = "../../../../../../../../etc/passwd"
+        item["links"].append({"rel": "item", "href": "../../../outside.json"})
+        boa = Path(item["assets"]["boa"]["href"]).name
+        item["assets"]["boa"]["href"] = f"../s2-l2a-20170703-barbellino/{boa}"  # inside: fine
+
+    _edit(small_catalog / ITEM_A, escape)
+    problems = validate_catalog(small_catalog, check_checksums=False)
+    text = "\n".join(str(p) for p in problems)
+    assert len(problems) == 2, text
+    assert (
+        "assets.scl href '../../../../../../../../etc/passwd' points outside the catalog " in text
+    )
+    assert "link rel='item' href '../../../outside.json' points outside the catalog folder" in text
+    assert "missing file" not in text
+
+
+def test_a_cube_registered_from_outside_the_catalog_is_reported(
+    small_catalog: Path, tmp_path: Path
+) -> None:
+    from ecocube.catalog import register_cube
+    from ecocube.cube import write_cube
+    from ecocube.cube.testing import synthetic_cube
+    from ecocube.errors import EcocubeWarning
+
+    store = write_cube(synthetic_cube()[["elev"]], tmp_path / "elsewhere.zarr")
+    with pytest.warns(EcocubeWarning, match="outside the catalog folder"):
+        register_cube(store, small_catalog)
+    (problem,) = validate_catalog(small_catalog)
+    assert (
+        "assets.zarr href '../../../elsewhere.zarr' points outside the catalog" in problem.message
+    )

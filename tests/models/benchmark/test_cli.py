@@ -1,4 +1,4 @@
-"""``ecocube sdm benchmark nceas`` end to end on one small region, and its bad inputs."""
+"""``ecocube sdm benchmark nceas`` (``models/benchmark/_cli.py``): one small region, bad inputs."""
 
 from __future__ import annotations
 
@@ -92,3 +92,25 @@ def test_benchmark_cli_checks_output_paths_before_any_fitting(
     assert not isinstance(res.exception, AssertionError)
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == (["adir", "afile"] if which == "file-parent" else ["adir"])  # nothing new
+
+
+def test_benchmark_cli_refuses_an_unavailable_device_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    import ecocube.models.benchmark.nceas as bench
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the benchmark ran although --device is not available")
+
+    monkeypatch.setattr(bench, "run_nceas_benchmark", never)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "p.csv"
+    res = CliRunner().invoke(
+        app, ["sdm", "benchmark", "nceas", "--out", str(out), "--regions", "SA", "--device", "cuda"]
+    )
+    assert res.exit_code != 0
+    message = str(res.exception) + res.output
+    assert "device 'cuda' was requested but CUDA is not available here" in message
+    assert not isinstance(res.exception, AssertionError) and not out.exists()

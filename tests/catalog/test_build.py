@@ -1,4 +1,5 @@
-"""The static catalog built from the mirror: structure, extension fields and scientific facts."""
+"""Building the static catalog from the mirror (ecocube.catalog._build): structure, extension
+fields, scientific facts, and the user's files in the output folder."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ecocube.catalog import (
     stackable_items,
     validate_catalog,
 )
+from ecocube.cli import main
 from ecocube.errors import InvalidInputError
 
 CHELSA = "chelsa-v2.1-bioclim-1981-2010-costa-rica"
@@ -98,13 +100,8 @@ def test_projection_code_and_epsg(built_catalog: Path, catalog_items: dict) -> N
     assert item.properties["proj:code"] == "EPSG:32618"
     assert item_epsg(item) == 32618
     assert item_epsg(item.assets["SR_B4"]) == 32618
-    assert item_epsg({"properties": {"proj:code": "EPSG:3857"}}) == 3857
-    assert item_epsg({"properties": {"proj:epsg": 4326}}) == 4326
-    assert item_epsg({"properties": {}}) is None
     gam = catalog_items["gam-landuse-2020-costa-rica"]
-    assert gam.properties["proj:code"] == "EPSG:3857"
-    with pytest.raises(InvalidInputError, match="needs a pystac Item, Asset or dict"):
-        item_epsg("EPSG:4326")  # type: ignore[arg-type]
+    assert gam.properties["proj:code"] == "EPSG:3857" and item_epsg(gam) == 3857
 
 
 def test_landsat_c2_from_usgs_json_with_corrected_grid(catalog_items: dict) -> None:
@@ -173,12 +170,10 @@ def test_landcover_classes(catalog_items: dict) -> None:
 def test_ocean_datacube_fields_from_files(catalog_items: dict) -> None:
     glorys = catalog_items["glorys12-physics-2012-north-atlantic"].properties
     assert glorys["cube:variables"]["thetao"]["standard_name"] == "sea_water_potential_temperature"
-    assert glorys["cube:variables"]["thetao"]["dimensions"] == [
-        "time", "depth", "latitude", "longitude"
-    ]  # fmt: skip
-    assert glorys["cube:dimensions"]["time"]["extent"] == [
-        "2012-01-01T12:00:00Z", "2012-12-31T12:00:00Z"
-    ]  # fmt: skip
+    dims = ["time", "depth", "latitude", "longitude"]
+    assert glorys["cube:variables"]["thetao"]["dimensions"] == dims
+    extent = ["2012-01-01T12:00:00Z", "2012-12-31T12:00:00Z"]
+    assert glorys["cube:dimensions"]["time"]["extent"] == extent
     assert glorys["cube:dimensions"]["depth"]["unit"] == "m"
     cesm = catalog_items["cesm-marbl-bgc-2012-north-atlantic"].properties
     assert cesm["cube:dimensions"]["z_t"]["unit"] == "centimeters"
@@ -204,9 +199,8 @@ def test_rioxarray_reads_the_asset_values(catalog_items: dict) -> None:
     rioxarray = pytest.importorskip("rioxarray")
     item = catalog_items["s2-l2a-20200109-emilia"]
     da = rioxarray.open_rasterio(item.assets["ndvi"].get_absolute_href())
-    with rasterio.open(data.fetch_file(
-        "s2_emilia_ndvi_scl", "NDVI/S2A2A_20200109_022_sampleroi_NDVI_10.tif"
-    )) as src:  # fmt: skip
+    source = data.fetch_file("s2_emilia_ndvi_scl", "NDVI/S2A2A_20200109_022_sampleroi_NDVI_10.tif")
+    with rasterio.open(source) as src:
         np.testing.assert_array_equal(da.values[0], src.read(1))
     assert da.rio.crs.to_epsg() == item_epsg(item.assets["ndvi"])
 
@@ -236,10 +230,8 @@ def test_build_is_deterministic_and_selects_datasets(tmp_path: Path, mirror: Pat
     assert files_a == files_b
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
-    item = json.loads(
-        (tmp_path / "a/sentinel-2-l2a-barbellino/s2-l2a-20170703-barbellino/"
-         "s2-l2a-20170703-barbellino.json").read_text()
-    )  # fmt: skip
+    rel = "sentinel-2-l2a-barbellino/s2-l2a-20170703-barbellino/s2-l2a-20170703-barbellino.json"
+    item = json.loads((tmp_path / "a" / rel).read_text())
     assert item["assets"]["scl"]["proj:shape"] == [21, 12]  # 20 m SCL on its own grid
     assert item["properties"]["proj:shape"] == [42, 24]
 
@@ -279,3 +271,52 @@ def test_build_into_a_dotted_folder_keeps_other_files(
     assert (out / "catalog.json").read_bytes() == before
     assert (out / "chelsa-costa-rica" / "collection.json").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["catalog.v2"]  # no temporary leftovers
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_build_refuses_user_content_named_like_a_collection(
+    tmp_path: Path, mirror: Path, capsys, kind: str
+) -> None:
+    """A folder (or file) of the user named like a collection is never replaced, before any work."""
+    out = tmp_path / "cat"
+    user = out / "chelsa-costa-rica"
+    if kind == "folder":
+        (user / "analysis").mkdir(parents=True)
+        (user / "analysis" / "notes.txt").write_text("mine")
+    else:
+        out.mkdir()
+        user.write_text("mine")
+    with pytest.raises(InvalidInputError, match=r"chelsa-costa-rica' exists and is .*not the STAC"):
+        build_catalog(out, ["chelsa_costa_rica"])
+    # also when the build leaves that collection out (it would be removed)
+    args = ["catalog", "build", "--out", str(out), "--dataset", "s2_barbellino"]
+    assert main(args) == 1
+    assert "chelsa-costa-rica" in capsys.readouterr().err
+    mine = user / "analysis" / "notes.txt" if kind == "folder" else user
+    assert mine.read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == ["chelsa-costa-rica"]  # nothing written
+    assert [p.name for p in tmp_path.iterdir()] == ["cat"]  # no temporary left
+
+
+def test_rebuild_replaces_and_removes_its_own_collections(tmp_path: Path, mirror: Path) -> None:
+    out = tmp_path / "cat"
+    build_catalog(out, ["chelsa_costa_rica"])
+    (out / "chelsa-costa-rica" / "stale.txt").write_text("old build")
+    build_catalog(out, ["chelsa_costa_rica"])
+    assert not (out / "chelsa-costa-rica" / "stale.txt").exists()  # the collection is replaced
+    build_catalog(out, ["s2_barbellino"])
+    assert sorted(p.name for p in out.iterdir()) == ["catalog.json", "sentinel-2-l2a-barbellino"]
+
+
+def test_new_item_needs_a_datetime_or_a_range() -> None:
+    from datetime import UTC, datetime
+
+    from ecocube.catalog._assets import new_item
+    from ecocube.errors import CatalogError
+
+    point = {"type": "Point", "coordinates": [0.0, 0.0]}
+    start, end = datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 12, 31, tzinfo=UTC)
+    item = new_item("x", geometry=point, bbox=[0, 0, 0, 0], datetime_=None, start=start, end=end)
+    assert item.properties["start_datetime"] == "2020-01-01T00:00:00Z"
+    with pytest.raises(CatalogError, match=r"item 'x' has no datetime: give datetime_ or both"):
+        new_item("x", geometry=point, bbox=[0, 0, 0, 0], datetime_=None, start=start)

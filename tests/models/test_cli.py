@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,10 +46,24 @@ def test_fit_predict_round_trip(tmp_path, capsys) -> None:
     model = tmp_path / "model"
     code = main(
         [
-            "sdm", "fit", "--records", str(rec), "--covariates", "t", "--categorical", "veg",
-            "--model", "integrated", "--seed", "1", "--steps", "200", "--out", str(model),
+            "sdm",
+            "fit",
+            "--records",
+            str(rec),
+            "--covariates",
+            "t",
+            "--categorical",
+            "veg",
+            "--model",
+            "integrated",
+            "--seed",
+            "1",
+            "--steps",
+            "200",
+            "--out",
+            str(model),
         ]
-    )  # fmt: skip
+    )
     assert code == 0, capsys.readouterr().err
     manifest = json.loads((model / "manifest.json").read_text())
     assert manifest["mode"] == "integrated"
@@ -179,6 +194,53 @@ def test_cli_fit_never_replaces_a_foreign_folder(tmp_path, capsys) -> None:
         json.loads((model / "manifest.json").read_text())["seed"] == 1 != json.loads(first)["seed"]
     )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_cli_fit_checks_device_and_out_before_the_fit(tmp_path, capsys, monkeypatch) -> None:
+    """An unavailable --device and an --out under a file fail before the records are read."""
+    import torch
+
+    from ecocube.models.estimator import SDM
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was fitted although an option is bad")
+
+    monkeypatch.setattr(SDM, "fit", never)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    records = tmp_path / "r.csv"
+    _records().to_csv(records, index=False)
+    args = ["sdm", "fit", "--records", str(records), "--covariates", "t"]
+    assert main([*args, "--device", "cuda", "--out", str(tmp_path / "m")]) == 1
+    err = _err(capsys)
+    assert "error: device 'cuda' was requested but CUDA is not available here; use" in err
+    assert "'auto' or 'cpu'" in err
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main([*args, "--out", str(tmp_path / "notes.txt" / "m")]) == 1
+    assert f"{str(tmp_path / 'notes.txt')!r} is a file, not a folder" in _err(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "r.csv"]
+
+
+def test_cli_refuses_blank_species_and_damaged_models(fitted, capsys) -> None:
+    import shutil
+
+    tmp, model = fitted
+    rec = _records()
+    rec.loc[[300, 301], "species"] = " "
+    path = tmp / "blank.csv"
+    rec.to_csv(path, index=False)
+    args = ["sdm", "fit", "--records", str(path), "--covariates", "t", "--out", str(tmp / "mb")]
+    assert main(args) == 1
+    assert "2 presence/survey row(s) have a blank species name (rows 300, 301," in _err(capsys)
+    damaged = Path(shutil.copytree(model, tmp / "damaged"))
+    weights = damaged / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:100])
+    sites = tmp / "sites_ok.csv"
+    pd.DataFrame({"t": [0.0], "veg": [1]}).to_csv(sites, index=False)
+    out = tmp / "p_damaged.csv"
+    assert main(["sdm", "predict", str(damaged), "--sites", str(sites), "--out", str(out)]) == 1
+    err = _err(capsys)
+    assert f"error: cannot load the weights {str(weights)!r}: the file is truncated" in err
+    assert "weights_only" not in err and "Traceback" not in err and not out.exists()
 
 
 def test_cli_infinite_covariates_and_predict_drop_na(fitted, capsys) -> None:
