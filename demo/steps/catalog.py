@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import shutil
 import time
 from typing import Any
 
@@ -95,6 +96,8 @@ def run(ctx: DemoContext) -> ReportSection:
     from ecocube.catalog import build_catalog, search, serve_catalog, validate_catalog
 
     out = ctx.out_dir / "catalog"
+    if (out / "catalog.json").is_file():  # the previous run's catalog, cubes included: start anew
+        shutil.rmtree(out)
     start = time.perf_counter()
     catalog = build_catalog(out)
     build_s = time.perf_counter() - start

@@ -130,7 +130,9 @@ def run(ctx: DemoContext) -> ReportSection:
     bbox = tuple(chelsa[0].bbox)
     start = time.perf_counter()
     ds = build_cube(items, bbox=bbox, crs="EPSG:4326", resolution=res, anchor=anchor)
-    path = write_cube(ds, ctx.out_dir / "cube.zarr", items=items, overwrite=True)
+    # inside the catalog folder, so that the catalog stays self-contained once it is registered
+    store = (ctx.state.catalog_dir or ctx.out_dir) / "cubes" / "costa-rica.zarr"
+    path = write_cube(ds, store, items=items, overwrite=True)
     build_s = time.perf_counter() - start
     ctx.state.cube_path = path
     ctx.state.cube_build_seconds = build_s

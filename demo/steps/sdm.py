@@ -225,7 +225,7 @@ def run(ctx: DemoContext) -> ReportSection:
 
 def _nceas_section() -> str:
     """The NCEAS benchmark table from ``benchmarks/results`` (written by the benchmark)."""
-    root = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    root = Path(__file__).resolve().parents[2] / "benchmarks" / "results"  # the source tree
     path = root / "nceas_summary.csv"
     if not path.is_file():
         return (

@@ -42,3 +42,10 @@ def test_bio1_map_occurrence_dots_have_a_legend_and_caption() -> None:
         plt.close(fig)
     caption = layers_caption(1234)
     assert "Black dots on the bio1 map" in caption and "1,234 GBIF occurrence" in caption
+
+
+def test_sdm_step_shows_the_nceas_results_of_the_source_tree() -> None:
+    from ecocube.demo.steps.sdm import _nceas_section
+
+    section = _nceas_section()
+    assert "NCEAS benchmark (Elith et al. 2020" in section and "maxent-net" in section
