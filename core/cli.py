@@ -15,8 +15,10 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from types import FrameType
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -27,7 +29,7 @@ from ecocube._lazy import missing_dependency
 from ecocube._progress import close_all as close_progress
 from ecocube.catalog._cli import app as catalog_app
 from ecocube.cube._cli import app as cube_app
-from ecocube.errors import EcocubeError
+from ecocube.errors import EcocubeError, EcocubeWarning
 from ecocube.models._cli import app as sdm_app
 from ecocube.ocean._cli import app as ocean_app
 
@@ -190,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env_debug = os.environ.get("ECOCUBE_DEBUG", "").lower() in {"1", "true", "yes"}
     debug = args[:1] == ["--debug"] or env_debug
     try:
-        with _signals_raise():
+        with _signals_raise(), _one_line_warnings(console, debug):
             try:
                 code = app(args=args, prog_name="ecocube", standalone_mode=False)
             finally:
@@ -231,6 +233,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     # typer returns the exit code of a ``typer.Exit`` raised inside a command (130 when a
     # KeyboardInterrupt reached it without the handler above, e.g. outside the main thread)
     return code if type(code) is int else 0
+
+
+@contextlib.contextmanager
+def _one_line_warnings(console: Console, debug: bool) -> Iterator[None]:
+    """Show ecocube's own warnings as ``warning: ...`` lines (with ``--debug``: as Python does).
+
+    Python's default format adds the file, line and source of the ``warn`` call, which says
+    nothing to a command-line user; other libraries' warnings keep that format.
+    """
+    if debug:
+        yield
+        return
+    default = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+        if issubclass(category, EcocubeWarning):
+            console.print(
+                f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True
+            )
+        else:
+            default(message, category, *args, **kw)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 #: The extra that each command group needs as a whole.

@@ -300,6 +300,33 @@ def test_a_missing_extra_is_named_with_its_install_command(
         app.registered_groups.pop()
 
 
+def test_ecocube_warnings_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """An EcocubeWarning prints as ``warning: ...`` without Python's file/line/source lines."""
+    import warnings
+
+    from ecocube.errors import EcocubeWarning
+
+    sub = typer.Typer()
+
+    @sub.command()
+    def warn(kind: str) -> None:
+        category = EcocubeWarning if kind == "ours" else RuntimeWarning
+        warnings.warn(
+            f"{kind} problem with a long explanation " + "x" * 120, category, stacklevel=1
+        )
+
+    app.add_typer(sub, name="testing-warn")
+    try:
+        assert main(["testing-warn", "warn", "ours"]) == 0
+        err = capsys.readouterr().err
+        assert err.startswith("warning: ours problem") and err.count("\n") == 1
+        assert "warnings.warn" not in err and ".py:" not in err
+        with pytest.warns(RuntimeWarning, match="theirs problem"):  # others' pass on as they are
+            assert main(["testing-warn", "warn", "theirs"]) == 0
+    finally:
+        app.registered_groups.pop()
+
+
 # -- help ----------------------------------------------------------------------------------
 
 
