@@ -22,6 +22,7 @@ _EXTRA_OF = {
     "dask_jobqueue": "cube",
     "geopandas": "cube",
     "pyogrio": "cube",
+    "global_land_mask": "cube",
     "scipy": "cube",
     "pyro": "sdm",
     "sklearn": "sdm",
