@@ -110,7 +110,7 @@ def _train_test_auc(ds, both: pd.DataFrame, model) -> pd.DataFrame:
     test = test[ok].assign(_pix=(pix["row"] * ds.sizes["x"] + pix["col"]).to_numpy()[ok])
     sites = test.groupby("_pix").first().reset_index()
     pres = pd.crosstab(test["_pix"], test["species"]).reindex(sites["_pix"]).fillna(0)
-    scores = model.predict(ds, sites)
+    scores = model.suitability(ds, sites)
     out = []
     for sp in model.species_:
         if sp not in pres.columns:

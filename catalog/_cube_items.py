@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ __all__ = [
     "cube_variables",
     "default_item_id",
     "register_cube",
+    "register_item",
 ]
 
 #: Collection of the cubes registered by :func:`register_cube`; kept by a catalog rebuild.
@@ -236,6 +237,111 @@ def _asset_path(item: Any) -> Path | None:
     return None if "://" in href else Path(href).resolve()
 
 
+def register_item(
+    make_item: Callable[[], Any],
+    catalog: Path | str,
+    *,
+    collection_id: str,
+    description: str,
+    what: str,
+    retry: str,
+    prepare: Callable[[Any], None] | None = None,
+) -> Any:
+    """Add the item of a store to collection ``collection_id`` of a static catalog.
+
+    The catalog is read first (every link, so that a broken one is named), then the item is
+    made with ``make_item()``; its ``zarr`` asset names the store. The collection is created
+    when missing. An item of the same id replaces the old one when it describes the same
+    store; one describing another store is refused. After the hrefs are normalised (the
+    item's folder is known), ``prepare(item)`` may add assets that live next to the item;
+    then asset hrefs are made relative and the catalog is saved self-contained.
+
+    Parameters
+    ----------
+    make_item
+        Builds the ``pystac.Item``.
+    catalog
+        Catalog folder (or its ``catalog.json``).
+    collection_id, description
+        The collection (its description when it is created).
+    what
+        What is registered, for messages (``"cube"``, ``"maps"``).
+    retry
+        How to redo the work after rebuilding a broken catalog, for messages.
+    prepare
+        Called with the item once its self href is set.
+
+    Raises
+    ------
+    CatalogError
+        ``catalog`` is not a static STAC catalog, the collection id names a plain catalog,
+        or the item id names an item of another store.
+    """
+    import pystac
+
+    root = Path(catalog)
+    cat_file = root / "catalog.json" if root.is_dir() else root
+    if not cat_file.is_file():
+        raise CatalogError(
+            f"catalog={str(catalog)!r} has no catalog.json; build one with `ecocube catalog build`"
+        )
+    fix = f"rebuild the catalog with `ecocube catalog build --out {cat_file.parent}` and {retry}"
+    try:
+        cat = pystac.Catalog.from_file(str(cat_file))
+    except Exception as err:  # pystac raises several unrelated types
+        raise CatalogError(
+            f"cannot register the {what}: {cat_file} is not a readable STAC catalog "
+            f"({read_error_cause(err)}); {fix}"
+        ) from err
+    try:
+        # Saving touches every object: read every link first, so a broken one is named.
+        all_items(cat, fix)
+    except CatalogError as err:
+        raise CatalogError(f"cannot register the {what}: {err}") from err
+    item = make_item()
+    coll = cat.get_child(collection_id)
+    if coll is None:
+        extent = pystac.Extent(
+            pystac.SpatialExtent([item.bbox]),
+            pystac.TemporalExtent(
+                [
+                    [
+                        item.datetime or item.common_metadata.start_datetime,
+                        item.common_metadata.end_datetime,
+                    ]
+                ]
+            ),
+        )
+        coll = pystac.Collection(
+            id=collection_id, description=description, extent=extent, license="other"
+        )
+        cat.add_child(coll)
+    elif not isinstance(coll, pystac.Collection):
+        raise CatalogError(
+            f"cannot register the {what}: the child {collection_id!r} of {cat_file} is a plain "
+            "catalog, not a collection; pass another collection_id="
+        )
+    existing = coll.get_item(item.id)
+    if existing is not None:
+        before, store = _asset_path(existing), _asset_path(item)
+        if before is not None and before != store:
+            raise CatalogError(
+                f"cannot register the {what}: item {item.id!r} of collection {collection_id!r} "
+                f"already describes another store ({before}); pass another item_id= (or leave "
+                "it out: the default id includes a hash of the store path)"
+            )
+        coll.remove_item(item.id)
+    coll.add_item(item)
+    coll.update_extent_from_items()
+    # trailing '/': pystac takes a folder name with a dot (catalog.v2) for a file otherwise
+    cat.normalize_hrefs(cat_file.parent.as_posix() + "/")
+    if prepare is not None:
+        prepare(item)
+    item.make_asset_hrefs_relative()
+    cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return item
+
+
 def register_cube(
     path: Path | str,
     catalog: Path | str,
@@ -265,75 +371,18 @@ def register_cube(
     EcocubeWarning
         When the store lies outside the catalog's folder.
     """
-    import pystac
-
-    root = Path(catalog)
-    cat_file = root / "catalog.json" if root.is_dir() else root
-    if not cat_file.is_file():
-        raise CatalogError(
-            f"catalog={str(catalog)!r} has no catalog.json; build one with `ecocube catalog build`"
-        )
-    fix = (
-        f"rebuild the catalog with `ecocube catalog build --out {cat_file.parent}` and build "
-        "again, or build with --no-register"
+    item = register_item(
+        lambda: cube_item(path, item_id=item_id),
+        catalog,
+        collection_id=collection_id,
+        description="Aligned data cubes built by ecocube (Zarr).",
+        what="cube",
+        retry="build again, or build with --no-register",
     )
-    try:
-        cat = pystac.Catalog.from_file(str(cat_file))
-    except Exception as err:  # pystac raises several unrelated types
-        raise CatalogError(
-            f"cannot register the cube: {cat_file} is not a readable STAC catalog "
-            f"({read_error_cause(err)}); {fix}"
-        ) from err
-    try:
-        # Saving touches every object: read every link first, so a broken one is named.
-        all_items(cat, fix)
-    except CatalogError as err:
-        raise CatalogError(f"cannot register the cube: {err}") from err
-    item = cube_item(path, item_id=item_id)
-    coll = cat.get_child(collection_id)
-    if coll is None:
-        extent = pystac.Extent(
-            pystac.SpatialExtent([item.bbox]),
-            pystac.TemporalExtent(
-                [
-                    [
-                        item.datetime or item.common_metadata.start_datetime,
-                        item.common_metadata.end_datetime,
-                    ]
-                ]
-            ),
-        )
-        coll = pystac.Collection(
-            id=collection_id,
-            description="Aligned data cubes built by ecocube (Zarr).",
-            extent=extent,
-            license="other",
-        )
-        cat.add_child(coll)
-    elif not isinstance(coll, pystac.Collection):
-        raise CatalogError(
-            f"cannot register the cube: the child {collection_id!r} of {cat_file} is a plain "
-            "catalog, not a collection; pass another collection_id="
-        )
-    existing = coll.get_item(item.id)
-    if existing is not None:
-        before = _asset_path(existing)
-        if before is not None and before != Path(path).resolve():
-            raise CatalogError(
-                f"cannot register the cube: item {item.id!r} of collection {collection_id!r} "
-                f"already describes another store ({before}); pass another item_id= (or leave "
-                "it out: the default id includes a hash of the store path)"
-            )
-        coll.remove_item(item.id)
-    coll.add_item(item)
-    coll.update_extent_from_items()
-    # trailing '/': pystac takes a folder name with a dot (catalog.v2) for a file otherwise
-    cat.normalize_hrefs(cat_file.parent.as_posix() + "/")
-    item.make_asset_hrefs_relative()
-    cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    if not Path(path).resolve().is_relative_to(cat_file.parent.resolve()):
+    folder = Path(item.get_root().get_self_href()).parent
+    if not Path(path).resolve().is_relative_to(folder.resolve()):
         warnings.warn(
-            f"the cube {str(path)!r} lies outside the catalog folder {str(cat_file.parent)!r}: "
+            f"the cube {str(path)!r} lies outside the catalog folder {str(folder)!r}: "
             "it is registered, but the catalog is no longer self-contained (`ecocube catalog "
             "validate` reports the href); write cubes inside the catalog folder to keep it portable",
             EcocubeWarning,

@@ -2,7 +2,8 @@
 
 Core objects are checked with the stac-pydantic models (no network). Extension fields are
 checked by the rules below, written from the extension specifications (projection v2, raster
-v1.1, eo v1.1, classification v2, datacube v2.2, file v2.1); no JSON schema is downloaded.
+v1.1, eo v1.1, classification v2, datacube v2.2, file v2.1, machine learning model v1.5);
+no JSON schema is downloaded.
 Every JSON file of the folder is read, so every invalid object is reported with its path.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ecocube.catalog._assets import EXT, PREFIX_EXT, multihash_sha256
+from ecocube.catalog._map_items import MLM_EXT
 from ecocube.data import sha256_of
 from ecocube.errors import InvalidInputError
 
@@ -41,6 +43,23 @@ _COMMON_NAMES = frozenset(
     "nir nir08 nir09 cirrus swir16 swir22 lwir lwir11 lwir12".split()
 )
 _CLASS_NAME = re.compile(r"^[0-9A-Za-z_-]+$")
+#: Any version of the MLM extension (items may declare an older one).
+_MLM_URI = re.compile(r"^https://stac-extensions\.github\.io/mlm/v1\.\d+\.\d+/schema\.json$")
+_MLM_TASKS = frozenset(
+    "regression classification scene-classification detection object-detection segmentation "
+    "semantic-segmentation instance-segmentation panoptic-segmentation similarity-search "
+    "generative image-captioning super-resolution downscaling".split()
+)
+_MLM_ACCELERATORS = frozenset(
+    "amd64 cuda xla amd-rocm intel-ipex-cpu intel-ipex-gpu macos-arm".split()
+)
+_MLM_REQUIRED = ("mlm:name", "mlm:architecture", "mlm:tasks", "mlm:input", "mlm:output")
+#: Model-wide fields that the MLM extension allows only in item properties, not on assets.
+_MLM_ITEM_ONLY = ("mlm:name", "mlm:input", "mlm:output", "mlm:hyperparameters")
+_DIM_NAME = re.compile(r"^[a-z-_]+$")
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
 _DATETIME_FIELDS = ("datetime", "start_datetime", "end_datetime", "created", "updated")
 
 
@@ -97,6 +116,8 @@ def _check_declared(obj: dict[str, Any]) -> list[str]:
         ext = PREFIX_EXT.get(prefix, prefix)
         if ext in EXT and EXT[ext] not in declared:
             out.append(f"uses '{prefix}:' fields but does not declare {EXT[ext]}")
+        elif ext == "mlm" and not any(_MLM_URI.match(str(u)) for u in declared):
+            out.append(f"uses 'mlm:' fields but does not declare {MLM_EXT}")
     return out
 
 
@@ -227,6 +248,131 @@ def _check_cube(fields: dict[str, Any], where: str) -> list[str]:
     return out
 
 
+def _check_structure(value: Any, where: str) -> tuple[list[str], list[str]]:
+    """Problems of an MLM input/result structure, and its ``dim_order``."""
+    if not isinstance(value, dict):
+        return [f"{where} must be an object with shape, dim_order and data_type"], []
+    shape, dims = value.get("shape"), value.get("dim_order")
+    out = []
+    if not (
+        isinstance(shape, list)
+        and shape
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= -1 for v in shape)
+    ):
+        out.append(f"{where}.shape must be a non-empty list of integers >= -1, got {shape!r}")
+        shape = None
+    if not (
+        isinstance(dims, list)
+        and dims
+        and all(isinstance(d, str) and _DIM_NAME.match(d) for d in dims)
+        and len(set(dims)) == len(dims)
+    ):
+        out.append(f"{where}.dim_order must be distinct names matching [a-z-_]+, got {dims!r}")
+        dims = None
+    if shape is not None and dims is not None and len(shape) != len(dims):
+        out.append(f"{where}: shape {shape} and dim_order {dims} differ in length")
+    if value.get("data_type") not in _DATA_TYPES:
+        out.append(f"{where}.data_type {value.get('data_type')!r} not one of {sorted(_DATA_TYPES)}")
+    return out, list(dims or [])
+
+
+def _check_references(entry: dict[str, Any], dims: list[str], shape: Any, where: str) -> list[str]:
+    """``bands``/``variables`` of an MLM input or output against its dimensions."""
+    out = []
+    for key in ("bands", "variables"):
+        refs = entry.get(key)
+        if refs is None:
+            continue
+        if not isinstance(refs, list) or not all(
+            isinstance(r, str) or (isinstance(r, dict) and isinstance(r.get("name"), str))
+            for r in refs
+        ):
+            out.append(f"{where}.{key} must be a list of names or objects with a name")
+            continue
+        if refs and dims and key not in dims:
+            out.append(f"{where} lists {key} but its dim_order {dims} has no {key!r} dimension")
+        elif refs and key in dims and isinstance(shape, list) and len(shape) == len(dims):
+            size = shape[dims.index(key)]
+            if size not in (-1, len(refs)):
+                out.append(
+                    f"{where}: dimension {key!r} has size {size} but {len(refs)} {key} are listed"
+                )
+    return out
+
+
+def _check_mlm(obj: dict[str, Any], props: dict[str, Any]) -> list[str]:
+    """Machine Learning Model extension (v1.5) rules for an item."""
+    if obj.get("type") != "Feature" or not any(str(k).startswith("mlm:") for k in props):
+        return []
+    out = [
+        f"properties lacks {k} (required by the mlm extension)"
+        for k in _MLM_REQUIRED
+        if k not in props
+    ]
+    name = props.get("mlm:name")
+    if "mlm:name" in props and not (isinstance(name, str) and name.strip()):
+        out.append(f"mlm:name must be a non-empty string, got {name!r}")
+    tasks = props.get("mlm:tasks")
+    if "mlm:tasks" in props and not (
+        isinstance(tasks, list)
+        and tasks
+        and set(tasks) <= _MLM_TASKS
+        and len(set(tasks)) == len(tasks)
+    ):
+        out.append(f"mlm:tasks must be distinct names from {sorted(_MLM_TASKS)}, got {tasks!r}")
+    version = props.get("mlm:framework_version")
+    if version is not None and not (isinstance(version, str) and _SEMVER.match(version)):
+        out.append(f"mlm:framework_version must be a semantic version, got {version!r}")
+    acc = props.get("mlm:accelerator")
+    if acc is not None and acc not in _MLM_ACCELERATORS:
+        out.append(f"mlm:accelerator {acc!r} not one of {sorted(_MLM_ACCELERATORS)} (or null)")
+    if props.get("mlm:pretrained") is False and props.get("mlm:pretrained_source", "") is not None:
+        out.append("mlm:pretrained is false, so mlm:pretrained_source must be null")
+    uses_variables = False
+    for key, inner in (("mlm:input", "input"), ("mlm:output", "result")):
+        entries = props.get(key)
+        if key in props and not isinstance(entries, list):
+            out.append(f"{key} must be a list of objects")
+            continue
+        for i, entry in enumerate(entries or []):
+            where = f"{key}[{i}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                out.append(f"{where} must be an object with a name")
+                continue
+            problems, dims = _check_structure(entry.get(inner), f"{where}.{inner}")
+            out += problems
+            shape = entry[inner].get("shape") if isinstance(entry.get(inner), dict) else None
+            out += _check_references(entry, dims, shape, where)
+            uses_variables |= bool(entry.get("variables"))
+            if key == "mlm:output":
+                otasks = entry.get("tasks")
+                if not (isinstance(otasks, list) and otasks and set(otasks) <= _MLM_TASKS):
+                    out.append(f"{where}.tasks must be names from {sorted(_MLM_TASKS)}")
+                if entry.get("classification:classes") not in (None, []):
+                    out += _check_classes(entry, where)
+    declared = set(obj.get("stac_extensions") or [])
+    if uses_variables and EXT["datacube"] not in declared:
+        out.append(f"mlm inputs/outputs list variables but {EXT['datacube']} is not declared")
+    raw_assets = obj.get("assets")
+    assets: dict[str, Any] = raw_assets if isinstance(raw_assets, dict) else {}
+    models = [
+        a for a in assets.values() if isinstance(a, dict) and "mlm:model" in (a.get("roles") or [])
+    ]
+    if not models:
+        out.append("no asset has the role 'mlm:model' (the mlm extension requires the model asset)")
+    for key, asset in sorted(assets.items()):
+        if not isinstance(asset, dict):
+            continue
+        if "mlm:model" in (asset.get("roles") or []) and not isinstance(
+            asset.get("mlm:artifact_type"), str
+        ):
+            out.append(f"assets.{key} has the role 'mlm:model' but no mlm:artifact_type")
+        misplaced = [k for k in _MLM_ITEM_ONLY if k in asset]
+        if misplaced:
+            out.append(f"assets.{key} holds {misplaced}, allowed only in item properties")
+    return out
+
+
 def _check_datetimes(obj: dict[str, Any]) -> list[str]:
     """Date fields that are not text (the core models take a number for a Unix time)."""
     fields: list[tuple[str, Any]] = []
@@ -269,6 +415,7 @@ def _check_object(obj: dict[str, Any], path: Path, root: Path, hashes: bool) -> 
     if cc is not None and not (_is_num(cc) and 0 <= cc <= 100):
         out.append(f"eo:cloud_cover must be within 0-100, got {cc!r}")
     out += _check_proj(props, "properties") + _check_cube(props, "properties")
+    out += _check_mlm(obj, props)
     for key, asset in sorted((obj.get("assets") or {}).items()):
         where = f"assets.{key}"
         if not isinstance(asset, dict) or not isinstance(asset.get("href"), str):

@@ -1,9 +1,16 @@
 """ecocube.models: multi-species species distribution models, their evaluation and benchmarks.
 
+Every model subclasses :class:`SpeciesDistributionModel` (``predict`` -> :class:`Prediction` with
+mean, sd, q05, q95; ``save``/``load`` of its own state; :class:`ModelInputs`; an
+:class:`ExplainFunction` for explanations) and registers under a name
+(:func:`register_model`, :func:`model_class`); the design matrix of every model comes from
+:class:`CovariateEncoder`.
+
 Models
 ------
 :class:`SDM`
-    scikit-learn-like ``fit``/``predict`` on a records table (the ``ecocube sdm`` CLI).
+    scikit-learn-like ``fit``/``predict`` on a records table (the ``ecocube sdm`` CLI); picks
+    the model from the registry.
 :class:`MaxentNet`
     DeepMaxent-style multi-species network (normalised Poisson / maximum-entropy loss).
 :class:`IntegratedSDM`
@@ -39,6 +46,15 @@ _LAZY: dict[str, str] = {
     "summarise": "ecocube.models.evaluation",
     "tss": "ecocube.models.evaluation",
     "SDM": "ecocube.models.estimator",
+    "ExplainFunction": "ecocube.models._base",
+    "ModelInputs": "ecocube.models._base",
+    "ModelState": "ecocube.models._base",
+    "Prediction": "ecocube.models._base",
+    "SpeciesDistributionModel": "ecocube.models._base",
+    "model_class": "ecocube.models._base",
+    "register_model": "ecocube.models._base",
+    "registered_models": "ecocube.models._base",
+    "CovariateEncoder": "ecocube.models._features",
     "BACKGROUNDS": "ecocube.models.maxent_net",
     "MaxentNet": "ecocube.models.maxent_net",
     "MaxentNetConfig": "ecocube.models.maxent_net",
@@ -66,6 +82,8 @@ __all__ = [
     "BENCHMARK_MODELS",
     "SDM",
     "BenchmarkModel",
+    "CovariateEncoder",
+    "ExplainFunction",
     "IntegratedConfig",
     "IntegratedData",
     "IntegratedSDM",
@@ -73,12 +91,16 @@ __all__ = [
     "MaxentNet",
     "MaxentNetConfig",
     "MaxentNetwork",
+    "ModelInputs",
+    "ModelState",
     "MultimodalConfig",
     "MultimodalMaxentNet",
     "MultimodalSDM",
     "NceasResult",
     "PosteriorSummary",
+    "Prediction",
     "SpatialFourierBasis",
+    "SpeciesDistributionModel",
     "auc",
     "boyce_index",
     "conformal_interval_factor",
@@ -88,6 +110,9 @@ __all__ = [
     "expected_calibration_error",
     "interval_coverage",
     "maxent_loss",
+    "model_class",
+    "register_model",
+    "registered_models",
     "reliability_curve",
     "run_nceas_benchmark",
     "summarise",

@@ -80,10 +80,10 @@ def fit(
     """
     from rich.console import Console
 
-    from ecocube.models.estimator import SDM, check_model_target
+    from ecocube.models.estimator import SDM, check_model_target, table_model
 
     check_model_target(out)  # a bad --out fails before the fit, not after it
-    options = {} if steps is None else {"epochs" if model == "maxent-net" else "steps": steps}
+    options = {} if steps is None else {table_model(model).steps_option: steps}
     sdm = SDM(
         model=model,
         covariates=_split(covariates),

@@ -1,72 +1,211 @@
-"""Covariate encoding shared by the SDMs: z-scoring fitted on background, categoricals one-hot."""
+"""Covariate encoding shared by the SDMs, and spatial features of the site coordinates.
+
+:class:`CovariateEncoder` is the one design-matrix builder of every model: continuous covariates
+scaled on a reference table (z-score or quantile-normal), optional standardised squares, and
+one-hot categorical levels; its fitted state is a plain dict that the model stores with itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ecocube.errors import InvalidInputError
 
-__all__ = ["SpatialFourierBasis", "TabularEncoder", "site_coordinates"]
+__all__ = [
+    "LEVEL_ORDERS",
+    "SCALINGS",
+    "CovariateEncoder",
+    "SpatialFourierBasis",
+    "site_coordinates",
+]
+
+#: Scalings of the continuous covariates.
+SCALINGS: tuple[str, ...] = ("zscore", "quantile")
+#: Orders of the one-hot columns of a categorical covariate.
+LEVEL_ORDERS: tuple[str, ...] = ("value", "text")
+_UNKNOWN = ("error", "ignore")
+#: Probabilities of the quantiles stored by the quantile scaling.
+_QUANTILE_GRID = np.linspace(0, 1, 101)
+#: Normal scores the stored quantiles map to (kept inside (0, 1) so the map stays finite).
+_QUANTILE_PROBS = np.linspace(0.005, 0.995, 101)
+
+
+def _level(v: Any) -> str:
+    """Canonical text of a categorical value (``3``, ``3.0`` and ``"3"`` are one level)."""
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _as_number(level: str) -> float | None:
+    """``level`` as a float when it is a number, else ``None``."""
+    try:
+        return float(level)
+    except ValueError:
+        return None
+
+
+def _order_levels(levels: Iterable[str], order: str) -> list[str]:
+    """Distinct ``levels`` in ``order``: ``"text"`` alphabetical; ``"value"`` numerically when
+    every level is a number, else alphabetical."""
+    unique = sorted(set(levels))
+    if order == "text":
+        return unique
+    numbers = [_as_number(v) for v in unique]
+    if all(n is not None for n in numbers):
+        return [v for _, v in sorted(zip(numbers, unique, strict=True))]
+    return unique
+
+
+def _shorten(values: Sequence[str], limit: int = 10) -> str:
+    """``values`` as a list for a message, the first ``limit`` and a count of the rest."""
+    shown = repr(list(values[:limit]))
+    return shown if len(values) <= limit else f"{shown[:-1]}, ... {len(values) - limit} more]"
+
+
+def _strictly_increasing(q: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Collapse tied quantiles (discrete covariates) so ``np.interp`` gets increasing x."""
+    q_unique, first = np.unique(q, return_index=True)
+    last = np.r_[first[1:] - 1, len(q) - 1]
+    return q_unique, (p[first] + p[last]) / 2
 
 
 @dataclass
-class TabularEncoder:
+class CovariateEncoder:
     """Turn a covariate table into a float32 design matrix.
 
-    Continuous columns are z-scored with the mean and standard deviation of the table given to
-    :meth:`fit` (the background, so the scale describes the landscape rather than where species
-    were recorded). Categorical columns become one-hot indicators of the levels seen at fit
-    time.
+    Columns of the output, in order: the continuous covariates scaled; with ``quadratic``
+    their squares (of the scaled values), standardised; one 0/1 indicator per level of each
+    categorical covariate. Scales, square statistics and levels are learnt by :meth:`fit` on a
+    reference table (the study region: background points and survey sites, not the presences,
+    so that the scale describes the landscape rather than where species were recorded).
 
     Parameters
     ----------
     covariates
-        Every covariate column, in order.
+        Continuous covariate columns, in order.
     categorical
-        The subset of ``covariates`` holding integer or string category codes.
-    handle_unknown
-        ``"error"``: a level unseen at fit time raises; ``"ignore"``: its indicators are all 0.
+        Categorical covariate columns (integer or text codes), one-hot encoded.
+    quadratic
+        Add the standardised squares of the scaled continuous covariates.
     scaling
-        ``"zscore"`` (default) or ``"quantile"``: each continuous covariate mapped through
-        its empirical distribution on the fitted table (101 quantiles, linear in between,
-        clipped outside) to the standard normal scale, which tames skewed covariates.
+        ``"zscore"``: ``(x - mean) / sd`` of the reference table; ``"quantile"``: each
+        covariate mapped through its empirical distribution on the reference table (101
+        quantiles, linear in between, clipped outside) to the standard normal scale, which
+        tames skewed covariates.
+    handle_unknown
+        A categorical level absent at fit time: ``"error"`` raises at :meth:`transform`;
+        ``"ignore"`` gives it all-zero indicators.
+    level_order
+        Order of a categorical covariate's indicator columns: ``"value"`` (numbers by value,
+        text alphabetically) or ``"text"`` (alphabetically as text: ``1, 10, 2``).
+
+    Attributes
+    ----------
+    mean_, std_
+        ``(n_covariates,)`` mean and standard deviation (1 where constant) of the reference
+        table, float64.
+    sq_mean_, sq_std_
+        ``(n_covariates,)`` mean and standard deviation of the squared scaled covariates.
+    quantiles_
+        ``(101, n_covariates)`` quantiles of the reference table (quantile scaling), else
+        ``None``.
+    levels_
+        Levels of each categorical covariate as canonical text (``3``, ``3.0`` and ``"3"`` are
+        the level ``"3"``), in column order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"t": [1.0, 2.0, 3.0], "soil": [2, 1, 2]})
+    >>> enc = CovariateEncoder(["t"], ["soil"], quadratic=True).fit(table)
+    >>> enc.feature_names
+    ['t', 't^2', 'soil=1', 'soil=2']
+    >>> enc.transform(table).shape
+    (3, 4)
     """
 
-    covariates: Sequence[str]
+    covariates: Sequence[str] = ()
     categorical: Sequence[str] = ()
-    handle_unknown: str = "error"
+    quadratic: bool = False
     scaling: str = "zscore"
+    handle_unknown: str = "error"
+    level_order: str = "value"
     mean_: np.ndarray = field(init=False, repr=False)
     std_: np.ndarray = field(init=False, repr=False)
-    levels_: dict[str, np.ndarray] = field(init=False, repr=False)
+    sq_mean_: np.ndarray = field(init=False, repr=False)
+    sq_std_: np.ndarray = field(init=False, repr=False)
+    quantiles_: np.ndarray | None = field(init=False, repr=False, default=None)
+    levels_: dict[str, list[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.covariates = tuple(self.covariates)
-        self.categorical = tuple(self.categorical)
-        extra = [c for c in self.categorical if c not in self.covariates]
+        self.covariates = tuple(str(c) for c in self.covariates)
+        self.categorical = tuple(str(c) for c in self.categorical)
+        both = sorted(set(self.covariates) & set(self.categorical))
+        if both:
+            raise InvalidInputError(
+                f"columns {both} are listed as both continuous and categorical covariates; "
+                "list each column once."
+            )
+        for name, value, valid in (
+            ("scaling", self.scaling, SCALINGS),
+            ("handle_unknown", self.handle_unknown, _UNKNOWN),
+            ("level_order", self.level_order, LEVEL_ORDERS),
+        ):
+            if value not in valid:
+                raise InvalidInputError(
+                    f"{name} must be {' or '.join(repr(v) for v in valid)}, got {value!r}"
+                )
+
+    @classmethod
+    def of_columns(
+        cls, columns: Sequence[str], categorical: Sequence[str] = (), **options: Any
+    ) -> CovariateEncoder:
+        """An encoder of ``columns`` of which ``categorical`` is a subset (the rest continuous).
+
+        Raises
+        ------
+        InvalidInputError
+            A categorical column is not among ``columns``.
+        """
+        extra = [c for c in categorical if c not in columns]
         if extra:
             raise InvalidInputError(
-                f"categorical columns {extra} are not among the covariates {list(self.covariates)}"
+                f"categorical columns {extra} are not among the covariates {list(columns)}"
             )
-        if self.handle_unknown not in ("error", "ignore"):
-            raise InvalidInputError(
-                f"handle_unknown must be 'error' or 'ignore', got {self.handle_unknown!r}"
-            )
-        if self.scaling not in ("zscore", "quantile"):
-            raise InvalidInputError(f"scaling must be 'zscore' or 'quantile', got {self.scaling!r}")
-        self.continuous = tuple(c for c in self.covariates if c not in self.categorical)
+        return cls([c for c in columns if c not in categorical], categorical, **options)
 
-    def _check(self, table: pd.DataFrame, what: str) -> None:
-        missing = [c for c in self.covariates if c not in table.columns]
+    # ------------------------------------------------------------------ checks
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every input column: the continuous, then the categorical covariates."""
+        return (*self.covariates, *self.categorical)
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`from_dict`) has set the scales and levels."""
+        return hasattr(self, "levels_")
+
+    def check(self, table: pd.DataFrame, what: str) -> None:
+        """Raise unless ``table`` has every input column, without missing values.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the missing columns (and those present), or the columns with missing
+            values and their row counts.
+        """
+        missing = [c for c in self.columns if c not in table.columns]
         if missing:
             raise InvalidInputError(
                 f"{what} lacks the covariate columns {missing}; it has {list(table.columns)}"
             )
-        nan = table[list(self.covariates)].isna().sum()
+        nan = table[list(self.columns)].isna().sum()
         nan = nan[nan > 0]
         if len(nan):
             raise InvalidInputError(
@@ -75,70 +214,193 @@ class TabularEncoder:
                 + "; drop or impute those rows first"
             )
 
-    def fit(self, table: pd.DataFrame) -> TabularEncoder:
-        """Learn scales and levels from ``table`` (the background sites)."""
-        self._check(table, "the table to fit the encoder on")
-        cont = table[list(self.continuous)].to_numpy(dtype=np.float64)
-        self.mean_ = cont.mean(0) if len(cont) else np.zeros(0)
-        std = cont.std(0) if len(cont) else np.ones(0)
-        self.std_ = np.where(std > 0, std, 1.0)
-        if self.scaling == "quantile" and len(cont):
-            self.quantiles_ = np.quantile(cont, np.linspace(0, 1, 101), axis=0)
-        self.levels_ = {c: np.unique(table[c].to_numpy()) for c in self.categorical}
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self, table: pd.DataFrame, *, levels_from: pd.DataFrame | None = None
+    ) -> CovariateEncoder:
+        """Learn scales from ``table`` and categorical levels from it and ``levels_from``.
+
+        Parameters
+        ----------
+        table
+            Reference table (e.g. the background points) with every input column.
+        levels_from
+            More rows whose categorical levels are added (e.g. all training records, so a
+            level seen only among the presences is known).
+        """
+        self.check(table, "the table to fit the encoder on")
+        x = table[list(self.covariates)].to_numpy(dtype=np.float64)
+        n_cov = len(self.covariates)
+        if len(x):
+            mean = x.mean(0)
+            sd = x.std(0)
+            self.mean_, self.std_ = mean, np.where(sd > 0, sd, 1.0)
+        else:
+            self.mean_, self.std_ = np.zeros(n_cov), np.ones(n_cov)
+        self.quantiles_ = None
+        if self.scaling == "quantile" and len(x):
+            self.quantiles_ = np.quantile(x, _QUANTILE_GRID, axis=0)
+        z = self._scale(x)
+        if len(x):
+            z2 = z**2
+            sq_sd = z2.std(0)
+            self.sq_mean_, self.sq_std_ = z2.mean(0), np.where(sq_sd > 0, sq_sd, 1.0)
+        else:
+            self.sq_mean_, self.sq_std_ = np.zeros(n_cov), np.ones(n_cov)
+        self.levels_ = {}
+        for c in self.categorical:
+            values = [table[c]] + ([levels_from[c]] if levels_from is not None else [])
+            seen = {_level(v) for col in values for v in pd.unique(col)}
+            self.levels_[c] = _order_levels(seen, self.level_order)
         return self
 
     @property
     def feature_names(self) -> list[str]:
         """Names of the output columns."""
-        names = list(self.continuous)
+        self._check_fitted()
+        names = list(self.covariates)
+        if self.quadratic:
+            names += [f"{c}^2" for c in self.covariates]
         for c in self.categorical:
-            names += [f"{c}={v}" for v in self.levels_[c]]
+            names += [f"{c}={lv}" for lv in self.levels_[c]]
         return names
 
-    def transform(self, table: pd.DataFrame) -> np.ndarray:
-        """Design matrix, shape ``(n_rows, len(feature_names))``, float32."""
-        if not hasattr(self, "mean_"):
-            raise InvalidInputError("the encoder is not fitted; call fit(background) first")
-        self._check(table, "the covariate table")
-        raw = table[list(self.continuous)].to_numpy(dtype=np.float64)
-        if self.scaling == "quantile" and raw.shape[1]:
+    # ------------------------------------------------------------------ transform
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise InvalidInputError("the encoder is not fitted; call fit(table) first")
+
+    def _scale(self, x: np.ndarray) -> np.ndarray:
+        """Continuous covariates ``(n, n_covariates)`` on the model's scale."""
+        if self.quantiles_ is not None and x.shape[1]:
             from scipy.special import ndtri
 
-            probs = np.linspace(0.005, 0.995, 101)
-            cont = np.column_stack(
+            q = self.quantiles_
+            return np.column_stack(
                 [
-                    ndtri(np.interp(raw[:, j], *_strictly_increasing(self.quantiles_[:, j], probs)))
-                    for j in range(raw.shape[1])
+                    ndtri(np.interp(x[:, j], *_strictly_increasing(q[:, j], _QUANTILE_PROBS)))
+                    for j in range(x.shape[1])
                 ]
             )
+        return (x - self.mean_) / self.std_
+
+    def _onehot(self, column: pd.Series, name: str) -> np.ndarray:
+        """Indicators ``(n, n_levels)`` of ``column``'s levels (unseen levels per ``handle_unknown``)."""
+        levels = self.levels_[name]
+        numbers = [_as_number(v) for v in levels]
+        if (
+            pd.api.types.is_numeric_dtype(column)
+            and not pd.api.types.is_bool_dtype(column)
+            and all(n is not None for n in numbers)
+        ):
+            values = column.to_numpy(dtype=np.float64)
+            onehot = values[:, None] == np.asarray(numbers, dtype=np.float64)[None, :]
         else:
-            cont = (raw - self.mean_) / self.std_
-        blocks = [cont]
+            values = column.map(_level).to_numpy(dtype=object)
+            onehot = values[:, None] == np.asarray(levels, dtype=object)[None, :]
+        unseen = ~onehot.any(axis=1)
+        if unseen.any() and self.handle_unknown == "error":
+            bad = sorted({_level(v) for v in column.to_numpy()[unseen]})
+            raise InvalidInputError(
+                f"categorical covariate {name!r} has level(s) {_shorten(bad)} not seen at fit "
+                f"time ({int(unseen.sum())} rows; known levels: {_shorten(levels)}); map them "
+                "to a known level, drop those rows or refit with them."
+            )
+        return onehot.astype(np.float64)
+
+    def transform(self, table: pd.DataFrame) -> np.ndarray:
+        """Design matrix ``(len(table), len(feature_names))``, float32.
+
+        Raises
+        ------
+        InvalidInputError
+            The encoder is not fitted, a column is missing or has missing values, or (with
+            ``handle_unknown="error"``) a categorical level was not seen at fit time.
+        """
+        self._check_fitted()
+        self.check(table, "the covariate table")
+        z = self._scale(table[list(self.covariates)].to_numpy(dtype=np.float64))
+        parts = [z]
+        if self.quadratic:
+            parts.append((z**2 - self.sq_mean_) / self.sq_std_)
         for c in self.categorical:
-            values = table[c].to_numpy()
-            levels = self.levels_[c]
-            onehot = values[:, None] == levels[None, :]
-            unseen = ~onehot.any(1)
-            if unseen.any() and self.handle_unknown == "error":
-                bad = sorted({str(v) for v in values[unseen]})
-                raise InvalidInputError(
-                    f"categorical covariate {c!r} has levels {bad} ({int(unseen.sum())} rows) "
-                    f"unseen at fit time (known: {[str(v) for v in levels]}); drop those rows "
-                    "or refit with them"
-                )
-            blocks.append(onehot.astype(np.float64))
-        return np.concatenate(blocks, axis=1).astype(np.float32)
+            parts.append(self._onehot(table[c], c))
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def fit_transform(self, table: pd.DataFrame) -> np.ndarray:
         """:meth:`fit` then :meth:`transform`."""
         return self.fit(table).transform(table)
 
+    # ------------------------------------------------------------------ state
+    def to_dict(self) -> dict[str, Any]:
+        """Settings and fitted state as plain JSON types (floats round-trip exactly)."""
+        self._check_fitted()
+        return {
+            "covariates": list(self.covariates),
+            "categorical": list(self.categorical),
+            "quadratic": self.quadratic,
+            "scaling": self.scaling,
+            "handle_unknown": self.handle_unknown,
+            "level_order": self.level_order,
+            "mean": self.mean_.tolist(),
+            "sd": self.std_.tolist(),
+            "sq_mean": self.sq_mean_.tolist(),
+            "sq_sd": self.sq_std_.tolist(),
+            "quantiles": None if self.quantiles_ is None else self.quantiles_.tolist(),
+            "levels": {c: list(v) for c, v in self.levels_.items()},
+        }
 
-def _strictly_increasing(q: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Collapse tied quantiles (discrete covariates) so ``np.interp`` gets increasing x."""
-    q_unique, first = np.unique(q, return_index=True)
-    last = np.r_[first[1:] - 1, len(q) - 1]
-    return q_unique, (p[first] + p[last]) / 2
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> CovariateEncoder:
+        """The fitted encoder of :meth:`to_dict`.
+
+        Dicts without ``scaling``, ``handle_unknown``, ``level_order`` or ``quantiles`` (model
+        folders of format version 1) get ``"zscore"``, ``"error"``, ``"text"`` and none.
+
+        Raises
+        ------
+        InvalidInputError
+            A statistic's length differs from the number of covariates, or a categorical
+            covariate has no levels.
+        """
+        enc = cls(
+            state["covariates"],
+            state.get("categorical", ()),
+            quadratic=bool(state.get("quadratic", False)),
+            scaling=state.get("scaling", "zscore"),
+            handle_unknown=state.get("handle_unknown", "error"),
+            level_order=state.get("level_order", "text"),
+        )
+        n = len(enc.covariates)
+        stats = {}
+        for key in ("mean", "sd", "sq_mean", "sq_sd"):
+            default = [0.0 if "mean" in key else 1.0] * n
+            stats[key] = np.asarray(state.get(key, default), dtype=np.float64)
+            if stats[key].shape != (n,):
+                raise InvalidInputError(
+                    f"encoder state {key!r} has shape {stats[key].shape}, expected ({n},) for the "
+                    f"covariates {list(enc.covariates)}"
+                )
+        enc.mean_, enc.std_ = stats["mean"], stats["sd"]
+        enc.sq_mean_, enc.sq_std_ = stats["sq_mean"], stats["sq_sd"]
+        quantiles = state.get("quantiles")
+        if enc.scaling == "quantile" and n and quantiles is None:
+            raise InvalidInputError(
+                "encoder state has scaling='quantile' but no quantiles (a model saved before "
+                "quantile scaling could be saved); refit the model"
+            )
+        enc.quantiles_ = None if quantiles is None else np.asarray(quantiles, dtype=np.float64)
+        if enc.quantiles_ is not None and enc.quantiles_.shape != (len(_QUANTILE_GRID), n):
+            raise InvalidInputError(
+                f"encoder state 'quantiles' has shape {enc.quantiles_.shape}, expected "
+                f"({len(_QUANTILE_GRID)}, {n})"
+            )
+        levels = state.get("levels", {})
+        missing = [c for c in enc.categorical if not levels.get(c)]
+        if missing:
+            raise InvalidInputError(f"encoder state has no levels for categorical {missing}")
+        enc.levels_ = {c: [str(v) for v in levels[c]] for c in enc.categorical}
+        return enc
 
 
 def site_coordinates(table: pd.DataFrame, coords: Sequence[str]) -> np.ndarray:

@@ -22,14 +22,27 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ecocube.errors import InvalidInputError
-from ecocube.models._features import TabularEncoder
+from ecocube.models._base import (
+    ExplainFunction,
+    ModelInputs,
+    Prediction,
+    RecordsSpec,
+    SpeciesDistributionModel,
+    cloglog,
+    json_config,
+    load_module_arrays,
+    module_arrays,
+    register_model,
+    summarise_draws,
+)
+from ecocube.models._features import CovariateEncoder
 from ecocube.training import TrainConfig, Trainer, resolve_device
 
 __all__ = [
@@ -175,7 +188,8 @@ class MaxentNetConfig:
     seed, device
         Seed of initialisation and batching; torch device (``"auto"``, ``"cpu"``, ``"cuda"``).
     scaling
-        Continuous covariates: ``"zscore"`` or ``"quantile"`` (see ``TabularEncoder``).
+        Continuous covariates: ``"zscore"`` or ``"quantile"`` (see
+        :class:`~ecocube.models.CovariateEncoder`).
     head_l2
         L2 penalty on each species' own weights (its output column of the head and of the
         linear path), weighted by ``1 / n_s`` for a species with ``n_s`` presences and added
@@ -342,18 +356,28 @@ class _Objective(torch.nn.Module):
         return loss
 
 
+@register_model
 @dataclass
-class MaxentNet:
+class MaxentNet(SpeciesDistributionModel):
     """Multi-species maximum-entropy network with a scikit-learn-like ``fit``/``predict``.
+
+    Presence-only: :meth:`predict` gives relative suitabilities (see :meth:`predict`), the
+    spread of the ``n_members`` independent members as uncertainty.
 
     Parameters
     ----------
     covariates
-        Covariate columns used by the model.
+        Covariate columns used by the model (continuous and categorical).
     categorical
         Categorical subset of ``covariates`` (one-hot encoded).
     config
         Hyper-parameters (:class:`MaxentNetConfig`).
+
+    Attributes
+    ----------
+    encoder
+        The :class:`~ecocube.models.CovariateEncoder` of the covariates (z-score or quantile
+        scaling per ``config.scaling``, categorical levels in value order), fitted by :meth:`fit`.
 
     Examples
     --------
@@ -361,11 +385,20 @@ class MaxentNet:
     >>> rng = np.random.default_rng(0)
     >>> bg = pd.DataFrame({"t": rng.normal(size=500)})
     >>> po = pd.DataFrame({"species": ["a"] * 50, "t": rng.normal(1.0, 0.5, 50)})
-    >>> cfg = MaxentNetConfig(hidden=(8,), epochs=20, n_members=1, background="random")
+    >>> cfg = MaxentNetConfig(hidden=(8,), epochs=20, n_members=2, background="random")
     >>> model = MaxentNet(["t"], config=cfg).fit(po, background=bg)
-    >>> model.predict(pd.DataFrame({"t": [-1.0, 1.0]})).shape
+    >>> model.predict(pd.DataFrame({"t": [-1.0, 1.0]})).mean.shape
     (2, 1)
     """
+
+    name: ClassVar[str] = "maxent-net"
+    config_class: ClassVar[type[Any]] = MaxentNetConfig
+    record_kinds: ClassVar[tuple[str, ...]] = ("presence", "background")
+    steps_option: ClassVar[str] = "epochs"
+    steps_unit: ClassVar[str] = "epochs"
+    per_part_species: ClassVar[bool] = True
+    cv_all_folds: ClassVar[bool] = True
+    mode = "presence-only"
 
     covariates: Sequence[str]
     categorical: Sequence[str] = ()
@@ -379,8 +412,8 @@ class MaxentNet:
         self.categorical = tuple(self.categorical)
         if not self.covariates:
             raise InvalidInputError("covariates is empty; name at least one covariate column")
-        self.encoder = TabularEncoder(
-            self.covariates, self.categorical, handle_unknown="error", scaling=self.config.scaling
+        self.encoder = CovariateEncoder.of_columns(
+            self.covariates, self.categorical, scaling=self.config.scaling, level_order="value"
         )
 
     # -- data assembly -------------------------------------------------------------------------
@@ -398,9 +431,9 @@ class MaxentNet:
             spp = pd.Series(["species"] * len(presences), index=presences.index)
         if len(presences) == 0:
             raise InvalidInputError("presences is empty; give at least one presence record")
-        self.encoder._check(presences, "presences")
+        self.encoder.check(presences, "presences")
         if background is not None:
-            self.encoder._check(background, "background")
+            self.encoder.check(background, "background")
         species = tuple(sorted(spp.unique()))
         keys = list(site_cols) if site_cols else None
         if keys:
@@ -440,6 +473,7 @@ class MaxentNet:
         group_col: str | None = None,
         validation: tuple[pd.DataFrame, pd.DataFrame | None] | None = None,
         patience: int | None = None,
+        encoder: CovariateEncoder | None = None,
     ) -> MaxentNet:
         """Fit on presence records (and optional random background sites).
 
@@ -475,6 +509,9 @@ class MaxentNet:
         patience
             Epochs without improvement of the held-out loss before stopping (with
             ``validation``); ``None`` runs all ``epochs`` and keeps the best one.
+        encoder
+            A fitted encoder of the model's covariates to use (a copy) instead of fitting one
+            (``scale_on`` is then ignored).
         """
         cfg = self.config
         table, counts, is_bg = self._sites(presences, background, species_col, site_cols)
@@ -484,7 +521,9 @@ class MaxentNet:
         log_w = site_log_weights(
             counts, is_bg, self.config.background, self.config.random_weight, groups
         )
-        if scale_on is not None:
+        if encoder is not None:
+            self._use_encoder(encoder)
+        elif scale_on is not None:
             self.encoder.fit(scale_on)
         else:
             self.encoder.fit(table[is_bg] if is_bg.any() else table)
@@ -597,6 +636,17 @@ class MaxentNet:
             )
         return np.array([per[sp][0] for sp in self.species_])
 
+    def _use_encoder(self, encoder: CovariateEncoder) -> None:
+        """Take a copy of a fitted ``encoder`` of this model's covariates."""
+        import copy
+
+        if not encoder.is_fitted or set(encoder.columns) != set(self.covariates):
+            raise InvalidInputError(
+                f"encoder= must be a fitted encoder of the covariates {list(self.covariates)}; "
+                f"got one of {list(encoder.columns)}"
+            )
+        self.encoder = copy.deepcopy(encoder)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "network"):
             raise InvalidInputError("the model is not fitted; call fit(presences, ...) first")
@@ -611,7 +661,7 @@ class MaxentNet:
         self._check_fitted()
         x = self.encoder.transform(sites)
         device = next(self.network.parameters()).device
-        shift = (math.log(self._n_background) - self._log_z).detach().cpu().numpy()
+        shift = self._shift().numpy()
         out = np.empty((self.network.n_members, len(x), len(self.species_)), np.float32)
         self.network.eval()
         with torch.no_grad():
@@ -620,6 +670,10 @@ class MaxentNet:
                 out[:, i : i + batch_size] = f.numpy() + shift
         return out
 
+    def _shift(self) -> torch.Tensor:
+        """``(members, 1, S)`` CPU offset normalising each member over the training background."""
+        return (math.log(self._n_background) - self._log_z).detach().cpu()
+
     def predict_log_intensity(self, sites: pd.DataFrame) -> np.ndarray:
         """Log relative occurrence rate, averaged over members; shape ``(n_sites, n_species)``.
 
@@ -627,15 +681,156 @@ class MaxentNet:
         """
         return self.member_log_intensity(sites).mean(0)
 
-    def predict(self, sites: pd.DataFrame) -> pd.DataFrame:
-        """Suitability in (0, 1) per site and species (cloglog of the relative rate).
+    def predict(self, sites: pd.DataFrame, *, return_samples: bool = False) -> Prediction:
+        """Relative suitability of every species at ``sites``: mean, sd, 5 % and 95 % quantiles
+        over the members.
 
-        ``1 - exp(-exp(eta))`` with ``eta`` the normalised log-intensity, as the cloglog output
-        of maxnet (Phillips et al. 2017) up to its entropy offset. Columns are the species.
+        Each member's suitability is ``1 - exp(-exp(eta))`` with ``eta`` its log relative
+        occurrence rate (:meth:`member_log_intensity`: normalised so that its mean ``exp`` over
+        the training background is 1), the cloglog output of maxnet (Phillips et al. 2017) up
+        to its entropy offset: presence-only data fix the rate only up to a constant, so this
+        ranks sites for a species but is not a probability of presence.
+
+        Parameters
+        ----------
+        sites
+            Table with the covariate columns.
+        return_samples
+            Also return the ``(n_members, n_sites, n_species)`` member values.
+
+        Returns
+        -------
+        Prediction
+            Arrays ``(n_sites, n_species)``, species in :attr:`species_` order.
+        """
+        return summarise_draws(
+            cloglog(self.member_log_intensity(sites)), self.species_, keep=return_samples
+        )
+
+    def suitability(self, sites: pd.DataFrame) -> pd.DataFrame:
+        """Suitability in (0, 1) of the member-averaged log rate, one column per species.
+
+        ``1 - exp(-exp(eta))`` with ``eta`` :meth:`predict_log_intensity` (the mean of the
+        members' log rates, not the mean of their suitabilities as in :meth:`predict`).
         """
         eta = self.predict_log_intensity(sites)
-        return pd.DataFrame(-np.expm1(-np.exp(np.clip(eta, -50, 20))), columns=list(self.species_))
+        return pd.DataFrame(cloglog(eta), columns=list(self.species_))
 
+    # -- the spine -----------------------------------------------------------------------------
+    @property
+    def inputs(self) -> ModelInputs:
+        """Continuous and categorical covariates (:class:`~ecocube.models.ModelInputs`)."""
+        return ModelInputs(tuple(self.encoder.covariates), tuple(self.encoder.categorical))
+
+    @property
+    def n_draws(self) -> int:
+        """Number of members."""
+        return self.config.n_members
+
+    def explain_function(self, *, draw: int | None = None) -> ExplainFunction:
+        """Encoded covariates ``(n, p)`` (``encoder.transform``) -> log relative rate ``(n, S)``
+        of member ``draw`` (``None``: the mean over members, as :meth:`predict_log_intensity`).
+        """
+        self._check_fitted()
+        self._check_draw(draw)
+        net = self.network.eval()
+        device = next(net.parameters()).device
+        shift = self._shift().to(device)
+
+        def function(x: torch.Tensor) -> torch.Tensor:
+            eta = net(x.to(device)) + shift  # (members, n, S)
+            return eta.mean(0) if draw is None else eta[draw]
+
+        return ExplainFunction(
+            function, tuple(self.encoder.feature_names), tuple(self.species_), draw
+        )
+
+    def training_steps(self) -> tuple[int, int]:
+        """``(best epoch, epochs run)`` of the last fit."""
+        return int(self.best_epoch_), len(self.history_)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {
+            "config": json_config(self.config),
+            "covariates": list(self.covariates),
+            "categorical": list(self.categorical),
+            "encoder": self.encoder.to_dict(),
+            "n_features": len(self.encoder.feature_names),
+            "n_background": float(self._n_background),
+            "best_epoch": int(self.best_epoch_),
+            "epochs_run": len(self.history_),
+        }
+        arrays = module_arrays(self.network, "network.")
+        arrays["log_z"] = self._log_z.detach().cpu().numpy()
+        return meta, arrays
+
+    @classmethod
+    def _from_state(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], device: str
+    ) -> MaxentNet:
+        cfg = dict(meta["config"])
+        cfg["hidden"] = tuple(cfg["hidden"])
+        cfg["device"] = device
+        net = cls(meta["covariates"], meta["categorical"], MaxentNetConfig(**cfg))
+        net._use_encoder(CovariateEncoder.from_dict(meta["encoder"]))
+        net.species_ = tuple(meta["species"])
+        net.best_epoch_ = int(meta.get("best_epoch", 0))
+        net.network = net._new_network(int(meta["n_features"]))
+        load_module_arrays(net.network, arrays, "network.")
+        net.network.to(resolve_device(device))
+        net._log_z = torch.from_numpy(np.array(arrays["log_z"]))
+        net._n_background = float(meta["n_background"])
+        return net
+
+    # -- fitting from a records table (ecocube.models.SDM) ---------------------------------------
+    @classmethod
+    def records_encoder(cls, records: pd.DataFrame, spec: RecordsSpec) -> CovariateEncoder:
+        """Scaled on the background rows of the records (levels of those rows)."""
+        scaling = spec.options.get("scaling", MaxentNetConfig.scaling)
+        enc = CovariateEncoder(spec.covariates, spec.categorical, scaling=scaling)
+        cols = [*spec.covariates, *spec.categorical]
+        return enc.fit(records.loc[records["kind"] == "background", cols])
+
+    @classmethod
+    def fit_records(
+        cls,
+        records: pd.DataFrame,
+        spec: RecordsSpec,
+        encoder: CovariateEncoder,
+        *,
+        steps: int,
+        validation: pd.DataFrame | None = None,
+        patience: int | None = None,
+    ) -> MaxentNet:
+        """Presence rows against background rows; every species normalised over the random
+        background (``background="random"`` by default: one species has no target group) and
+        8 members unless ``spec.options`` say otherwise."""
+        cols = [*spec.covariates, *spec.categorical]
+        is_po, is_bg = records["kind"] == "presence", records["kind"] == "background"
+        held = None
+        if validation is not None:
+            v_po, v_bg = validation["kind"] == "presence", validation["kind"] == "background"
+            held = (validation.loc[v_po, ["species", *cols]], validation.loc[v_bg, cols])
+        options = {
+            "background": "random",
+            "n_members": 8,
+            **spec.options,
+            "seed": spec.seed,
+            "device": spec.device,
+            "epochs": steps,
+        }
+        net = cls(cols, spec.categorical, MaxentNetConfig(**options))
+        return net.fit(
+            records.loc[is_po, ["species", *cols]],
+            records.loc[is_bg, cols],
+            species_col="species",
+            progress=spec.progress,
+            validation=held,
+            patience=patience,
+            encoder=encoder,
+        )
+
+    # -- scikit-learn style ----------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments (scikit-learn style)."""
         return {

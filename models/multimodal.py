@@ -14,7 +14,7 @@ Data flow of :meth:`MultimodalSDM.fit`:
    form one site with per-species counts (presence sites of all species are each other's
    target-group background);
 2. the covariates at each site come from ``ds.ecocube.sample_points`` and go through the shared
-   :class:`~ecocube.models._features.TabularEncoder` (z-scored on the background sites);
+   :class:`~ecocube.models.CovariateEncoder` (z-scored on the background sites);
 3. the patches come from :class:`ecocube.cube.PointPatchDataset`; each band is z-scored with the
    mean and sd of the background sites' centre pixels, NaN (nodata, outside the cube) becomes 0
    and one extra channel marks the valid pixels.
@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,19 @@ import torch
 import xarray as xr
 
 from ecocube.errors import EcocubeWarning, InvalidInputError
-from ecocube.models._features import TabularEncoder
+from ecocube.models._base import (
+    ExplainFunction,
+    ModelInputs,
+    Prediction,
+    SpeciesDistributionModel,
+    cloglog,
+    json_config,
+    load_module_arrays,
+    module_arrays,
+    register_model,
+    summarise_draws,
+)
+from ecocube.models._features import CovariateEncoder
 from ecocube.models._patch_encoder import PatchEncoder
 from ecocube.models.maxent_net import (
     _ACTIVATIONS,
@@ -223,9 +235,13 @@ def _open(cube: xr.Dataset | str | Path) -> xr.Dataset:
     )
 
 
+@register_model
 @dataclass
-class MultimodalSDM:
+class MultimodalSDM(SpeciesDistributionModel):
     """Multi-species SDM on a cube: patch CNN ⊕ tabular covariates, scikit-learn-like.
+
+    Presence-only: :meth:`predict` gives relative suitabilities with the spread of the
+    ``n_members`` members as uncertainty (no spread with one member).
 
     Parameters
     ----------
@@ -243,8 +259,12 @@ class MultimodalSDM:
     --------
     >>> sdm = MultimodalSDM(["bio1", "bio12"], ["landuse_frac_1", "landuse_frac_3"])
     >>> sdm.fit(cube, records)  # doctest: +SKIP
-    >>> sdm.predict(cube, sites)  # doctest: +SKIP
+    >>> sdm.predict(cube, sites).mean  # doctest: +SKIP
     """
+
+    name: ClassVar[str] = "multimodal"
+    config_class: ClassVar[type[Any]] = MultimodalConfig
+    mode = "presence-only"
 
     covariates: Sequence[str]
     patch_variables: Sequence[str] | None = None
@@ -261,7 +281,9 @@ class MultimodalSDM:
             self.covariates if self.patch_variables is None else tuple(self.patch_variables)
         )
         self.categorical = tuple(self.categorical)
-        self.encoder = TabularEncoder(self.covariates, self.categorical, handle_unknown="error")
+        self.encoder = CovariateEncoder.of_columns(
+            self.covariates, self.categorical, level_order="value"
+        )
 
     # -- data assembly -------------------------------------------------------------------------
     def _check_cube(self, ds: xr.Dataset) -> None:
@@ -463,10 +485,23 @@ class MultimodalSDM:
             progress=progress,
         )
         torch.manual_seed(cfg.seed)  # initialisation is reproducible too
-        self.network = MultimodalMaxentNet(
-            xt.shape[1],
-            pt.shape[1],
-            len(species),
+        self.network = self._new_network(xt.shape[1], pt.shape[1])
+        result = Trainer(train_cfg).fit(_Objective(self.network), batches)
+        self.history_ = result.history
+        self.n_sites_ = len(uniq)
+        with torch.no_grad():
+            f = self._forward(tensors[0], tensors[1])
+            self._log_z = torch.logsumexp(f + tensors[3], dim=1, keepdim=True)
+            self._n_background = float(torch.exp(tensors[3]).sum(0).mean())
+        return self
+
+    def _new_network(self, n_features: int, n_bands: int) -> MultimodalMaxentNet:
+        """An untrained network of the configured shape for the species of ``species_``."""
+        cfg = self.config
+        return MultimodalMaxentNet(
+            n_features,
+            n_bands,
+            len(self.species_),
             patch_size=cfg.patch_size,
             hidden=cfg.hidden,
             activation=cfg.activation,
@@ -476,14 +511,6 @@ class MultimodalSDM:
             patch_channels=cfg.patch_channels,
             patch_embedding=cfg.patch_embedding,
         )
-        result = Trainer(train_cfg).fit(_Objective(self.network), batches)
-        self.history_ = result.history
-        self.n_sites_ = len(uniq)
-        with torch.no_grad():
-            f = self._forward(tensors[0], tensors[1])
-            self._log_z = torch.logsumexp(f + tensors[3], dim=1, keepdim=True)
-            self._n_background = float(torch.exp(tensors[3]).sum(0).mean())
-        return self
 
     def _forward(self, xt: torch.Tensor, pt: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
         device = next(self.network.parameters()).device
@@ -502,20 +529,10 @@ class MultimodalSDM:
         if not hasattr(self, "network"):
             raise InvalidInputError("the model is not fitted; call fit(cube, records) first")
 
-    def predict_log_intensity(
-        self,
-        cube: xr.Dataset | str | Path,
-        points: pd.DataFrame,
-        *,
-        x_col: str = "x",
-        y_col: str = "y",
-        crs: Any = "EPSG:4326",
-    ) -> np.ndarray:
-        """Log relative occurrence rate at points, shape ``(n_points, n_species)``.
-
-        Normalised over the training background (mean of ``exp`` over background sites is 1),
-        averaged over members. Points outside the cube or on nodata pixels raise.
-        """
+    def _encoded(
+        self, cube: xr.Dataset | str | Path, points: pd.DataFrame, x_col: str, y_col: str, crs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoded covariates ``(n, F)`` and scaled patches ``(n, B, P, P)`` at ``points``."""
         self._check_fitted()
         ds = _open(cube)
         self._check_cube(ds)
@@ -531,8 +548,41 @@ class MultimodalSDM:
         self._usable(cov, inside, "points", drop_na=False)
         xt = torch.from_numpy(self.encoder.transform(cov))
         pt = torch.from_numpy(self._scale_patches(patches))
+        return xt, pt
+
+    def member_log_intensity(
+        self,
+        cube: xr.Dataset | str | Path,
+        points: pd.DataFrame,
+        *,
+        x_col: str = "x",
+        y_col: str = "y",
+        crs: Any = "EPSG:4326",
+    ) -> torch.Tensor:
+        """Log relative occurrence rate of every member at points, ``(members, n_points, S)``.
+
+        Normalised over the training background (mean of ``exp`` over background sites is 1).
+        Points outside the cube or on nodata pixels raise.
+        """
+        xt, pt = self._encoded(cube, points, x_col, y_col, crs)
         f = self._forward(xt, pt)
-        rel = f - self._log_z + math.log(self._n_background)
+        return f - self._log_z + math.log(self._n_background)
+
+    def predict_log_intensity(
+        self,
+        cube: xr.Dataset | str | Path,
+        points: pd.DataFrame,
+        *,
+        x_col: str = "x",
+        y_col: str = "y",
+        crs: Any = "EPSG:4326",
+    ) -> np.ndarray:
+        """Log relative occurrence rate at points, shape ``(n_points, n_species)``.
+
+        Normalised over the training background (mean of ``exp`` over background sites is 1),
+        averaged over members. Points outside the cube or on nodata pixels raise.
+        """
+        rel = self.member_log_intensity(cube, points, x_col=x_col, y_col=y_col, crs=crs)
         return rel.mean(0).numpy()
 
     def predict(
@@ -543,13 +593,141 @@ class MultimodalSDM:
         x_col: str = "x",
         y_col: str = "y",
         crs: Any = "EPSG:4326",
-    ) -> pd.DataFrame:
-        """Suitability in (0, 1) per point and species (cloglog of the relative rate).
+        return_samples: bool = False,
+    ) -> Prediction:
+        """Relative suitability at points: mean, sd, 5 % and 95 % quantiles over the members.
 
-        Returns a DataFrame with one column per species (``species_``), rows in point order.
+        Each member's suitability is ``1 - exp(-exp(eta))`` with ``eta`` its log relative
+        occurrence rate (:meth:`member_log_intensity`); presence-only data fix the rate only
+        up to a constant, so this ranks sites for a species but is not a probability of
+        presence. Arrays ``(n_points, n_species)``, rows in point order.
+        """
+        rel = self.member_log_intensity(cube, points, x_col=x_col, y_col=y_col, crs=crs)
+        return summarise_draws(cloglog(rel.numpy()), self.species_, keep=return_samples)
+
+    def suitability(
+        self,
+        cube: xr.Dataset | str | Path,
+        points: pd.DataFrame,
+        *,
+        x_col: str = "x",
+        y_col: str = "y",
+        crs: Any = "EPSG:4326",
+    ) -> pd.DataFrame:
+        """Suitability in (0, 1) of the member-averaged log rate, one column per species.
+
+        ``1 - exp(-exp(eta))`` with ``eta`` :meth:`predict_log_intensity`; rows in point order.
         """
         eta = self.predict_log_intensity(cube, points, x_col=x_col, y_col=y_col, crs=crs)
-        return pd.DataFrame(-np.expm1(-np.exp(np.clip(eta, -50, 20))), columns=list(self.species_))
+        return pd.DataFrame(cloglog(eta), columns=list(self.species_))
+
+    # -- the spine -----------------------------------------------------------------------------
+    @property
+    def inputs(self) -> ModelInputs:
+        """Tabular covariates, categorical ones and the patch variables with the patch size."""
+        patch = tuple(self.patch_variables or ())
+        return ModelInputs(
+            tuple(self.encoder.covariates),
+            tuple(self.encoder.categorical),
+            patch,
+            self.config.patch_size if patch else None,
+        )
+
+    @property
+    def n_draws(self) -> int:
+        """Number of members."""
+        return self.config.n_members
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Columns of :meth:`features`: the encoder's, then every patch pixel of every band
+        (``band[row,col]``, the last band ``valid`` marking pixels with data)."""
+        self._check_fitted()
+        names = list(self.encoder.feature_names)
+        if self.patch_variables:
+            size = self.config.patch_size
+            bands = [*self.patch_variables, "valid"]
+            names += [f"{b}[{i},{j}]" for b in bands for i in range(size) for j in range(size)]
+        return tuple(names)
+
+    def features(
+        self,
+        cube: xr.Dataset | str | Path,
+        points: pd.DataFrame,
+        *,
+        x_col: str = "x",
+        y_col: str = "y",
+        crs: Any = "EPSG:4326",
+    ) -> np.ndarray:
+        """The encoded inputs at points as one matrix ``(n_points, len(feature_names))``:
+        encoded covariates, then the scaled patch flattened (the input of
+        :meth:`explain_function`)."""
+        xt, pt = self._encoded(cube, points, x_col, y_col, crs)
+        return torch.cat([xt, pt.reshape(len(pt), -1)], dim=1).numpy()
+
+    def explain_function(self, *, draw: int | None = None) -> ExplainFunction:
+        """:meth:`features` ``(n, p)`` -> log relative rate ``(n, S)`` of member ``draw``
+        (``None``: the mean over members, as :meth:`predict_log_intensity`)."""
+        self._check_fitted()
+        self._check_draw(draw)
+        net = self.network.eval()
+        device = next(net.parameters()).device
+        shift = (math.log(self._n_background) - self._log_z).to(device)
+        n_tab = len(self.encoder.feature_names)
+        bands, size = net.n_bands, self.config.patch_size
+
+        def function(x: torch.Tensor) -> torch.Tensor:
+            x = x.to(device)
+            patch = x[:, n_tab:].reshape(len(x), bands, size, size) if bands else None
+            eta = net(x[:, :n_tab], patch).float() + shift
+            return eta.mean(0) if draw is None else eta[draw]
+
+        return ExplainFunction(function, self.feature_names, tuple(self.species_), draw)
+
+    def training_steps(self) -> tuple[int, int]:
+        """``(epochs run, epochs run)``: the multimodal fit has no early stopping."""
+        return len(self.history_), len(self.history_)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {
+            "config": json_config(self.config),
+            "covariates": list(self.covariates),
+            "patch_variables": list(self.patch_variables or ()),
+            "categorical": list(self.categorical),
+            "encoder": self.encoder.to_dict(),
+            "n_features": len(self.encoder.feature_names),
+            "n_bands": int(self.network.n_bands),
+            "n_background": float(self._n_background),
+            "n_sites": int(self.n_sites_),
+            "epochs_run": len(self.history_),
+        }
+        arrays = module_arrays(self.network, "network.")
+        arrays["log_z"] = self._log_z.detach().cpu().numpy()
+        if self.patch_variables:
+            arrays["patch_mean"], arrays["patch_std"] = self._patch_mean, self._patch_std
+        return meta, arrays
+
+    @classmethod
+    def _from_state(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], device: str
+    ) -> MultimodalSDM:
+        cfg = dict(meta["config"])
+        for key in ("hidden", "patch_channels"):
+            cfg[key] = tuple(cfg[key])
+        config = MultimodalConfig(**{**cfg, "device": device})
+        model = cls(meta["covariates"], meta["patch_variables"], meta["categorical"], config)
+        model.encoder = CovariateEncoder.from_dict(meta["encoder"])
+        model.species_ = tuple(meta["species"])
+        model.n_sites_ = int(meta["n_sites"])
+        model.network = model._new_network(int(meta["n_features"]), int(meta["n_bands"]))
+        load_module_arrays(model.network, arrays, "network.")
+        model.network.to(resolve_device(device)).eval()
+        model._log_z = torch.from_numpy(np.array(arrays["log_z"]))
+        model._n_background = float(meta["n_background"])
+        if model.patch_variables:
+            model._patch_mean = np.array(arrays["patch_mean"], dtype=np.float32)
+            model._patch_std = np.array(arrays["patch_std"], dtype=np.float32)
+        return model
 
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments (scikit-learn style)."""
@@ -584,8 +762,8 @@ def block_cv_auc(
     """Spatial-block cross-validated AUC, presences vs target-group background.
 
     Records are grouped into square blocks (:class:`ecocube.cube.SpatialBlockKFold`); each fold
-    the model (a fresh ``make_model()`` with ``fit(cube, records)``/``predict(cube, points)``) is
-    fitted on the other folds. On the held-out fold, every occupied pixel is a site; a species'
+    the model (a fresh ``make_model()`` with ``fit(cube, records)`` and
+    ``suitability(cube, points)``) is fitted on the other folds. On the held-out fold, every occupied pixel is a site; a species'
     AUC compares its presence sites with the other held-out sites (the target group), for
     species with at least ``min_presences`` held-out presence sites.
 
@@ -628,7 +806,7 @@ def block_cv_auc(
         ok = cov[list(model.covariates)].notna().all(axis=1).to_numpy()
         if not ok.any():
             continue
-        scores = model.predict(ds, sites[ok], x_col=x_col, y_col=y_col, crs=crs)
+        scores = model.suitability(ds, sites[ok], x_col=x_col, y_col=y_col, crs=crs)
         for sp in model.species_:
             if sp not in presence.columns:
                 continue

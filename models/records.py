@@ -14,18 +14,14 @@ siteid     optional site identifier (survey rows of one site share it)
 effort     optional survey area/effort (> 0); its log is the survey offset
 ========== ==========================================================================
 
-:class:`CovariateEncoder` turns covariates into the model's design matrix: continuous columns
-standardised (mean/sd from background and survey rows, i.e. the study region, not the
-presences), their squares (standardised too) and one-hot categorical levels. Its state is plain
-JSON for the model manifest.
+:func:`survey_table` turns survey rows into a site x species detection matrix; the covariates
+become a design matrix through :class:`ecocube.models.CovariateEncoder`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,10 +30,10 @@ from ecocube.errors import InvalidInputError
 
 __all__ = [
     "KINDS",
-    "CovariateEncoder",
     "check_coordinates",
     "check_crs",
     "read_table",
+    "survey_table",
     "validate_records",
     "validate_sites",
 ]
@@ -396,101 +392,54 @@ def validate_sites(
     return _handle_na(df, covariates, categorical, drop_na, "sites", reset_index=False)
 
 
-@dataclass
-class CovariateEncoder:
-    """Design matrix of continuous (+ squared) and one-hot categorical covariates.
+def survey_table(
+    rows: pd.DataFrame, species: Sequence[str]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Site x species detections of survey rows (validated by :func:`validate_records`).
 
-    Attributes
+    Rows sharing a ``siteid`` are one survey (covariates and effort from its first row); without
+    ``siteid`` every row is its own survey of one species. Species not recorded at a surveyed
+    site are unknown (NaN), not absent.
+
+    Parameters
     ----------
-    covariates
-        Continuous covariate names.
-    categorical
-        Categorical covariate names.
-    quadratic
-        Add squared terms of the continuous covariates.
+    rows
+        Survey rows: ``species``, ``presence`` (0/1), covariates, optional ``siteid`` and
+        ``effort``.
+    species
+        Species in column order (every species of ``rows`` among them).
+
+    Returns
+    -------
+    (sites, detections, log_effort)
+        The first row of each survey (sites in ``siteid`` order), ``(n_sites, S)`` float32 0/1
+        with NaN where unknown, and ``(n_sites,)`` float32 log effort (0 without ``effort``).
+
+    Raises
+    ------
+    InvalidInputError
+        An ``effort`` that is not a positive number.
     """
-
-    covariates: list[str]
-    categorical: list[str] = field(default_factory=list)
-    quadratic: bool = True
-    mean: list[float] = field(default_factory=list)
-    sd: list[float] = field(default_factory=list)
-    sq_mean: list[float] = field(default_factory=list)
-    sq_sd: list[float] = field(default_factory=list)
-    levels: dict[str, list[str]] = field(default_factory=dict)
-
-    def fit(self, df: pd.DataFrame) -> CovariateEncoder:
-        """Fit scaling and categorical levels on ``df`` (the region: background/survey rows)."""
-        x = df[self.covariates].to_numpy(dtype=np.float64)
-        mean = x.mean(0) if len(x) else np.zeros(len(self.covariates))
-        sd = x.std(0) if len(x) else np.ones(len(self.covariates))
-        sd = np.where(sd > 0, sd, 1.0)
-        self.mean, self.sd = mean.tolist(), sd.tolist()
-        z2 = ((x - mean) / sd) ** 2
-        self.sq_mean = z2.mean(0).tolist() if len(x) else [0.0] * len(self.covariates)
-        sq_sd = z2.std(0) if len(x) else np.ones(len(self.covariates))
-        self.sq_sd = np.where(sq_sd > 0, sq_sd, 1.0).tolist()
-        self.levels = {c: sorted(map(_level, df[c].unique())) for c in self.categorical}
-        return self
-
-    def fit_levels(self, df: pd.DataFrame) -> None:
-        """Extend categorical levels with those of ``df`` (all training rows)."""
-        for c in self.categorical:
-            self.levels[c] = sorted(set(self.levels[c]) | set(map(_level, df[c].unique())))
-
-    @property
-    def feature_names(self) -> list[str]:
-        names = list(self.covariates)
-        if self.quadratic:
-            names += [f"{c}^2" for c in self.covariates]
-        for c in self.categorical:
-            names += [f"{c}={lv}" for lv in self.levels[c]]
-        return names
-
-    def transform(self, df: pd.DataFrame) -> np.ndarray:
-        """Design matrix ``(len(df), n_features)`` float32.
-
-        Raises
-        ------
-        InvalidInputError
-            A categorical value was not seen at fit time.
-        """
-        x = df[self.covariates].to_numpy(dtype=np.float64)
-        z = (x - np.asarray(self.mean)) / np.asarray(self.sd)
-        parts = [z]
-        if self.quadratic:
-            parts.append((z**2 - np.asarray(self.sq_mean)) / np.asarray(self.sq_sd))
-        for c in self.categorical:
-            vals = df[c].map(_level).to_numpy()
-            known = self.levels[c]
-            unseen = sorted(set(vals) - set(known))
-            if unseen:
-                raise InvalidInputError(
-                    f"categorical covariate {c!r} has level(s) {unseen} not seen at fit time "
-                    f"(known levels: {known}); map them to a known level or refit."
-                )
-            parts.append((vals[:, None] == np.asarray(known, dtype=object)[None, :]).astype(float))
-        return np.concatenate(parts, axis=1).astype(np.float32)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "covariates": self.covariates,
-            "categorical": self.categorical,
-            "quadratic": self.quadratic,
-            "mean": self.mean,
-            "sd": self.sd,
-            "sq_mean": self.sq_mean,
-            "sq_sd": self.sq_sd,
-            "levels": self.levels,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CovariateEncoder:
-        return cls(**d)
-
-
-def _level(v: Any) -> str:
-    """Canonical string of a categorical value (``3``, ``3.0`` and ``"3"`` are one level)."""
-    if isinstance(v, float | np.floating) and float(v).is_integer():
-        return str(int(v))
-    return str(v)
+    sp_index = {s: i for i, s in enumerate(species)}
+    rows = rows.reset_index(drop=True)
+    key = (
+        rows["siteid"].astype(str).to_numpy()
+        if "siteid" in rows.columns
+        else np.arange(len(rows)).astype(str)
+    )
+    codes, first = np.unique(key, return_index=True)
+    site_of = np.searchsorted(codes, key)
+    y = np.full((len(codes), len(sp_index)), np.nan, dtype=np.float32)
+    y[site_of, rows["species"].map(sp_index).to_numpy()] = rows["presence"].to_numpy(np.float32)
+    head = rows.iloc[first]
+    if "effort" in rows.columns:
+        effort = pd.to_numeric(head["effort"], errors="coerce").to_numpy(float)
+        if not (np.isfinite(effort) & (effort > 0)).all():
+            raise InvalidInputError(
+                "the 'effort' column of survey rows must be a positive number (survey area or "
+                "effort, e.g. in hectares or visits) on every survey row."
+            )
+        off = np.log(effort).astype(np.float32)
+    else:
+        off = np.zeros(len(codes), np.float32)
+    return head, y, off

@@ -171,7 +171,7 @@ def run(ctx: DemoContext) -> ReportSection:
 
     final = MaxentNet(BIOCLIM, config=cfg).fit(presences, background)
     rr, cc = np.nonzero(valid)
-    suit = final.predict(table_at(rr, cc))
+    suit = final.suitability(table_at(rr, cc))
     maps = [s for s in MAP_SPECIES if s in final.species_][:3] or list(final.species_[:3])
     fig, axes = plt.subplots(1, len(maps), figsize=(5 * len(maps), 4.4))
     for ax, sp in zip(np.atleast_1d(axes), maps, strict=False):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ecocube.errors import InvalidInputError
+from ecocube.models._features import CovariateEncoder
 from ecocube.models.benchmark.nceas_data import NCEAS_GROUPS, load_nceas_group
 from ecocube.models.evaluation import (
     auc,
@@ -33,7 +34,6 @@ from ecocube.models.integrated._model import (
     IntegratedSDM,
     PosteriorSummary,
 )
-from ecocube.models.records import CovariateEncoder
 
 __all__ = [
     "GROUPS",
@@ -314,8 +314,10 @@ def compare_group(
     config = config or IntegratedConfig(seed=seed)
     g = load_group(folder, region, group)
     train_idx, test_idx = split_surveys(g.sites, n_blocks_side=n_blocks_side, seed=seed)
-    enc = CovariateEncoder(list(g.covariates), list(g.categorical)).fit(g.background)
-    enc.fit_levels(pd.concat([g.presence[g.categorical], g.sites[g.categorical]]))
+    enc = CovariateEncoder(g.covariates, g.categorical, quadratic=True, level_order="text")
+    enc.fit(
+        g.background, levels_from=pd.concat([g.presence[g.categorical], g.sites[g.categorical]])
+    )
     test = g.sites.iloc[test_idx]
     x_test = enc.transform(test)
     y_test = test[g.species].to_numpy(float)

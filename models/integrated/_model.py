@@ -32,13 +32,27 @@ Gauss-Hermite quadrature.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ecocube.errors import InvalidInputError
+from ecocube.models._base import (
+    ExplainFunction,
+    ModelInputs,
+    Prediction,
+    RecordsSpec,
+    SpeciesDistributionModel,
+    json_config,
+    load_module_arrays,
+    module_arrays,
+    register_model,
+)
+from ecocube.models._features import CovariateEncoder
 from ecocube.training import resolve_device
 
 __all__ = [
@@ -46,7 +60,11 @@ __all__ = [
     "IntegratedData",
     "IntegratedSDM",
     "PosteriorSummary",
+    "records_data",
 ]
+
+#: The predictive summary of :meth:`IntegratedSDM.predict` (the spine's :class:`Prediction`).
+PosteriorSummary = Prediction
 
 GuideName = Literal["normal", "lowrank"]
 FeatureMode = Literal["design", "network"]
@@ -164,6 +182,9 @@ class IntegratedData:
         (and ``IntegratedConfig.block_effect`` is on) each species gets a random intercept per
         block, ``N(0, sigma_s^2)``: the spatially structured residual that makes predictive
         intervals of block-level counts honest.
+    species
+        Optional names of the ``S`` species (column order of ``y_survey``, indices of
+        ``presence_species``); the fitted model's ``species_``.
     """
 
     n_species: int
@@ -176,6 +197,7 @@ class IntegratedData:
     z_background: np.ndarray | None = None
     z_presence: np.ndarray | None = None
     survey_block: np.ndarray | None = None
+    species: Sequence[str] = ()
 
     @property
     def has_presence_only(self) -> bool:
@@ -227,6 +249,11 @@ class IntegratedData:
 
     def check(self) -> None:
         """Raise :class:`InvalidInputError` on inconsistent shapes or missing parts."""
+        if self.species and len(self.species) != self.n_species:
+            raise InvalidInputError(
+                f"species names {list(self.species)} do not match n_species={self.n_species}; "
+                "give one name per species."
+            )
         if not self.has_presence_only and not self.has_survey:
             raise InvalidInputError(
                 "no training data: give presence records with background points, survey sites, "
@@ -254,17 +281,6 @@ class IntegratedData:
                 )
 
 
-@dataclass
-class PosteriorSummary:
-    """Posterior predictive summary of the detection probability, each ``(n_sites, S)``."""
-
-    mean: np.ndarray
-    sd: np.ndarray
-    q05: np.ndarray
-    q95: np.ndarray
-    samples: np.ndarray | None = field(default=None, repr=False)
-
-
 def _cloglog_loglik(eta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Bernoulli log-likelihood with ``p = 1 - exp(-exp(eta))``, stable for any ``eta``."""
     rate = torch.exp(eta.clamp(max=15.0))
@@ -288,7 +304,8 @@ class _Net(torch.nn.Module):
         return self.body(x)
 
 
-class IntegratedSDM:
+@register_model
+class IntegratedSDM(SpeciesDistributionModel):
     """Integrated presence-only + survey joint SDM (Pyro ``model``/``guide`` pair, SVI).
 
     Parameters
@@ -296,6 +313,10 @@ class IntegratedSDM:
     config
         Settings; defaults give a hierarchical linear-in-features model with two latent factors
         and a mean-field guide.
+    encoder
+        Optional fitted :class:`~ecocube.models.CovariateEncoder` that made the design matrix:
+        with it the model predicts from covariate tables (not only design matrices), names its
+        inputs and features, and saves it with itself.
 
     Examples
     --------
@@ -305,8 +326,18 @@ class IntegratedSDM:
     >>> summary.mean.shape  # (n_sites, n_species)  # doctest: +SKIP
     """
 
-    def __init__(self, config: IntegratedConfig | None = None) -> None:
+    name: ClassVar[str] = "integrated"
+    config_class: ClassVar[type[Any]] = IntegratedConfig
+    record_kinds: ClassVar[tuple[str, ...]] = ("presence", "background", "survey")
+    steps_option: ClassVar[str] = "steps"
+    steps_unit: ClassVar[str] = "SVI steps"
+
+    def __init__(
+        self, config: IntegratedConfig | None = None, *, encoder: CovariateEncoder | None = None
+    ) -> None:
         self.config = config or IntegratedConfig()
+        self.encoder = encoder
+        self.species_: tuple[str, ...] = ()
         self.device = resolve_device(self.config.device)
         self.net: _Net | None = None
         self.draws: dict[str, torch.Tensor] = {}
@@ -432,6 +463,15 @@ class IntegratedSDM:
         dev = self.device
         self.n_species = int(data.n_species)
         self.n_inputs = data.n_features()
+        if self.encoder is not None and len(self.encoder.feature_names) != self.n_inputs:
+            raise InvalidInputError(
+                f"the design matrix has {self.n_inputs} columns but the encoder makes "
+                f"{len(self.encoder.feature_names)} ({self.encoder.feature_names}); encode the "
+                "data with the model's encoder."
+            )
+        self.species_ = tuple(map(str, data.species)) or tuple(
+            f"species_{j}" for j in range(self.n_species)
+        )
         self.mode = (
             "integrated"
             if data.has_presence_only and data.has_survey
@@ -619,11 +659,24 @@ class IntegratedSDM:
         return out
 
     # ------------------------------------------------------------------ prediction
+    def _design(self, sites: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The design matrix of ``sites``: a covariate table through :attr:`encoder`, or a
+        matrix already encoded."""
+        if isinstance(sites, pd.DataFrame):
+            if self.encoder is None:
+                raise InvalidInputError(
+                    "this model was fitted on a design matrix without an encoder, so it cannot "
+                    "encode a covariate table; pass the encoded (n_sites, n_features) array, or "
+                    "fit IntegratedSDM(config, encoder=...)."
+                )
+            return self.encoder.transform(sites)
+        return np.asarray(sites, dtype=np.float32)
+
     @torch.no_grad()
-    def _eta(self, x: np.ndarray, offset: float | np.ndarray = 0.0) -> torch.Tensor:
+    def _eta(self, x: pd.DataFrame | np.ndarray, offset: float | np.ndarray = 0.0) -> torch.Tensor:
         """Linear predictor draws ``(num_samples, n_sites, S)`` without latent factors."""
         self._check_fitted()
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)
+        xt = torch.as_tensor(self._design(x), device=self.device)
         if xt.ndim != 2 or xt.shape[1] != self.n_inputs:
             raise InvalidInputError(
                 f"x must have shape (n_sites, {self.n_inputs}); got {tuple(xt.shape)}."
@@ -641,14 +694,14 @@ class IntegratedSDM:
         return eta + off
 
     @torch.no_grad()
-    def log_intensity(self, x: np.ndarray) -> np.ndarray:
+    def log_intensity(self, x: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Posterior-mean relative log-intensity ``beta_s . phi(x)``, ``(n_sites, S)``.
 
         Without intercepts or offsets: comparable within a species across sites (e.g. for the
-        presence-only test gain), not across species.
+        presence-only test gain), not across species. ``x``: design matrix or covariate table.
         """
         self._check_fitted()
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)
+        xt = torch.as_tensor(self._design(x), device=self.device)
         feats = self._features(xt)
         beta = self.draws["beta"].mean(0)
         return (feats @ beta.T).cpu().numpy()
@@ -688,7 +741,7 @@ class IntegratedSDM:
     @torch.no_grad()
     def probability_draws(
         self,
-        x: np.ndarray,
+        x: pd.DataFrame | np.ndarray,
         *,
         offset: float | np.ndarray = 0.0,
         n_quadrature: int = 12,
@@ -718,20 +771,29 @@ class IntegratedSDM:
 
     def predict(
         self,
-        x: np.ndarray,
+        x: pd.DataFrame | np.ndarray,
         *,
         offset: float | np.ndarray = 0.0,
         return_samples: bool = False,
         batch_size: int = 4096,
         blocks: np.ndarray | None = None,
         seed: int | None = None,
-    ) -> PosteriorSummary:
+    ) -> Prediction:
         """Posterior predictive mean, sd, 5 % and 95 % quantiles of the detection probability.
+
+        With survey data (``mode`` ``"integrated"`` or ``"survey-only"``) the probability of
+        detecting the species in one survey of effort ``exp(offset)`` (unit effort by default)
+        at a new site, latent factors integrated out. A presence-only fit cannot identify that
+        level: its values are relative suitabilities ``1 - exp(-exp(eta))`` with ``eta`` the
+        relative log-intensity shifted by the Maxent-style cloglog intercept (the entropy of
+        the fitted distribution over the background, Phillips et al. 2017), which rank sites
+        but are not probabilities of presence.
 
         Parameters
         ----------
         x
-            ``(n_sites, P)`` features, encoded as the training data.
+            ``(n_sites, P)`` features, encoded as the training data, or a covariate table
+            (encoded by :attr:`encoder`).
         offset
             Log survey area/effort at the sites (scalar or ``(n_sites,)``); 0 = unit effort.
         return_samples
@@ -753,7 +815,7 @@ class IntegratedSDM:
             ``x`` of the wrong width, ``blocks`` of the wrong length, or ``blocks`` given to a
             model fitted without a block effect.
         """
-        x = np.asarray(x, dtype=np.float32)
+        x = self._design(x)
         off = np.array(np.broadcast_to(np.asarray(offset, dtype=np.float32), (len(x),)))
         effects: torch.Tensor | None = None
         codes = np.zeros(0, dtype=np.int64)
@@ -788,11 +850,18 @@ class IntegratedSDM:
         samples = None
         if return_samples:
             samples = np.concatenate(kept, axis=1) if kept else np.zeros((2, 0, n_sp), np.float32)
-        return PosteriorSummary(mean=mean, sd=sd, q05=q05, q95=q95, samples=samples)
+        return Prediction(
+            mean=mean, sd=sd, q05=q05, q95=q95, samples=samples, species=self.species_
+        )
 
     @torch.no_grad()
     def sample_communities(
-        self, x: np.ndarray, n: int = 100, *, offset: float = 0.0, seed: int | None = None
+        self,
+        x: pd.DataFrame | np.ndarray,
+        n: int = 100,
+        *,
+        offset: float = 0.0,
+        seed: int | None = None,
     ) -> np.ndarray:
         """Joint presence/absence samples of the whole community, ``(n, n_sites, S)`` uint8.
 
@@ -832,35 +901,153 @@ class IntegratedSDM:
         if not self.draws:
             raise InvalidInputError("the model is not fitted; call fit(...) first.")
 
-    # ------------------------------------------------------------------ persistence
-    def state(self) -> dict[str, Any]:
-        """Everything needed to rebuild the fitted model (tensors on CPU)."""
+    # ------------------------------------------------------------------ the spine
+    @property
+    def inputs(self) -> ModelInputs:
+        """The encoder's covariates, or the design matrix's columns ``x0, x1, ...`` without one."""
+        if self.encoder is not None:
+            return ModelInputs(tuple(self.encoder.covariates), tuple(self.encoder.categorical))
+        return ModelInputs(tuple(f"x{j}" for j in range(self.n_inputs)))
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the design matrix's columns."""
+        if self.encoder is not None:
+            return tuple(self.encoder.feature_names)
+        return tuple(f"x{j}" for j in range(self.n_inputs))
+
+    @property
+    def n_draws(self) -> int:
+        """Posterior draws kept (``config.num_samples``)."""
+        return self.config.num_samples
+
+    def explain_function(self, *, draw: int | None = None) -> ExplainFunction:
+        """Design matrix ``(n, P)`` -> log-intensity ``eta`` ``(n, S)`` of posterior draw
+        ``draw`` (``None``: the posterior mean of ``eta``), at unit effort without the latent
+        factors and block effects: the linear predictor of :meth:`predict` before its link."""
         self._check_fitted()
-        return {
-            "config": asdict(self.config),
+        self._check_draw(draw)
+        beta = self.draws["beta"]  # (N, S, P)
+        inter = self._po_calibration() if self.mode == "presence-only" else self.draws["alpha"]
+        b = beta.mean(0) if draw is None else beta[draw]
+        a = inter.mean(0) if draw is None else inter[draw]
+        if self.net is not None:
+            self.net.eval()
+
+        def function(x: torch.Tensor) -> torch.Tensor:
+            return self._features(x.to(self.device)) @ b.T + a
+
+        return ExplainFunction(function, self.feature_names, self.species_, draw)
+
+    def training_steps(self) -> tuple[int, int]:
+        """``(best step, steps run)`` of the last fit."""
+        return int(self.best_step_), int(self.steps_run_)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {
+            "config": json_config(self.config),
+            "encoder": None if self.encoder is None else self.encoder.to_dict(),
             "n_species": self.n_species,
             "n_inputs": self.n_inputs,
             "n_feat": self.n_feat,
-            "mode": self.mode,
-            "draws": {k: v.cpu() for k, v in self.draws.items()},
-            "net": None if self.net is None else self.net.state_dict(),
+            "best_step": int(self.best_step_),
+            "steps_run": int(self.steps_run_),
         }
+        arrays = {f"draws.{k}": v.detach().cpu().numpy() for k, v in self.draws.items()}
+        if self.net is not None:
+            arrays.update(module_arrays(self.net, "net."))
+        return meta, arrays
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], *, device: str = "cpu") -> IntegratedSDM:
-        """Rebuild a fitted model from :meth:`state`."""
-        config = IntegratedConfig(**{**state["config"], "device": device})
-        obj = cls(config)
-        obj.n_species = int(state["n_species"])
-        obj.n_inputs = int(state["n_inputs"])
-        obj.n_feat = int(state["n_feat"])
-        obj.mode = str(state["mode"])
-        obj.draws = {k: v.to(obj.device) for k, v in state["draws"].items()}
-        if state["net"] is not None:
-            obj.net = _Net(obj.n_inputs, config.hidden).to(obj.device)
-            obj.net.load_state_dict(state["net"])
-            obj.net.eval()
+    def _from_state(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], device: str
+    ) -> IntegratedSDM:
+        config = IntegratedConfig(**{**meta["config"], "device": device})
+        enc = meta.get("encoder")
+        obj = cls(config, encoder=None if enc is None else CovariateEncoder.from_dict(enc))
+        obj.n_species = int(meta["n_species"])
+        obj.n_inputs = int(meta["n_inputs"])
+        obj.n_feat = int(meta["n_feat"])
+        obj.mode = str(meta["mode"])
+        obj.species_ = tuple(meta["species"])
+        obj.best_step_ = int(meta.get("best_step", 0))
+        obj.steps_run_ = int(meta.get("steps_run", 0))
+        obj.draws = {
+            k[len("draws.") :]: torch.from_numpy(np.array(v)).to(obj.device)
+            for k, v in arrays.items()
+            if k.startswith("draws.")
+        }
+        if any(k.startswith("net.") for k in arrays):
+            obj.net = _Net(obj.n_inputs, config.hidden)
+            load_module_arrays(obj.net, arrays, "net.")
+            obj.net.to(obj.device).eval()
+        if "beta" not in obj.draws:
+            raise KeyError("draws.beta")  # load() names the files and the fix
         return obj
+
+    # ------------------------------------------------------------------ records (SDM front)
+    @classmethod
+    def records_encoder(cls, records: pd.DataFrame, spec: RecordsSpec) -> CovariateEncoder:
+        """Linear (+ squared with ``spec.quadratic``) terms scaled on the region (background
+        and survey rows; all rows without them), levels of every record, in text order."""
+        region = records.loc[records["kind"].isin(("background", "survey"))]
+        enc = CovariateEncoder(
+            spec.covariates, spec.categorical, quadratic=spec.quadratic, level_order="text"
+        )
+        return enc.fit(region if len(region) else records, levels_from=records)
+
+    @classmethod
+    def default_patience(cls, max_steps: int) -> int:
+        """``max(50, max_steps // 10)`` SVI steps."""
+        return max(50, max_steps // 10)
+
+    @classmethod
+    def fit_records(
+        cls,
+        records: pd.DataFrame,
+        spec: RecordsSpec,
+        encoder: CovariateEncoder,
+        *,
+        steps: int,
+        validation: pd.DataFrame | None = None,
+        patience: int | None = None,
+    ) -> IntegratedSDM:
+        """Presence, background and survey rows of ``records`` (see :func:`records_data`)."""
+        config = IntegratedConfig(
+            **{**spec.options, "seed": spec.seed, "device": spec.device, "steps": steps}
+        )
+        held = None if validation is None else records_data(validation, encoder, spec.species)
+        return cls(config, encoder=encoder).fit(
+            records_data(records, encoder, spec.species),
+            progress=spec.progress,
+            validation=held,
+            patience=patience,
+        )
+
+
+def records_data(
+    records: pd.DataFrame, encoder: CovariateEncoder, species: Sequence[str]
+) -> IntegratedData:
+    """:class:`IntegratedData` of a validated records table (:func:`~ecocube.models.records.validate_records`).
+
+    Presence rows (with the background rows) are presence-only data; survey rows become a site
+    x species detection matrix (:func:`~ecocube.models.records.survey_table`). ``species`` sets
+    the species order.
+    """
+    from ecocube.models.records import survey_table
+
+    sp_index = {s: i for i, s in enumerate(species)}
+    kind = records["kind"]
+    is_po, is_bg, is_sv = (kind == k for k in ("presence", "background", "survey"))
+    data = IntegratedData(n_species=len(species), species=tuple(species))
+    if is_po.any():
+        data.x_background = encoder.transform(records.loc[is_bg])
+        data.x_presence = encoder.transform(records.loc[is_po])
+        data.presence_species = records.loc[is_po, "species"].map(sp_index).to_numpy(np.int64)
+    if is_sv.any():
+        sites, y, log_effort = survey_table(records.loc[is_sv], species)
+        data.x_survey, data.y_survey, data.survey_offset = encoder.transform(sites), y, log_effort
+    return data
 
 
 class _SVIModule(torch.nn.Module):

@@ -64,7 +64,10 @@ def test_save_load_round_trip(bradypus, bradypus_fit, tmp_path) -> None:
     rng = np.random.default_rng(0)
     train = bradypus[~((rng.random(len(bradypus)) < 0.3) & (bradypus["ecoreg"] != 7))]
     assert manifest["categorical_levels"]["ecoreg"] == sorted(str(v) for v in set(train["ecoreg"]))
-    assert len(manifest["encoder"]["mean"]) == len(_covs(bradypus))
+    assert manifest["format_version"] == 2 and manifest["inputs"]["categorical"] == ["ecoreg"]
+    model = json.loads((folder / "model.json").read_text())  # the model's own state
+    assert model["model"] == "integrated" and model["meta"]["species"] == ["species"]
+    assert len(model["meta"]["encoder"]["mean"]) == len(_covs(bradypus))
     loaded = SDM.load(folder)
     pd.testing.assert_frame_equal(loaded.predict(test.head(40)), p1)
     # saving again over an existing model folder replaces it atomically
@@ -137,6 +140,8 @@ def test_bad_inputs() -> None:
     rec = _mixed_records()
     with pytest.raises(InvalidInputError, match="model='glm' is not supported"):
         SDM("glm", ["t"])
+    with pytest.raises(InvalidInputError, match="model='multimodal' is not fitted from a records"):
+        SDM("multimodal", ["t"])
     with pytest.raises(InvalidInputError, match="no covariates given"):
         SDM("integrated", [])
     with pytest.raises(
@@ -188,36 +193,133 @@ class _RunsCode:
 
 
 @pytest.mark.parametrize("model", ["integrated", "maxent-net"])
-@pytest.mark.parametrize("damage", ["truncated", "bytes-flipped", "crafted-pickle", "foreign"])
-def test_load_names_a_damaged_weights_file(saved_models, tmp_path, model, damage) -> None:
-    """A damaged model.pt is one error naming the file and the fix; no code ever runs."""
+@pytest.mark.parametrize("damage", ["truncated", "bytes-flipped", "object-array", "foreign"])
+def test_load_names_a_damaged_arrays_file(saved_models, tmp_path, model, damage) -> None:
+    """A damaged model.npz is one error naming the file and the fix; no code ever runs."""
+    folder = _copy(saved_models[model], tmp_path)
+    arrays = folder / "model.npz"
+    raw = arrays.read_bytes()
+    marker = tmp_path / "code-ran"
+    if damage == "truncated":
+        arrays.write_bytes(raw[: len(raw) // 2])
+    elif damage == "bytes-flipped":
+        middle = len(raw) // 2
+        arrays.write_bytes(raw[:middle] + bytes(b ^ 0xFF for b in raw[middle : middle + 64]))
+    elif damage == "object-array":  # a pickled object inside: refused, never unpickled
+        np.savez(arrays, weights=np.array([_RunsCode(marker)], dtype=object))
+    else:  # a valid arrays file that is not this model's state
+        np.savez(arrays, weights=np.zeros(3))
+    with pytest.raises(InvalidInputError) as err:
+        SDM.load(folder)
+    message = str(err.value)
+    assert str(folder) in message and "model.npz" in message
+    assert "restore the model folder from a backup or refit the model" in message
+    assert not marker.exists()
+    arrays.unlink()
+    with pytest.raises(InvalidInputError, match=r"has no arrays file .*model\.npz"):
+        SDM.load(folder)
+
+
+LEGACY = Path(__file__).parent / "data" / "sdm_v1"
+
+
+@pytest.mark.parametrize("model", ["integrated", "maxent-net"])
+def test_format_version_1_folders_still_load(model, tmp_path) -> None:
+    """Folders saved before the models saved themselves (``model.pt``) load and predict as the
+    code that wrote them did (``<model>.parquet``, written by that code); saving again writes
+    format version 2."""
+    from ecocube.models import SpeciesDistributionModel
+
+    sites = pd.read_csv(LEGACY / "sites.csv")
+    expected = pd.read_parquet(LEGACY / f"{model}.parquet")
+    sdm = SDM.load(LEGACY / model)
+    pd.testing.assert_frame_equal(sdm.predict(sites), expected, check_exact=True)
+    bare = SpeciesDistributionModel.load(LEGACY / model)  # the model alone reads it too
+    assert bare.name == model and bare.inputs.categorical == ("ecoreg",)
+    again = SDM.load(sdm.save(tmp_path / "v2"))
+    assert json.loads((tmp_path / "v2" / "manifest.json").read_text())["format_version"] == 2
+    pd.testing.assert_frame_equal(again.predict(sites), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "crafted-pickle", "foreign", "missing"])
+def test_format_version_1_damaged_weights(tmp_path, damage) -> None:
+    """A damaged ``model.pt`` of a version-1 folder: one error naming it; no code runs."""
     import pickle
 
     import torch
 
-    folder = _copy(saved_models[model], tmp_path)
+    folder = _copy(LEGACY / "maxent-net", tmp_path)
     weights = folder / "model.pt"
-    raw = weights.read_bytes()
     marker = tmp_path / "code-ran"
     if damage == "truncated":
-        weights.write_bytes(raw[: len(raw) // 2])
-    elif damage == "bytes-flipped":
-        middle = len(raw) // 2
-        weights.write_bytes(raw[:middle] + bytes(b ^ 0xFF for b in raw[middle : middle + 64]))
+        weights.write_bytes(weights.read_bytes()[:200])
     elif damage == "crafted-pickle":
         weights.write_bytes(pickle.dumps({"config": _RunsCode(marker)}, protocol=2))
-    else:  # a valid torch file that is not an ecocube model state
+    elif damage == "foreign":  # a valid torch file that is not an ecocube model state
         torch.save({"weights": torch.zeros(3)}, weights)
+    else:
+        weights.unlink()
     with pytest.raises(InvalidInputError) as err:
         SDM.load(folder)
     message = str(err.value)
-    assert f"cannot load the weights {str(weights)!r}" in message
+    if damage == "missing":
+        assert f"has no weights file {str(weights)!r}" in message
+    else:
+        assert f"cannot load the weights {str(weights)!r}" in message
     assert "restore the model folder from a backup or refit it with 'ecocube sdm fit'" in message
     assert "weights_only" not in message
     assert not marker.exists()
-    (folder / "model.pt").unlink()
-    with pytest.raises(InvalidInputError, match=r"has no weights file .*model\.pt"):
+
+
+def test_format_version_1_quantile_model_asks_for_a_refit(tmp_path) -> None:
+    """Version 1 did not save the quantiles of ``scaling="quantile"``: a clear error to refit."""
+    import torch
+
+    folder = _copy(LEGACY / "maxent-net", tmp_path)
+    state = torch.load(folder / "model.pt", weights_only=True)
+    state["config"]["scaling"] = "quantile"
+    torch.save(state, folder / "model.pt")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["options"]["scaling"] = "quantile"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInputError, match=r"scaling='quantile' but no quantiles.*refit"):
         SDM.load(folder)
+    manifest["weights"] = "../elsewhere.pt"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInputError, match="'weights' must name a file inside the model"):
+        SDM.load(folder)
+
+
+def test_format_version_1_entries_must_match(tmp_path) -> None:
+    """A version-1 weights file without an entry the model needs, or a model name version 1
+    never had: one error naming the file or the name and the fix."""
+    import torch
+
+    from ecocube.models import SpeciesDistributionModel
+
+    folder = _copy(LEGACY / "maxent-net", tmp_path)
+    state = torch.load(folder / "model.pt", weights_only=True)
+    del state["n_background"]
+    torch.save(state, folder / "model.pt")
+    with pytest.raises(InvalidInputError, match=r"model\.pt': its entries do not match the manif"):
+        SDM.load(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "model": "glm"}))
+    with pytest.raises(InvalidInputError, match="names model 'glm', which format version 1 did"):
+        SpeciesDistributionModel.load(folder)
+
+
+@pytest.mark.parametrize("scaling", ["zscore", "quantile"])
+def test_maxent_net_scaling_survives_save_and_load(bradypus, tmp_path, scaling) -> None:
+    """Regression: a quantile-scaled maxent-net saved, then loaded, predicts as before (it
+    used to raise ``AttributeError: 'TabularEncoder' object has no attribute 'quantiles_'``)."""
+    opts = {"epochs": 5, "n_members": 2, "hidden": (8,), "scaling": scaling}
+    sdm = SDM("maxent-net", _covs(bradypus)[:4], ["ecoreg"], options=opts, cv_folds=0)
+    sdm.fit(bradypus)
+    sites = bradypus.iloc[::40]
+    loaded = SDM.load(sdm.save(tmp_path / "model"))
+    assert loaded.encoder_ is not None and loaded.encoder_.scaling == scaling
+    pd.testing.assert_frame_equal(loaded.predict(sites), sdm.predict(sites), check_exact=True)
 
 
 def test_load_names_a_damaged_manifest(saved_models, tmp_path) -> None:
@@ -241,8 +343,8 @@ def test_load_names_a_damaged_manifest(saved_models, tmp_path) -> None:
     assert load_with("[1, 2]").startswith(f"{str(path)!r} holds a JSON list, not a model manifest")
     message = load_with(json.dumps({k: v for k, v in good.items() if k != "species"}))
     assert message.startswith(f"{str(path)!r} lacks the key(s) ['species']; restore")
-    message = load_with(json.dumps({**good, "weights": "../elsewhere.pt"}))
-    assert "'weights' must name a file inside the model folder, got '../elsewhere.pt'" in message
+    message = load_with(json.dumps({**good, "species": ["a", "b"]}))
+    assert "hold a 'integrated' model of species ['cold', 'warm'], but manifest.json" in message
     message = load_with(json.dumps({**good, "covariates": 5}))
     assert message.startswith(f"{str(path)!r} is not a valid model manifest (TypeError")
     message = load_with(json.dumps({**good, "format_version": 99}))
@@ -348,7 +450,7 @@ def test_cv_without_coordinates_is_random_and_says_so() -> None:
         assert row["basis"] == "presence-background" and row["folds"] == 3 and row["auc"] > 0.6
     off = SDM("maxent-net", ["t"], seed=0, options={"epochs": 7}, cv_folds=0).fit(rec)
     assert off.validation_["method"] == "none" and off.validation_["final_steps"] == 7
-    assert len(off.estimator_.net.history_) == 7
+    assert len(off.estimator_.history_) == 7
     for bad in (1, -1, 2.5, True):
         with pytest.raises(InvalidInputError, match=f"cv_folds={bad!r} is not valid; give 0"):
             SDM("integrated", ["t"], cv_folds=bad)

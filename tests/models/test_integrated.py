@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ecocube.errors import InvalidInputError
@@ -136,9 +137,9 @@ def test_missing_survey_values_are_ignored_and_state_round_trips() -> None:
     model = IntegratedSDM(
         replace(FAST, features="network", hidden=8, guide="lowrank", n_factors=0)
     ).fit(sv)
-    again = IntegratedSDM.from_state(model.state())
-    np.testing.assert_allclose(
-        again.predict(syn["x_test"][:50]).mean, model.predict(syn["x_test"][:50]).mean, rtol=1e-5
+    again = IntegratedSDM.from_state(model.get_state())
+    np.testing.assert_array_equal(
+        again.predict(syn["x_test"][:50]).mean, model.predict(syn["x_test"][:50]).mean
     )
 
 
@@ -235,7 +236,7 @@ def test_predict_refuses_blocks_without_a_block_effect() -> None:
     with_blocks = IntegratedSDM(cfg).fit(
         IntegratedData(n_species=2, x_survey=d.x_survey, y_survey=d.y_survey, survey_block=blocks)
     )
-    again = IntegratedSDM.from_state(with_blocks.state())
+    again = IntegratedSDM.from_state(with_blocks.get_state())
     assert again.has_block_effect
     drawn = again.predict(x, blocks=np.zeros(len(x), int), seed=0)
     assert drawn.mean.shape == (len(x), 2)
@@ -321,6 +322,17 @@ def test_bad_configuration_and_data() -> None:
     )
     with pytest.raises(InvalidInputError, match=r"x must have shape \(n_sites, 2\)"):
         m.predict(np.zeros((2, 3)))
+    with pytest.raises(InvalidInputError, match="fitted on a design matrix without an encoder"):
+        m.predict(pd.DataFrame({"t": [0.0]}))
+    with pytest.raises(InvalidInputError, match=r"species names \['a'\] do not match n_species=2"):
+        IntegratedSDM(FAST).fit(replace(d, species=("a",)))
+    from ecocube.models import CovariateEncoder
+
+    enc = CovariateEncoder(["t"]).fit(pd.DataFrame({"t": [0.0, 1.0]}))
+    with pytest.raises(InvalidInputError, match=r"design matrix has 2 columns but the encoder"):
+        IntegratedSDM(FAST, encoder=enc).fit(
+            IntegratedData(n_species=2, x_survey=d.x_survey, y_survey=d.y_survey)
+        )
 
 
 def test_early_stopping_on_held_out_data_keeps_the_best_step() -> None:

@@ -73,9 +73,16 @@ def test_recovers_synthetic_niches(background: str) -> None:
     for j in range(2):
         rho = pd.Series(eta[:, j]).corr(pd.Series(np.log(truth[:, j])), method="spearman")
         assert rho > 0.85, (background, j, rho)
-    prob = model.predict(test)
+    prob = model.suitability(test)
     assert list(prob.columns) == ["alpha", "beta"]
     assert ((prob.to_numpy() > 0) & (prob.to_numpy() < 1)).all()
+    # predict: the members' suitabilities summarised (their spread is the uncertainty)
+    pred = model.predict(test)
+    assert pred.species == ("alpha", "beta") and pred.mean.shape == (len(test), 2)
+    assert (pred.q05 <= pred.mean + 1e-6).all() and (pred.mean <= pred.q95 + 1e-6).all()
+    assert (pred.sd > 0).mean() > 0.9
+    members = -np.expm1(-np.exp(model.member_log_intensity(test)))
+    np.testing.assert_allclose(pred.mean, members.mean(0), rtol=1e-5)
     # discrimination of a simulated survey
     occ = np.random.default_rng(5).random(truth.shape) < 1 - np.exp(-truth)
     assert auc(occ[:, 0], eta[:, 0]) > 0.75
@@ -225,19 +232,11 @@ def test_scaling_is_fitted_on_background() -> None:
     np.testing.assert_allclose(tg.encoder.std_, bg[["t", "p"]].std(ddof=0), rtol=1e-6)
 
 
-def test_quantile_scaling_is_monotone_and_normal() -> None:
-    from ecocube.models._features import TabularEncoder
-
-    rng = np.random.default_rng(0)
-    bg = pd.DataFrame({"rain": rng.lognormal(3, 1, 5000), "soil": rng.integers(1, 4, 5000)})
-    enc = TabularEncoder(["rain", "soil"], scaling="quantile").fit(bg)
-    z = enc.transform(bg)
-    assert abs(z[:, 0].mean()) < 0.02 and abs(z[:, 0].std() - 1) < 0.05  # skew removed
-    grid = pd.DataFrame({"rain": np.linspace(0, 500, 50), "soil": np.full(50, 2)})
-    assert (np.diff(enc.transform(grid)[:, 0]) >= 0).all()
-    assert np.isfinite(enc.transform(grid)).all()  # values outside the range are clipped
-    with pytest.raises(InvalidInputError, match="scaling must be 'zscore' or 'quantile'"):
-        TabularEncoder(["rain"], scaling="minmax")
+def test_quantile_scaling_reaches_the_encoder() -> None:
+    presences, bg, _, _ = _synthetic(3)
+    cfg = MaxentNetConfig(hidden=(4,), epochs=2, n_members=1, scaling="quantile")
+    model = MaxentNet(["t", "p"], config=cfg).fit(presences, bg)
+    assert model.encoder.scaling == "quantile" and model.encoder.quantiles_ is not None
     with pytest.raises(InvalidInputError, match="scaling 'minmax' is unknown"):
         MaxentNetConfig(scaling="minmax")
 
@@ -281,7 +280,9 @@ def test_bad_inputs() -> None:
     with pytest.raises(InvalidInputError, match=r"site_cols \['x'\] are not columns"):
         model.fit(presences, bg, site_cols=["x"])
     model.fit(presences, bg)
-    with pytest.raises(InvalidInputError, match=r"levels \['7'\] \(1 rows\) unseen at fit"):
+    with pytest.raises(
+        InvalidInputError, match=r"level\(s\) \['7'\] not seen at fit time \(1 rows"
+    ):
         model.predict(test.assign(soil=[7] + [0] * (len(test) - 1)))
 
 

@@ -89,7 +89,7 @@ def records(cube):
 def _heldout_auc(model: MultimodalSDM, ds, signal) -> dict[str, float]:
     test = synthetic_records(ds, signal, seed=2)
     sites = test.groupby(["x", "y"])["species"].agg(set).reset_index()
-    pred = model.predict(ds, sites)
+    pred = model.suitability(ds, sites)
     return {
         sp: auc(np.array([sp in s for s in sites["species"]], dtype=int), pred[sp].to_numpy())
         for sp in ("up", "down")
@@ -117,7 +117,7 @@ def test_network_shapes_and_dtypes():
 def test_fit_predict_shapes(fitted, cube, records):
     ds, _ = cube
     assert fitted.species_ == ("down", "flat", "up")
-    pred = fitted.predict(ds, records.iloc[:17])
+    pred = fitted.suitability(ds, records.iloc[:17])
     assert pred.shape == (17, 3) and list(pred.columns) == ["down", "flat", "up"]
     assert all(np.issubdtype(t, np.floating) for t in pred.dtypes)
     assert ((pred.to_numpy() > 0) & (pred.to_numpy() < 1)).all()
@@ -129,12 +129,31 @@ def test_fit_predict_shapes(fitted, cube, records):
     np.testing.assert_allclose(rel.mean(0), 1.0, rtol=1e-3)
 
 
+def test_predict_summarises_the_members_and_round_trips(cube, records, tmp_path):
+    """With members, predict gives mean/sd/q05/q95 of the members' suitabilities; save/load
+    (the model's own state) gives the same numbers."""
+    ds, _ = cube
+    cfg = dataclasses.replace(FAST, n_members=3, epochs=10)
+    model = MultimodalSDM(["t1", "t2", "lu"], ["lu"], config=cfg).fit(ds, records)
+    pred = model.predict(ds, records.iloc[:20])
+    assert pred.species == ("down", "flat", "up") and pred.mean.shape == (20, 3)
+    assert (pred.sd > 0).all() and (pred.q05 <= pred.q95).all()
+    rel = model.member_log_intensity(ds, records.iloc[:20]).numpy()
+    np.testing.assert_allclose(pred.mean, (-np.expm1(-np.exp(rel))).mean(0), rtol=1e-5)
+    again = MultimodalSDM.load(model.save(tmp_path / "mm"))
+    assert isinstance(again, MultimodalSDM) and again.inputs == model.inputs
+    assert again.inputs.patch_variables == ("lu",) and again.inputs.patch_size == 5
+    same = again.predict(ds, records.iloc[:20])
+    for key, value in pred.as_dict().items():
+        np.testing.assert_array_equal(same.as_dict()[key], value)
+
+
 def test_patch_size_one_falls_back_to_mlp(cube, records):
     ds, _ = cube
     cfg = MultimodalConfig(patch_size=1, patch_channels=(8,), hidden=(8,), epochs=5)
     model = MultimodalSDM(["t1", "t2"], ["lu"], config=cfg).fit(ds, records)
     assert isinstance(model.network.encoder.body[0], torch.nn.Flatten)
-    assert model.predict(ds, records.iloc[:3]).shape == (3, 3)
+    assert model.suitability(ds, records.iloc[:3]).shape == (3, 3)
 
 
 def test_seeded_fit_is_deterministic(cube, records, fitted):
@@ -176,7 +195,7 @@ def test_random_background_and_drop_na(cube, records):
         model = MultimodalSDM(["t1"], ["lu"], config=cfg).fit(
             ds, recs, background=200, drop_na=True
         )
-    assert model.predict(ds, records.iloc[:2]).shape == (2, 3)
+    assert model.suitability(ds, records.iloc[:2]).shape == (2, 3)
     with pytest.raises(InvalidInputError, match="needs random background"):
         MultimodalSDM(["t1"], ["lu"], config=cfg).fit(ds, records)
     with pytest.raises(InvalidInputError, match="background must be an int, a DataFrame"):
@@ -224,6 +243,8 @@ def test_band_mismatch(cube, records, fitted):
         MultimodalSDM(["t1"], ["ndvi"], config=FAST).fit(ds, records)
     with pytest.raises(InvalidInputError, match=r"\['lu'\] are not variables of the cube"):
         fitted.predict(ds.drop_vars("lu"), records)
+    with pytest.raises(InvalidInputError, match=r"lacks the variable\(s\) \['lu'\] the model"):
+        fitted.inputs.check(ds.drop_vars("lu").data_vars)
     with pytest.raises(InvalidInputError, match=r"covariates \['t9'\] are not variables"):
         MultimodalSDM(["t9"], ["lu"], config=FAST).fit(ds, records)
     with pytest.raises(InvalidInputError, match=r"bands of the patch must match"):
@@ -260,6 +281,8 @@ def test_bad_arguments(cube, records):
         MultimodalConfig(precision="16")
     with pytest.raises(InvalidInputError, match="covariates is empty"):
         MultimodalSDM([])
+    with pytest.raises(InvalidInputError, match=r"categorical columns \['soil'\] are not among"):
+        MultimodalSDM(["t1"], ["lu"], ["soil"])
     with pytest.raises(InvalidInputError, match="n_features must be >= 1"):
         MultimodalMaxentNet(0, 1, 1)
     model = MultimodalSDM(["t1"], ["lu"], config=FAST)
@@ -322,7 +345,7 @@ def test_costa_rica_block_holdout_auc(mirror: Path) -> None:
     held = held[ok].assign(pix=(table["row"] * ds.sizes["x"] + table["col"]).to_numpy()[ok])
     sites = held.groupby("pix").first().reset_index()
     present = pd.crosstab(held["pix"], held["species"]).reindex(sites["pix"]).fillna(0)
-    pred = model.predict(ds, sites)
+    pred = model.suitability(ds, sites)
     scores = [
         auc((present[sp].to_numpy() > 0).astype(int), pred[sp].to_numpy())
         for sp in model.species_

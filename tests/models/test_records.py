@@ -1,4 +1,4 @@
-"""Records validation and covariate encoding: every bad input has a clear error."""
+"""Records validation and survey tables: every bad input has a clear error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ecocube.errors import InvalidInputError
-from ecocube.models.records import CovariateEncoder, read_table, validate_records, validate_sites
+from ecocube.models.records import read_table, survey_table, validate_records, validate_sites
 
 
 def _records() -> pd.DataFrame:
@@ -167,21 +167,27 @@ def test_coordinates_and_crs_must_agree() -> None:
         check_crs("EPSG:99999")
 
 
-def test_encoder_scales_on_region_and_rejects_unseen_levels() -> None:
-    df = _records()
-    enc = CovariateEncoder(["t", "r"], ["veg"]).fit(df)
-    x = enc.transform(df)
-    assert x.shape == (40, 2 + 2 + 3)
-    # standardised linear and squared terms, exact one-hot rows
-    np.testing.assert_allclose(x[:, :4].mean(0), 0, atol=1e-6)
-    np.testing.assert_allclose(x[:, :4].std(0), 1, atol=1e-5)
-    np.testing.assert_array_equal(x[:, 4:].sum(1), 1)
-    same = CovariateEncoder.from_dict(enc.to_dict())
-    np.testing.assert_array_equal(same.transform(df), x)
-    new = df.head(3).copy()
-    new.loc[new.index[0], "veg"] = 9
-    with pytest.raises(InvalidInputError, match=r"'veg' has level\(s\) \['9'\] not seen at fit"):
-        enc.transform(new)
+def test_survey_table_one_row_per_survey_unknown_species_nan() -> None:
+    rows = pd.DataFrame(
+        {
+            "kind": "survey",
+            "siteid": ["s2", "s1", "s2", "s1"],
+            "species": ["a", "a", "b", "c"],
+            "presence": [1.0, 0.0, 1.0, 1.0],
+            "t": [2.0, 1.0, 2.0, 1.0],
+            "effort": [4.0, 2.0, 4.0, 2.0],
+        }
+    )
+    sites, y, log_effort = survey_table(rows, ["a", "b", "c"])
+    assert sites["siteid"].tolist() == ["s1", "s2"] and sites["t"].tolist() == [1.0, 2.0]
+    np.testing.assert_array_equal(y, [[0, np.nan, 1], [1, 1, np.nan]])
+    np.testing.assert_allclose(log_effort, np.log([2.0, 4.0]), rtol=1e-6)
+    alone, y1, off = survey_table(rows.drop(columns=["siteid", "effort"]), ["a", "b", "c"])
+    assert len(alone) == 4 and (off == 0).all() and np.isfinite(y1).sum() == 4
+    with pytest.raises(
+        InvalidInputError, match="'effort' column of survey rows must be a positive"
+    ):
+        survey_table(rows.assign(effort=0.0), ["a", "b", "c"])
 
 
 def test_sites_need_the_covariates() -> None:
