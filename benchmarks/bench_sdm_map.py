@@ -1,20 +1,20 @@
-"""Speed and peak memory of ``predict_map`` (tiled wall-to-wall SDM prediction into Zarr).
+"""Speed and peak memory of ``ecocube sdm map`` (tiled wall-to-wall SDM maps into Zarr).
 
-Each run is a fresh process (peak RSS is a per-process high-water mark) that maps a synthetic
-cube of ``--size`` x ``--size`` cells (1x) and of 4 x 4 times that area (16x). The baseline,
-run the same way, is the naive map: the mask and every valid cell's covariates in memory, one
-``predict`` call, all statistics held at once (no tiles, no store). Printed: seconds, cells x species per
-second, peak RSS at 1x and 16x for both, the ratios, and the time extrapolated to a country
-(2e8 cells x 500 species). The last line is the tiled rate at 16x:
-``cells_species_per_s: X``.
+Models (``--models``, default ``maxent-net,integrated``) are fitted once, with
+:class:`ecocube.models.SDM`, to presences simulated on a synthetic cube (four smooth
+covariates, UTM 16N, 1 km cells); ``integrated`` keeps 200 posterior draws. Each measured run is
+a fresh process (peak RSS is a per-process high-water mark) that maps the model over a cube of
+``--size`` x ``--size`` cells (1x) and of 4 x 4 times that area (16x) through
+:func:`ecocube.models.map_model` (tiles, store, novelty). The baseline, run the same way, is the
+naive map: every valid cell's covariates in memory, one ``predict`` call, all statistics held
+at once (no tiles, no store). Printed per model: seconds, cells x species per second, peak RSS at
+1x and 16x for both, the ratios, and the time extrapolated to a country (2e8 cells x 500
+species at the measured rate). The last line is the tiled ``maxent-net`` rate at 16x on the
+benchmark's device: ``cells_species_per_s: X``.
 
-``--predict`` picks the model from ``PREDICTORS``: ``synthetic`` is a cheap logistic function
-of the covariates (numpy), so the figures measure the mapping engine itself; SDMs are added
-there as factories ``(covariates, species, device) -> predict``.
+Reproduce (CPU; add ``--device cuda`` on a GPU machine)::
 
-Reproduce::
-
-    OMP_NUM_THREADS=1 python benchmarks/bench_sdm_map.py --size 512 --species 10 --tile 256
+    OMP_NUM_THREADS=2 python benchmarks/bench_sdm_map.py --size 256 --species 16 --tile 128
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,26 +38,46 @@ COUNTRY_SPECIES = 500
 COVARIATES = ("temp", "rain", "elev", "forest")
 
 
-def synthetic_predict(
-    covariates: list[str], species: list[str], device: str
-) -> Callable[[pd.DataFrame], dict[str, np.ndarray]]:
-    """A logistic function of the covariates per species with a fixed spread (numpy)."""
-    rng = np.random.default_rng(0)
-    beta = rng.normal(0, 0.5, (len(covariates), len(species)))
-
-    def predict(table: pd.DataFrame) -> dict[str, np.ndarray]:
-        x = table[covariates].to_numpy(np.float32)
-        mean = 1 / (1 + np.exp(-(x @ beta.astype(np.float32))))
-        sd = 0.1 * mean * (1 - mean)
-        return {"mean": mean, "sd": sd, "q05": mean - 1.64 * sd, "q95": mean + 1.64 * sd}
-
-    return predict
-
-
-#: ``name -> factory(covariates, species, device) -> predict``.
-PREDICTORS: dict[str, Callable[[list[str], list[str], str], Any]] = {
-    "synthetic": synthetic_predict,
+#: Options of each benchmarked model (a short fit: the benchmark measures mapping).
+MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "maxent-net": {"epochs": 30, "n_members": 5},
+    "integrated": {"steps": 300, "num_samples": 200},
 }
+
+
+def fit_model(cube: Path, model: str, n_species: int, out: Path, device: str) -> Path:
+    """Fit ``model`` to presences drawn from a logistic response per species (seeded)."""
+    from ecocube.cube import open_cube
+    from ecocube.models import SDM
+
+    ds = open_cube(cube, chunks=None)
+    block = np.stack([ds[v].values for v in COVARIATES]).reshape(len(COVARIATES), -1)
+    valid = np.flatnonzero(np.isfinite(block).all(axis=0))
+    rng = np.random.default_rng(0)
+    x = block[:, valid].T
+    z = (x - x.mean(0)) / x.std(0)
+    beta = rng.normal(0, 1.5, (len(COVARIATES), n_species))
+    weight = np.exp(z @ beta - np.logaddexp(0, z @ beta).max(0))
+    rows = []
+    for j in range(n_species):
+        p = weight[:, j] / weight[:, j].sum()
+        pick = rng.choice(valid.size, 60, p=p)
+        rows.append(pd.DataFrame(x[pick], columns=list(COVARIATES)).assign(species=f"sp{j:03d}"))
+    rows.append(
+        pd.DataFrame(x[rng.choice(valid.size, 2000)], columns=list(COVARIATES)).assign(
+            species=None, kind="background"
+        )
+    )
+    records = pd.concat(rows, ignore_index=True)
+    records["kind"] = records["kind"].fillna("presence")
+    sdm = SDM(
+        model=model,
+        covariates=list(COVARIATES),
+        options=MODEL_OPTIONS[model],
+        cv_folds=0,
+        device=device,
+    )
+    return sdm.fit(records).save(out)
 
 
 def make_cube(path: Path, n: int) -> Path:
@@ -86,43 +105,38 @@ def make_cube(path: Path, n: int) -> Path:
 
 
 def child(args: argparse.Namespace) -> None:
-    """One measured run; prints one JSON line."""
+    """One measured run (model loading included); prints one JSON line."""
     from ecocube.cube import open_cube
-    from ecocube.models.mapping import predict_map
+    from ecocube.models import SDM, map_model
 
-    species = [f"sp{i:03d}" for i in range(args.species)]
-    predict = PREDICTORS[args.predict](list(COVARIATES), species, args.device)
     tic = time.perf_counter()
     if args.child == "tiled":
-        predict_map(
+        result = map_model(
+            args.model_dir,
             args.cube,
-            predict,
-            variables=list(COVARIATES),
-            species=species,
-            out=args.out,
+            args.out,
             tile=args.tile,
             mask=args.mask,
             device=args.device,
             progress=False,
         )
-        cells = int(
-            np.isfinite(open_cube(args.out, chunks=None)["mean"].isel(species=0).values).sum()
-        )
+        cells, seconds = result.cells, time.perf_counter() - tic
     else:
+        sdm = SDM.load(args.model_dir, device=args.device)
         ds = open_cube(args.cube, chunks=None)
         block = np.stack([ds[v].values for v in COVARIATES])
         valid = np.isfinite(block).all(axis=0)
         if args.mask != "none":
-            from ecocube.cube._masking import map_mask
+            from ecocube.cube import map_mask
 
             valid &= map_mask(ds, mask=args.mask).values
         table = pd.DataFrame({v: block[j][valid] for j, v in enumerate(COVARIATES)})
-        stats = predict(table)
-        maps = {k: np.full((len(species), *valid.shape), np.nan, dtype=np.float32) for k in stats}
+        stats = sdm.estimator_.predict(table).as_dict()
+        n_species = len(sdm.species_)
+        maps = {k: np.full((n_species, *valid.shape), np.nan, dtype=np.float32) for k in stats}
         for k, v in stats.items():
             maps[k][:, valid] = np.asarray(v, dtype=np.float32).T
-        cells = int(valid.sum())
-    seconds = time.perf_counter() - tic
+        cells, seconds = int(valid.sum()), time.perf_counter() - tic
     print(json.dumps({"seconds": seconds, "cells": cells, "rss_mb": peak_rss_mb()}))
 
 
@@ -141,72 +155,28 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _measure(kind: str, cube: Path, out: Path, args: argparse.Namespace) -> dict[str, float]:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--child",
-        kind,
-        "--cube",
-        str(cube),
-        "--out",
-        str(out),
-        "--species",
-        str(args.species),
-        "--tile",
-        str(args.tile),
-        "--mask",
-        args.mask,
-        "--predict",
-        args.predict,
-        "--device",
-        args.device,
-    ]
+def _measure(
+    kind: str, cube: Path, out: Path, model_dir: Path, args: argparse.Namespace
+) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--child", kind, "--cube", str(cube), "--out", str(out)]
+    cmd += ["--model-dir", str(model_dir), "--tile", str(args.tile), "--mask", args.mask]
+    cmd += ["--device", args.device]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{kind} run failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", type=int, default=512, help="cells per side at 1x")
-    parser.add_argument("--species", type=int, default=10)
-    parser.add_argument("--tile", type=int, default=256)
-    parser.add_argument("--mask", default="none")
-    parser.add_argument("--predict", default="synthetic", choices=sorted(PREDICTORS))
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--child", choices=["tiled", "in-memory"])
-    parser.add_argument("--cube", type=Path)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    if args.child:
-        child(args)
-        return
-    work = Path(tempfile.mkdtemp(prefix="bench-sdm-map-"))
-    try:
-        rows = {}
-        for label, n in (("1x", args.size), ("16x", 4 * args.size)):
-            cube = make_cube(work / f"cube-{label}.zarr", n)
-            rows[label] = {
-                kind: _measure(kind, cube, work / f"maps-{label}-{kind}.zarr", args)
-                for kind in ("tiled", "in-memory")
-            }
-            shutil.rmtree(work / f"maps-{label}-tiled.zarr", ignore_errors=True)
-            shutil.rmtree(cube, ignore_errors=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(
-        f"sdm map: {args.predict} predict, {args.species} species, {len(COVARIATES)} covariates, "
-        f"tile {args.tile}, mask {args.mask}, device {args.device}"
-    )
+def _report(model: str, rows: dict[str, dict[str, dict[str, float]]], n_species: int) -> float:
+    """Print one model's table; return its tiled rate at 16x (cells x species / s)."""
+    print(f"\n{model}: {n_species} species, {len(COVARIATES)} covariates")
     print(
         f"{'region':>6} {'cells':>11} | {'tiled s':>8} {'cells*sp/s':>12} {'RSS MB':>7} | "
         f"{'in-mem s':>8} {'RSS MB':>7}"
     )
     for label, r in rows.items():
         t, m = r["tiled"], r["in-memory"]
-        rate = t["cells"] * args.species / t["seconds"]
+        rate = t["cells"] * n_species / t["seconds"]
         print(
             f"{label:>6} {t['cells']:>11,} | {t['seconds']:>8.2f} {rate:>12,.0f} "
             f"{t['rss_mb']:>7.0f} | {m['seconds']:>8.2f} {m['rss_mb']:>7.0f}"
@@ -221,10 +191,56 @@ def main() -> None:
         f"{big['tiled']['seconds'] / big['in-memory']['seconds']:.2f}; peak RSS in-memory / "
         f"tiled at 16x: {big['in-memory']['rss_mb'] / big['tiled']['rss_mb']:.2f}"
     )
-    rate = big["tiled"]["cells"] * args.species / big["tiled"]["seconds"]
+    rate = big["tiled"]["cells"] * n_species / big["tiled"]["seconds"]
     hours = COUNTRY_CELLS * COUNTRY_SPECIES / rate / 3600
     print(f"country ({COUNTRY_CELLS:.0e} cells x {COUNTRY_SPECIES} species): {hours:,.1f} h")
-    print(f"cells_species_per_s: {rate:.0f}")
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=256, help="cells per side at 1x")
+    parser.add_argument("--species", type=int, default=16)
+    parser.add_argument("--tile", type=int, default=128)
+    parser.add_argument("--mask", default="none")
+    parser.add_argument("--models", default="maxent-net,integrated")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--child", choices=["tiled", "in-memory"])
+    parser.add_argument("--cube", type=Path)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--model-dir", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODEL_OPTIONS]
+    if unknown:
+        parser.error(f"--models {unknown}: choose from {sorted(MODEL_OPTIONS)}")
+    work = Path(tempfile.mkdtemp(prefix="bench-sdm-map-"))
+    rates = {}
+    print(f"sdm map: tile {args.tile}, mask {args.mask}, device {args.device}")
+    try:
+        cubes = {
+            label: make_cube(work / f"cube-{label}.zarr", n)
+            for label, n in (("1x", args.size), ("16x", 4 * args.size))
+        }
+        for model in models:
+            model_dir = fit_model(
+                cubes["1x"], model, args.species, work / f"model-{model}", args.device
+            )
+            rows = {}
+            for label, cube in cubes.items():
+                rows[label] = {
+                    kind: _measure(kind, cube, work / f"maps-{label}-{kind}.zarr", model_dir, args)
+                    for kind in ("tiled", "in-memory")
+                }
+                shutil.rmtree(work / f"maps-{label}-tiled.zarr", ignore_errors=True)
+            rates[model] = _report(model, rows, args.species)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if "maxent-net" in rates:
+        print(f"cells_species_per_s: {rates['maxent-net']:.0f}")
 
 
 if __name__ == "__main__":

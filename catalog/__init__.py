@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ecocube.catalog._build import FAMILIES, build_catalog, catalog_datasets
     from ecocube.catalog._compat import stackable_items
     from ecocube.catalog._cube_items import CUBES_COLLECTION_ID, cube_item, register_cube
+    from ecocube.catalog._map_items import MAPS_COLLECTION_ID, map_item, register_maps
     from ecocube.catalog._postgres import pgstac_available
     from ecocube.catalog._proj import item_epsg
     from ecocube.catalog._read import load_items
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CUBES_COLLECTION_ID",
     "FAMILIES",
+    "MAPS_COLLECTION_ID",
     "RetryPolicy",
     "ValidationProblem",
     "build_catalog",
@@ -50,12 +52,14 @@ __all__ = [
     "cube_item",
     "item_epsg",
     "load_items",
+    "map_item",
     "normalize_bbox",
     "normalize_datetime",
     "normalize_filter",
     "open_client",
     "pgstac_available",
     "register_cube",
+    "register_maps",
     "search",
     "serve_catalog",
     "stackable_items",
@@ -70,6 +74,9 @@ _LAZY = {
     "CUBES_COLLECTION_ID": "ecocube.catalog._cube_items",
     "cube_item": "ecocube.catalog._cube_items",
     "register_cube": "ecocube.catalog._cube_items",
+    "MAPS_COLLECTION_ID": "ecocube.catalog._map_items",
+    "map_item": "ecocube.catalog._map_items",
+    "register_maps": "ecocube.catalog._map_items",
     "pgstac_available": "ecocube.catalog._postgres",
     "item_epsg": "ecocube.catalog._proj",
     "load_items": "ecocube.catalog._read",

@@ -484,9 +484,15 @@ def validate_catalog(
         )
     problems: list[ValidationProblem] = []
     resolved_root = root.resolve()
-    for path in sorted(root.rglob("*.json")):
+    paths = sorted(root.rglob("*.json"))
+    item_folders = {p.parent for p in paths if _is_item_file(p)}
+    for path in paths:
         if not _is_stac_object_file(path):
             continue  # e.g. USGS metadata JSON stored as an asset
+        if any(folder in item_folders for folder in path.parents[1:]) or (
+            path.parent in item_folders and not _is_item_file(path)
+        ):
+            continue  # a file in an item's folder is one of its assets (e.g. a model's JSON)
         rel = path.relative_to(root)
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
@@ -502,6 +508,17 @@ def validate_catalog(
             for msg in _check_object(obj, path, resolved_root, check_checksums)
         ]
     return problems
+
+
+def _is_item_file(path: Path) -> bool:
+    """Whether ``path`` is an item's JSON: ``<id>/<id>.json`` holding a GeoJSON Feature."""
+    if path.stem != path.parent.name:
+        return False
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(obj, dict) and obj.get("type") == "Feature"
 
 
 def _is_stac_object_file(path: Path) -> bool:

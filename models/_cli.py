@@ -1,4 +1,4 @@
-"""``ecocube sdm`` command group: fit and predict SDMs on your own records, benchmarks."""
+"""``ecocube sdm`` command group: fit, predict and map SDMs on your own records, benchmarks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ecocube.models._cli_map import sdm_map
 from ecocube.models.benchmark._cli import app as benchmark_app
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Species distribution models.", no_args_is_help=True)
 app.add_typer(benchmark_app, name="benchmark")
+app.command("map")(sdm_map)
 
 
 def _split(value: str | None) -> list[str]:
@@ -28,24 +30,89 @@ def fit(
             "--records",
             help="CSV, Parquet or GeoPackage with columns species (optional), kind "
             "(presence/background/survey), presence (0/1 on survey rows), the covariates and "
-            "optional x, y (or a GeoPackage geometry: spatial-block CV), siteid, effort.",
+            "optional x, y (or a GeoPackage geometry: spatial-block CV), siteid, effort. With "
+            "--cube: x, y, species, kind (default presence) and presence only.",
         ),
     ],
-    covariates: Annotated[
-        str, typer.Option("--covariates", help="Comma-separated continuous covariate columns.")
-    ],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write (atomically).")],
+    covariates: Annotated[
+        str | None,
+        typer.Option(
+            "--covariates",
+            help="Comma-separated continuous covariate columns of the records (without --cube).",
+        ),
+    ] = None,
     categorical: Annotated[
         str | None,
-        typer.Option("--categorical", help="Comma-separated categorical covariate columns."),
+        typer.Option(
+            "--categorical",
+            help="Comma-separated categorical covariate columns of the records (without --cube).",
+        ),
     ] = None,
+    cube: Annotated[
+        Path | None,
+        typer.Option(
+            "--cube",
+            help="Zarr cube to read the covariates from at the records' cells (records need "
+            "only x/y; see --variables, --background, --drop-outside).",
+        ),
+    ] = None,
+    variables: Annotated[
+        str | None,
+        typer.Option(
+            "--variables",
+            help="With --cube: comma-separated cube variables (default: every (y, x) "
+            "variable; categorical ones, by their ecocube:kind, one-hot).",
+        ),
+    ] = None,
+    patch_variables: Annotated[
+        str | None,
+        typer.Option(
+            "--patch-variables",
+            help="multimodal: comma-separated cube variables of the image patches (default: "
+            "the covariates).",
+        ),
+    ] = None,
+    patch_size: Annotated[
+        int | None,
+        typer.Option("--patch-size", help="multimodal: patch side in cube pixels (default 5)."),
+    ] = None,
+    background: Annotated[
+        str | None,
+        typer.Option(
+            "--background",
+            help="With --cube, background points besides the records' own: N random valid "
+            "land cells (seeded by --seed) or target-group (every record's cell).",
+        ),
+    ] = None,
+    drop_outside: Annotated[
+        bool,
+        typer.Option(
+            "--drop-outside",
+            help="With --cube: drop records outside the cube, on nodata cells or with "
+            "impossible coordinates instead of failing (the counts are printed).",
+        ),
+    ] = False,
+    mask: Annotated[
+        str,
+        typer.Option(
+            "--mask",
+            help="With --cube: cells random background may come from: land (default), none "
+            "or a cube variable (its non-zero cells).",
+        ),
+    ] = "land",
     model: Annotated[
-        str, typer.Option("--model", help="Model type: integrated or maxent-net.")
+        str,
+        typer.Option("--model", help="Model type: integrated, maxent-net or multimodal (--cube)."),
     ] = "integrated",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     crs: Annotated[
         str | None,
-        typer.Option("--crs", help="CRS of x/y (e.g. EPSG:4326); GeoPackages are reprojected."),
+        typer.Option(
+            "--crs",
+            help="CRS of x/y (e.g. EPSG:4326, the default with --cube); GeoPackages are "
+            "reprojected.",
+        ),
     ] = None,
     drop_na: Annotated[
         bool,
@@ -58,7 +125,8 @@ def fit(
     steps: Annotated[
         int | None,
         typer.Option(
-            "--steps", help="SVI steps (integrated) or epochs (maxent-net); default: the model's."
+            "--steps",
+            help="SVI steps (integrated) or epochs (maxent-net, multimodal); default: the model's.",
         ),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
@@ -74,16 +142,28 @@ def fit(
 ) -> None:
     """Fit a species distribution model to a records file and save it to a model folder.
 
+    From a table, the records hold the covariate columns (--covariates, --categorical). With
+    --cube the records need only x/y: the covariates are read from the cube at their cells
+    (--variables), background cells are drawn from it (--background) and records it cannot
+    place are an error, or dropped with --drop-outside.
+
     With x/y the records are split into square spatial blocks (1/5 of the extent) in
     --cv-folds folds; without, the split is random and the printed table says the CV is not
-    spatial.
+    spatial (multimodal: no cross-validation).
     """
     from rich.console import Console
 
-    from ecocube.models.estimator import SDM, check_model_target, table_model
+    from ecocube.errors import InvalidInputError
+    from ecocube.models.estimator import SDM, check_model_target, front_model
 
+    if cube is not None and (covariates or categorical):
+        raise InvalidInputError(
+            "--covariates / --categorical name columns of a records table; with --cube the "
+            "covariates are cube variables: choose them with --variables (e.g. --variables "
+            f"{covariates or categorical})."
+        )
     check_model_target(out)  # a bad --out fails before the fit, not after it
-    options = {} if steps is None else {table_model(model).steps_option: steps}
+    options = {} if steps is None else {front_model(model).steps_option: steps}
     sdm = SDM(
         model=model,
         covariates=_split(covariates),
@@ -93,11 +173,36 @@ def fit(
         device=device,
         options=options,
         cv_folds=cv_folds,
+        patch_variables=_split(patch_variables) if patch_variables else None,
+        patch_size=patch_size,
     )
     console = Console(stderr=True, highlight=False)
-    console.print(f"fitting a {model} model on {records}", markup=False)
-    sdm.fit(records, crs=crs, progress=True)
+    source = f"{records}" + (f" placed on {cube}" if cube is not None else "")
+    console.print(f"fitting a {model} model on {source}", markup=False)
+    sdm.fit(
+        records,
+        crs=crs,
+        progress=True,
+        cube=cube,
+        variables=_split(variables) if variables else None,
+        background=background,
+        drop_outside=drop_outside,
+        mask=mask,
+    )
     folder = sdm.save(out)
+    if sdm.cube_ is not None:
+        placed = sdm.cube_
+        if placed["dropped"]:
+            console.print(
+                f"dropped records that could not be placed on the cube (--drop-outside): "
+                f"{placed['dropped']}",
+                markup=False,
+            )
+        console.print(
+            f"covariates from the cube: {', '.join(placed['variables'])}; background: "
+            f"{placed['background']['source']} ({placed['background']['added']} cells added)",
+            markup=False,
+        )
     mode = getattr(sdm.estimator_, "mode", model)
     if sdm.n_dropped_:
         console.print(

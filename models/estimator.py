@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from ecocube.models._base import (
     MODELS,
     ExplainFunction,
     ModelInputs,
+    Prediction,
     RecordsSpec,
     SpeciesDistributionModel,
     check_model_folder,
@@ -49,6 +50,7 @@ from ecocube.models._base import (
     write_state,
 )
 from ecocube.models._features import CovariateEncoder
+from ecocube.models.novelty import Novelty
 from ecocube.models.records import (
     check_coordinates,
     check_crs,
@@ -58,17 +60,29 @@ from ecocube.models.records import (
     validate_sites,
 )
 
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from ecocube.models.cube_records import CubeRecords
+
 __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_NAME",
     "MODELS",
+    "NOVELTY_NAME",
     "SDM",
     "check_model_target",
+    "front_model",
+    "front_models",
     "table_model",
     "table_models",
 ]
 
 MANIFEST_NAME = "manifest.json"
+#: The novelty of the training covariates in a model folder (absent in older folders).
+NOVELTY_NAME = "novelty.json"
+#: Registered models the front fits from a cube only (records placed on it, image patches).
+_CUBE_ONLY = ("multimodal",)
 FORMAT_VERSION = 2
 #: Format versions :meth:`SDM.load` reads (1: before the models saved themselves).
 _READABLE_VERSIONS = (1, 2)
@@ -92,6 +106,11 @@ def table_models() -> tuple[str, ...]:
     return tuple(sorted(n for n, c in registered_models().items() if c.record_kinds))
 
 
+def front_models() -> tuple[str, ...]:
+    """Names of the models :class:`SDM` fits: the table models and those fitted from a cube."""
+    return tuple(sorted({*table_models(), *(m for m in _CUBE_ONLY if m in registered_models())}))
+
+
 def check_model_target(path: str | Path) -> None:
     """Raise unless ``path`` can receive a model folder (absent, empty or a model folder).
 
@@ -105,6 +124,23 @@ def check_model_target(path: str | Path) -> None:
         ``path`` is a file, a folder holding other files, or lies under a file.
     """
     check_model_folder(path, markers=(MANIFEST_NAME,))
+
+
+def front_model(model: str) -> type[SpeciesDistributionModel]:
+    """The registered class of ``model``, which :class:`SDM` must be able to fit.
+
+    Raises
+    ------
+    InvalidInputError
+        ``model`` is not one of :func:`front_models` (the message lists them).
+    """
+    if model in _CUBE_ONLY and model in registered_models():
+        return model_class(model)
+    if model not in registered_models():
+        raise InvalidInputError(
+            f"model={model!r} is not supported; choose one of {front_models()}."
+        )
+    return table_model(model)
 
 
 def table_model(model: str) -> type[SpeciesDistributionModel]:
@@ -134,15 +170,22 @@ class SDM:
     Parameters
     ----------
     model
-        A registered model fitted from tables (:func:`table_models`): ``"integrated"``
-        (Pyro integrated presence-only + survey model; any mix of record kinds) or
-        ``"maxent-net"`` (multi-species maximum-entropy network; presence + background
-        records).
+        A model of :func:`front_models`: ``"integrated"`` (Pyro integrated presence-only +
+        survey model; any mix of record kinds) or ``"maxent-net"`` (multi-species
+        maximum-entropy network; presence + background records), fitted from a records
+        table or from records placed on a cube; ``"multimodal"`` (image patches of the cube
+        fused with the covariates; presence + background records) from a cube only.
     covariates
-        Continuous covariate columns.
+        Continuous covariate columns of a records table. Fitting from a cube they are the
+        cube variables to use (as ``variables=`` of :meth:`fit`); empty: chosen there.
     categorical
         Categorical covariate columns (one-hot; a level unseen at fit time is an error at
         prediction).
+    patch_variables
+        ``multimodal`` only: cube variables stacked as the bands of the image patch around
+        each site (default: the covariates).
+    patch_size
+        ``multimodal`` only: side of the patch in cube pixels (the ``patch_size`` option).
     seed
         Seed of every random step.
     drop_na
@@ -178,6 +221,14 @@ class SDM:
         and ``basis`` (``presence-background`` or ``presence-absence``).
     n_dropped_
         Records dropped by ``drop_na`` in the last :meth:`fit`.
+    novelty_
+        :class:`~ecocube.models.novelty.Novelty` of the continuous training covariates
+        (presence, background and survey rows), ``None`` without continuous covariates or
+        for a folder saved before it was kept.
+    cube_
+        After a fit from a cube: ``path`` (``None`` for an in-memory cube), ``crs`` (the
+        cube's), ``variables``, ``background`` (source and rows added) and ``dropped``
+        (records per reason); ``None`` after a fit from a table.
     """
 
     def __init__(
@@ -192,25 +243,36 @@ class SDM:
         device: str = "cpu",
         options: dict[str, Any] | None = None,
         cv_folds: int = 3,
+        patch_variables: Sequence[str] | None = None,
+        patch_size: int | None = None,
     ) -> None:
         from ecocube.training import resolve_device
 
-        cls = table_model(model)
+        cls = front_model(model)
         resolve_device(device)  # an unknown or unavailable device fails now, not after the fit
         covariates = [covariates] if isinstance(covariates, str) else list(covariates)
         categorical = [categorical] if isinstance(categorical, str) else list(categorical)
-        if not covariates and not categorical:
+        options = dict(options or {})
+        if model not in _CUBE_ONLY and (patch_variables is not None or patch_size is not None):
             raise InvalidInputError(
-                "no covariates given: name the covariate columns, e.g. covariates=['bio1', "
-                "'bio12'] or --covariates bio1,bio12."
+                f"patch_variables= / patch_size= (--patch-variables / --patch-size) are inputs "
+                f"of model='multimodal' only, not of model={model!r}; drop them or use "
+                "model='multimodal'."
             )
+        if patch_size is not None:
+            if options.get("patch_size", patch_size) != patch_size:
+                raise InvalidInputError(
+                    f"patch_size={patch_size!r} and options['patch_size']="
+                    f"{options['patch_size']!r} disagree; give one of them."
+                )
+            options["patch_size"] = patch_size
         both = sorted(set(covariates) & set(categorical))
         if both:
             raise InvalidInputError(
                 f"columns {both} are listed as both continuous and categorical covariates; "
                 "list each column once."
             )
-        _check_options(cls, model, options or {})
+        _check_options(cls, model, options)
         if (
             isinstance(cv_folds, bool)
             or not isinstance(cv_folds, int | np.integer)
@@ -227,8 +289,9 @@ class SDM:
         self.drop_na = bool(drop_na)
         self.quadratic = bool(quadratic)
         self.device = device
-        self.options = dict(options or {})
+        self.options = options
         self.cv_folds = int(cv_folds)
+        self.patch_variables = None if patch_variables is None else list(patch_variables)
         self.validation_: dict[str, Any] = {}
         self.n_dropped_ = 0
         self._basis_: dict[str, str] = {}
@@ -237,6 +300,8 @@ class SDM:
         self.estimator_: Any = None
         self.crs_: str | None = None
         self.kinds_: dict[str, int] = {}
+        self.novelty_: Novelty | None = None
+        self.cube_: dict[str, Any] | None = None
         self._cls = cls
 
     # ------------------------------------------------------------------ fit
@@ -246,11 +311,28 @@ class SDM:
         *,
         crs: str | int | None = None,
         progress: bool = False,
+        cube: xr.Dataset | str | Path | None = None,
+        variables: Sequence[str] | None = None,
+        background: int | str | None = None,
+        drop_outside: bool = False,
+        mask: str = "land",
     ) -> SDM:
-        """Fit to a records table (DataFrame or CSV/Parquet/GeoPackage path).
+        """Fit to a records table (DataFrame or CSV/Parquet/GeoPackage path), or to records
+        placed on a cube.
 
-        ``crs`` is the CRS of ``x``/``y`` (GeoPackages are reprojected to it); ``progress``
-        shows a progress bar over the optimisation.
+        ``crs`` is the CRS of ``x``/``y`` (GeoPackages are reprojected to it; default
+        EPSG:4326 with a cube); ``progress`` shows a progress bar over the optimisation.
+
+        **From a cube** (``cube=``, a path or an ``xarray.Dataset``) the records need only
+        ``x``/``y``, ``species``, ``kind`` (default ``presence``) and ``presence`` (surveys):
+        :func:`ecocube.models.cube_records.cube_records` reads the covariates at their cells
+        (``variables``: default the constructor's covariates and categorical columns, else
+        every ``(y, x)`` cube variable, categorical ones by their ``ecocube:kind``), adds
+        background rows (``background``: ``N`` random valid cells drawn with ``seed`` from
+        the cells ``mask`` keeps, or ``"target-group"``: every record's cell) and rejects
+        records it cannot place unless ``drop_outside``. ``multimodal`` also cuts image
+        patches of ``patch_variables`` around the sites; it is fitted for all its epochs
+        without cross-validation.
 
         With ``cv_folds`` >= 2 the records are split into ``cv_folds`` folds: of square
         spatial blocks when they have ``x``/``y`` (a GeoPackage geometry gives them), else at
@@ -262,16 +344,58 @@ class SDM:
         ``maxent-net``; fold 0 only for ``integrated``, whose full CV would cost ``cv_folds``
         more fits) and stored in :attr:`validation_`.
 
+        The novelty of the training covariates (:attr:`novelty_`) is fitted on the
+        continuous covariates of every row.
+
         Raises
         ------
         InvalidInputError
-            On any invalid record (see :func:`ecocube.models.records.validate_records`),
-            including NaN/infinite covariates unless ``drop_na``, and record kinds the model
-            does not learn from.
+            On any invalid record (see :func:`ecocube.models.records.validate_records` and,
+            from a cube, :func:`~ecocube.models.cube_records.cube_records`), including
+            NaN/infinite covariates unless ``drop_na``, and record kinds the model does not
+            learn from; cube options without ``cube``; a ``multimodal`` model without one.
         """
+        if cube is not None:
+            return self._fit_cube(
+                records,
+                cube,
+                crs=crs,
+                progress=progress,
+                variables=variables,
+                background=background,
+                drop_outside=drop_outside,
+                mask=mask,
+            )
+        given = {
+            "variables": variables is not None,
+            "background": background is not None,
+            "drop_outside": drop_outside,
+            "mask": mask != "land",
+        }
+        used = [k for k, v in given.items() if v]
+        if used:
+            raise InvalidInputError(
+                f"{', '.join(f'{k}=' for k in used)} place records on a cube: pass cube= "
+                "(--cube) as well, or drop them to fit a table with its covariate columns."
+            )
+        if self.model in _CUBE_ONLY:
+            raise InvalidInputError(
+                f"model={self.model!r} is fitted from a cube (image patches around the "
+                "records): pass cube= (--cube CUBE.zarr)."
+            )
+        if not self.covariates and not self.categorical:
+            raise InvalidInputError(
+                "no covariates given: name the covariate columns, e.g. covariates=['bio1', "
+                "'bio12'] or --covariates bio1,bio12, or fit from a cube (cube=, --cube)."
+            )
         crs = check_crs(crs)
         df = records if isinstance(records, pd.DataFrame) else read_table(records, crs=crs)
         check_coordinates(df, crs)
+        self.cube_ = None
+        return self._fit_table(df, crs, progress)
+
+    def _fit_table(self, df: pd.DataFrame, crs: str | None, progress: bool) -> SDM:
+        """Validate the records table, fit the model with its cross-validation."""
         n_in = len(df)
         df = validate_records(
             df, self.covariates, categorical=self.categorical, drop_na=self.drop_na
@@ -304,6 +428,106 @@ class SDM:
             )
 
         self.validation_ = self._fit_validated(df, fit_part)
+        self.novelty_ = _fit_novelty(df, self.covariates)
+        return self
+
+    def _fit_cube(
+        self,
+        records: pd.DataFrame | str | Path,
+        cube: xr.Dataset | str | Path,
+        *,
+        crs: str | int | None,
+        progress: bool,
+        variables: Sequence[str] | None,
+        background: int | str | None,
+        drop_outside: bool,
+        mask: str,
+    ) -> SDM:
+        """Place the records on the cube (:func:`cube_records`), then fit."""
+        from ecocube.models.cube_records import cube_records
+
+        crs_text = str(check_crs("EPSG:4326" if crs is None else crs))
+        ds, path = _open_cube(cube)
+        categorical: Sequence[str] | None = None
+        if self.covariates or self.categorical:
+            if variables is not None:
+                raise InvalidInputError(
+                    f"the cube variables are given twice: covariates={self.covariates} / "
+                    f"categorical={self.categorical} and variables={list(variables)}; give "
+                    "them once (variables=, --variables)."
+                )
+            variables = [*self.covariates, *self.categorical]
+            categorical = self.categorical
+        df = records if isinstance(records, pd.DataFrame) else read_table(records, crs=crs_text)
+        placed = cube_records(
+            df,
+            ds,
+            variables=variables,
+            categorical=categorical,
+            crs=crs_text,
+            background=background,
+            drop_outside=drop_outside,
+            mask=mask,
+            seed=self.seed,
+        )
+        self.covariates, self.categorical = list(placed.covariates), list(placed.categorical)
+        self.cube_ = {
+            "path": path,
+            "crs": placed.cube_crs,
+            "variables": list(placed.variables),
+            "background": {"source": placed.background, "added": placed.n_added},
+            "dropped": dict(placed.dropped),
+        }
+        if self.model in _CUBE_ONLY:
+            return self._fit_multimodal(ds, placed, progress)
+        return self._fit_table(placed.table, crs_text, progress)
+
+    def _fit_multimodal(self, ds: xr.Dataset, placed: CubeRecords, progress: bool) -> SDM:
+        """Fit a ``multimodal`` model on the placed presences and background rows."""
+        from ecocube.models.multimodal import MultimodalConfig, MultimodalSDM
+
+        table = placed.table
+        kinds = table["kind"]
+        if (kinds == "survey").any():
+            raise InvalidInputError(
+                f"model={self.model!r} learns from presence and background rows only, but the "
+                f"records hold {int((kinds == 'survey').sum())} survey rows; use "
+                "model='integrated' for survey data (or drop the survey rows)."
+            )
+        df = validate_records(table, self.covariates, categorical=self.categorical)
+        presences = df[df["kind"] == "presence"]
+        # target-group: the model's own target-group background (every presence site), so
+        # the added cells are not passed twice; other background rows are random background
+        bg_rows = (df["kind"] == "background").to_numpy()
+        if placed.background == "target-group":
+            bg_rows &= ~placed.added
+        background = df.loc[bg_rows, ["x", "y"]] if bg_rows.any() else None
+        config = MultimodalConfig(**{**self.options, "seed": self.seed, "device": self.device})
+        est = MultimodalSDM(
+            [*self.covariates, *self.categorical],
+            self.patch_variables,
+            self.categorical,
+            config,
+        )
+        est.fit(ds, presences, background=background, crs=placed.crs, progress=progress)
+        self.estimator_, self.encoder_ = est, est.encoder
+        self.n_dropped_ = 0
+        self.crs_ = placed.crs
+        self.kinds_ = {k: int(v) for k, v in df["kind"].value_counts().items()}
+        self.species_ = list(est.species_)
+        self.validation_ = {
+            "n_folds": 0,
+            "method": "none",
+            "spatial": False,
+            "unit": "epochs",
+            "max_steps": config.epochs,
+            "final_steps": config.epochs,
+            "folds_scored": 0,
+            "cv_auc": {},
+            "note": f"model={self.model!r}: fitted for all {config.epochs} epochs, no "
+            "cross-validation (see ecocube.models.multimodal.block_cv_auc)",
+        }
+        self.novelty_ = _fit_novelty(df, self.covariates)
         return self
 
     def _check_kinds(self) -> None:
@@ -565,6 +789,7 @@ class SDM:
             ``drop_na``), or a categorical level not seen at fit time.
         """
         self._check_fitted()
+        self._check_tabular("predict(sites)", "predict_points(cube, points)")
         df = sites if isinstance(sites, pd.DataFrame) else read_table(sites, crs=self.crs_)
         check_coordinates(df, self.crs_, "sites")
         df = df.reset_index(drop=True)  # row labels = input row numbers, kept by drop_na
@@ -572,6 +797,101 @@ class SDM:
         summ = self.estimator_.predict(df)  # also rejects categorical levels unseen at fit time
         site = df["siteid"].to_numpy() if "siteid" in df.columns else df.index.to_numpy()
         return summ.to_frame(site).rename(columns={"mean": "probability"})
+
+    def predict_cells(self, cells: pd.DataFrame) -> Prediction:
+        """The model's :class:`~ecocube.models.Prediction` at cells given by their covariates.
+
+        The fast path of wall-to-wall maps: no site validation beyond the model's own, so
+        ``cells`` must hold every column of :attr:`inputs` (``covariates`` and
+        ``categorical``) with finite values (leave masked and nodata cells out first).
+
+        Returns
+        -------
+        Prediction
+            ``mean``, ``sd``, ``q05``, ``q95`` of shape ``(len(cells), len(species_))``.
+
+        Raises
+        ------
+        InvalidInputError
+            Not fitted, a ``multimodal`` model (it needs image patches: use
+            :meth:`predict_points`), or columns missing.
+        """
+        self._check_fitted()
+        self._check_tabular("predict_cells(cells)", "predict_points(cube, points)")
+        missing = [c for c in (*self.covariates, *self.categorical) if c not in cells.columns]
+        if missing:
+            raise InvalidInputError(
+                f"cells lacks the covariate columns {missing} of the model; it has "
+                f"{list(map(str, cells.columns))}."
+            )
+        pred: Prediction = self.estimator_.predict(cells)
+        return pred
+
+    def predict_points(
+        self,
+        cube: xr.Dataset | str | Path,
+        points: pd.DataFrame,
+        *,
+        crs: str | int | None = None,
+    ) -> Prediction:
+        """The model's :class:`~ecocube.models.Prediction` at points of a cube (any model).
+
+        The covariates (and, for ``multimodal``, the image patches) are read from ``cube`` at
+        each point's cell; a window of a cube works (with a margin of ``patch_size // 2``
+        cells for ``multimodal`` patches).
+
+        Parameters
+        ----------
+        cube
+            Cube path or ``xarray.Dataset`` holding the variables of :attr:`inputs`.
+        points
+            Table with ``x`` and ``y`` in ``crs``.
+        crs
+            CRS of the points (default: the cube's).
+
+        Returns
+        -------
+        Prediction
+            Arrays ``(len(points), len(species_))``, rows in point order.
+
+        Raises
+        ------
+        InvalidInputError
+            Not fitted, the cube lacks an input variable, or a point lies outside the cube or
+            on a nodata cell.
+        """
+        self._check_fitted()
+        ds, _ = _open_cube(cube)
+        self.inputs.check(map(str, ds.data_vars))
+        where = ds.ecocube.crs if crs is None else crs
+        if self.model in _CUBE_ONLY:
+            pred: Prediction = self.estimator_.predict(ds, points, crs=where)
+            return pred
+        for col in ("x", "y"):
+            if col not in points.columns:
+                raise InvalidInputError(
+                    f"points has no column {col!r} (columns: {list(map(str, points.columns))})."
+                )
+        names = [*self.covariates, *self.categorical]
+        table = ds.ecocube.sample_points(
+            points["x"].to_numpy(float), points["y"].to_numpy(float), crs=where, variables=names
+        )
+        bad = ~table["inside"].to_numpy(bool) | table[names].isna().any(axis=1).to_numpy()
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5].tolist()
+            raise InvalidInputError(
+                f"{int(bad.sum())} of {len(points)} points lie outside the cube or on nodata "
+                f"cells (first rows {rows}); leave them out, or give crs= if the points are "
+                "not in the cube's CRS."
+            )
+        return self.predict_cells(table)
+
+    def _check_tabular(self, call: str, instead: str) -> None:
+        if self.model in _CUBE_ONLY:
+            raise InvalidInputError(
+                f"model={self.model!r} predicts from a cube (image patches around each site), "
+                f"not with {call}; use {instead}."
+            )
 
     def sample_communities(self, sites: pd.DataFrame, n: int = 100) -> np.ndarray:
         """Joint community samples ``(n, n_sites, n_species)`` (integrated model only)."""
@@ -615,6 +935,8 @@ class SDM:
             "categorical": self.categorical,
             "categorical_levels": {c: list(v) for c, v in enc.levels_.items()},
             "inputs": self.estimator_.inputs.to_dict(),
+            "patch_variables": self.patch_variables,
+            "cube": _json_safe(self.cube_),
             "species": self.species_,
             "seed": self.seed,
             "drop_na": self.drop_na,
@@ -640,6 +962,9 @@ class SDM:
         with temporary_sibling(target, directory=True) as tmp:
             write_state(tmp, state)
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            if self.novelty_ is not None:
+                text = json.dumps(self.novelty_.to_dict(), allow_nan=False)
+                (tmp / NOVELTY_NAME).write_text(text, encoding="utf-8")
             check_model_target(target)
             swap_into_place(tmp, target)
         return target
@@ -673,7 +998,9 @@ class SDM:
                 device=device,
                 options=m["options"],
                 cv_folds=m.get("cv_folds", 3),
+                patch_variables=m.get("patch_variables"),
             )
+            obj.cube_ = m.get("cube")
             obj.validation_ = m.get("validation", {})
             obj.n_dropped_ = m.get("records_dropped", 0)
             obj.species_ = list(m["species"])
@@ -693,6 +1020,7 @@ class SDM:
             )
         obj.estimator_ = est
         obj.encoder_ = getattr(est, "encoder", None)
+        obj.novelty_ = _read_novelty(folder)
         return obj
 
 
@@ -712,6 +1040,18 @@ _MANIFEST_KEYS = (
 )
 #: Keys only format version 1 has.
 _MANIFEST_KEYS_V1 = ("encoder", "weights")
+
+
+def _read_novelty(folder: Path) -> Novelty | None:
+    """The novelty saved in a model folder, ``None`` when the folder has none (older ones)."""
+    path = folder / NOVELTY_NAME
+    if not path.is_file():
+        return None
+    state = read_json_object(path, "a novelty state", _RESTORE)
+    try:
+        return Novelty.from_dict(state)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{str(path)!r}: {err}; {_RESTORE}") from err
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
@@ -741,6 +1081,31 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
                 f"{name!r}; {_RESTORE}"
             )
     return m
+
+
+def _open_cube(cube: xr.Dataset | str | Path) -> tuple[xr.Dataset, str | None]:
+    """The cube as a Dataset and its path (``None`` for an in-memory Dataset)."""
+    import xarray as xr
+
+    import ecocube.cube  # noqa: F401  (registers ds.ecocube)
+
+    if isinstance(cube, xr.Dataset):
+        return cube, None
+    if isinstance(cube, str | Path):
+        from ecocube.cube import open_cube
+
+        return open_cube(cube), str(cube)
+    raise InvalidInputError(
+        f"cube= must be an xarray.Dataset or the path of a Zarr cube, got {type(cube).__name__}."
+    )
+
+
+def _fit_novelty(df: pd.DataFrame, covariates: Sequence[str]) -> Novelty | None:
+    """Novelty of the continuous covariates of every row, ``None`` without any."""
+    if not covariates:
+        return None
+    table = df[list(covariates)].apply(pd.to_numeric, errors="coerce")
+    return Novelty.fit(table, variables=list(covariates))
 
 
 def _json_safe(value: Any) -> Any:

@@ -40,7 +40,7 @@ import xarray as xr
 from ecocube.errors import InvalidInputError
 from ecocube.models.novelty import Novelty
 
-__all__ = ["MAP_FORMAT", "STATISTICS", "Predict", "predict_map"]
+__all__ = ["MAP_FORMAT", "STATISTICS", "Predict", "PredictWindow", "predict_map"]
 
 #: The statistics ``predict`` returns and the store holds, per species.
 STATISTICS: tuple[str, ...] = ("mean", "sd", "q05", "q95")
@@ -50,6 +50,10 @@ MAP_FORMAT = 1
 #: ``predict(table) -> {"mean", "sd", "q05", "q95"}``: covariates of ``n`` cells (one column per
 #: cube variable) to ``(n, species)`` arrays.
 Predict = Callable[[pd.DataFrame], Mapping[str, np.ndarray]]
+#: ``predict_window(window, points) -> {"mean", ...}``: a window of the cube (a tile with a
+#: margin) and the ``x``/``y`` (cube CRS) of ``n`` cells in it to ``(n, species)`` arrays; for
+#: models that read patches around each cell.
+PredictWindow = Callable[[xr.Dataset, pd.DataFrame], Mapping[str, np.ndarray]]
 
 _LONG_NAMES = {
     "mean": "mean of the predictive distribution of the {q}",
@@ -235,31 +239,58 @@ def _predict_cells(
     for start in range(0, n, step):
         part = table.iloc[start : start + step].reset_index(drop=True)
         result = predict(part)
-        if not isinstance(result, Mapping):
-            raise InvalidInputError(
-                f"predict returned a {type(result).__name__}; it must return a dict with "
-                f"{list(STATISTICS)}"
-            )
-        missing = [s for s in STATISTICS if s not in result]
-        if missing:
-            raise InvalidInputError(
-                f"predict returned {sorted(map(str, result))}, without {missing}; it must "
-                f"return {list(STATISTICS)} as (cells, species) arrays"
-            )
+        _check_result(result, len(part), n_species)
         for s in STATISTICS:
-            arr = np.asarray(result[s], dtype=np.float32)
-            if arr.shape != (len(part), n_species):
-                raise InvalidInputError(
-                    f"predict returned {s!r} of shape {arr.shape}; expected ({len(part)}, "
-                    f"{n_species}): one row per cell of the table, one column per species"
-                )
-            out[s][start : start + len(part)] = arr
+            out[s][start : start + len(part)] = np.asarray(result[s], dtype=np.float32)
     return out
+
+
+def _check_result(result: Any, n: int, n_species: int) -> None:
+    """Raise unless ``result`` maps each statistic to an ``(n, n_species)`` array."""
+    if not isinstance(result, Mapping):
+        raise InvalidInputError(
+            f"predict returned a {type(result).__name__}; it must return a dict with "
+            f"{list(STATISTICS)}"
+        )
+    missing = [s for s in STATISTICS if s not in result]
+    if missing:
+        raise InvalidInputError(
+            f"predict returned {sorted(map(str, result))}, without {missing}; it must "
+            f"return {list(STATISTICS)} as (cells, species) arrays"
+        )
+    for s in STATISTICS:
+        shape = np.shape(result[s])
+        if shape != (n, n_species):
+            raise InvalidInputError(
+                f"predict returned {s!r} of shape {shape}; expected ({n}, "
+                f"{n_species}): one row per cell of the table, one column per species"
+            )
+
+
+def _predict_window(
+    predict_window: PredictWindow,
+    ds: xr.Dataset,
+    tile: Any,
+    valid: Any,
+    halo: int,
+    n_species: int,
+    batch_size: int | None,
+) -> dict[str, np.ndarray]:
+    """``predict_window`` on the tile's window (with ``halo`` cells around it) for its valid
+    cells, in batches of points; ``(cells, species)`` float32 per statistic."""
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    window = ds.isel(
+        y=slice(max(0, tile.y.start - halo), min(ny, tile.y.stop + halo)),
+        x=slice(max(0, tile.x.start - halo), min(nx, tile.x.stop + halo)),
+    )
+    rows, cols = np.nonzero(valid)
+    points = pd.DataFrame({"x": ds["x"].values[tile.x][cols], "y": ds["y"].values[tile.y][rows]})
+    return _predict_cells(lambda part: predict_window(window, part), points, n_species, batch_size)
 
 
 def predict_map(
     cube: xr.Dataset | str | os.PathLike[str],
-    predict: Predict,
+    predict: Predict | None,
     *,
     variables: Sequence[str],
     species: Sequence[str],
@@ -274,6 +305,8 @@ def predict_map(
     model_id: str | None = None,
     quantity: str = "probability of occurrence",
     progress: bool = True,
+    predict_window: PredictWindow | None = None,
+    halo: int = 0,
 ) -> Path:
     """Predict every (unmasked) cell of a cube, tile by tile, into a Zarr store of maps.
 
@@ -319,6 +352,13 @@ def predict_map(
         What ``predict`` returns, for the ``long_name`` of the statistics.
     progress
         Show a per-tile progress line.
+    predict_window
+        Instead of ``predict``, for models that read patches around each cell:
+        ``predict_window(window, points)`` with ``window`` the tile's part of the cube plus
+        ``halo`` cells on each side (fewer at the cube's edges) and ``points`` the ``x``,
+        ``y`` (cube CRS) of a batch of the tile's valid cells.
+    halo
+        Margin of the windows, in cells (e.g. half the patch size).
 
     Returns
     -------
@@ -346,8 +386,13 @@ def predict_map(
     from ecocube.cube._masking import GlobalLandMask, check_mask, map_mask
     from ecocube.cube._tiles import TiledStore, tile_grid, tile_size
 
-    if not callable(predict):
-        raise InvalidInputError(f"predict={predict!r} must be a function of a covariate table")
+    if (predict is None) == (predict_window is None):
+        raise InvalidInputError("give exactly one of predict and predict_window")
+    chosen = predict if predict is not None else predict_window
+    if not callable(chosen):
+        raise InvalidInputError(f"predict={chosen!r} must be a function of a covariate table")
+    if isinstance(halo, bool) or not isinstance(halo, int) or halo < 0:
+        raise InvalidInputError(f"halo={halo!r} must be an integer >= 0 (cells)")
     variables = _names(variables, "variables")
     species = _names(species, "species")
     tile = tile_size(tile, "tile")
@@ -418,7 +463,13 @@ def predict_map(
                     n = int(valid.sum())
                     if n:
                         table = pd.DataFrame({v: block[j][valid] for j, v in enumerate(variables)})
-                        stats = _predict_cells(predict, table, n_sp, batch_size)
+                        if predict is not None:
+                            stats = _predict_cells(predict, table, n_sp, batch_size)
+                        else:
+                            assert predict_window is not None
+                            stats = _predict_window(
+                                predict_window, ds, t, valid, halo, n_sp, batch_size
+                            )
                         arrays: dict[str, np.ndarray] = {}
                         for s in STATISTICS:
                             grid = np.full((n_sp, *t.shape), np.nan, dtype=np.float32)

@@ -264,6 +264,8 @@ class MultimodalSDM(SpeciesDistributionModel):
 
     name: ClassVar[str] = "multimodal"
     config_class: ClassVar[type[Any]] = MultimodalConfig
+    steps_option: ClassVar[str] = "epochs"
+    steps_unit: ClassVar[str] = "epochs"
     mode = "presence-only"
 
     covariates: Sequence[str]

@@ -37,5 +37,13 @@ def test_quick_demo_writes_a_complete_report_and_a_quiet_log(
         assert (out / src).is_file(), src
     assert "Registered back into the catalog" in page
     assert "NCEAS benchmark (Elith et al. 2020" in page
+    # GBIF x/y -> fit from the cube -> sdm map -> a maps item the served STAC API finds
+    assert "SDM.fit(records, cube=..., background=5000)" in page
+    assert re.search(
+        r"search of the served STAC API for the collection finds: costa-rica-sdm-", page
+    )
+    assert (out / "figures" / "sdm_costa_rica_maps.png").is_file()
+    maps = out / "catalog" / "maps" / "costa-rica-sdm.zarr"
+    assert (maps / ".zmetadata").is_file() and len(list(maps.parent.glob("*-cogs/*.tif"))) > 4
     # the cube lives inside the catalog it is registered in: the catalog stays self-contained
     assert validate_catalog(out / "catalog", check_checksums=False) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,79 @@ def test_cli_fit_prints_the_cross_validation(tmp_path, capsys) -> None:
     assert "random-split (NOT spatial) CV AUC" in err
     assert main([*args, "--cv-folds", "0", "--out", str(tmp_path / "m4")]) == 0
     assert "cv_folds=0: no validation split" in _err(capsys)
+
+
+# -- fit from a cube (real CHELSA cube, Costa Rica GBIF records with x/y only) ----------------
+def test_cli_fit_from_a_cube(cr_zarr, cr_records, tmp_path, capsys) -> None:
+    from ecocube.cube import open_cube
+    from ecocube.models.estimator import SDM
+
+    rec = tmp_path / "records.csv"
+    cr_records.to_csv(rec, index=False)
+    base = ["sdm", "fit", "--records", str(rec), "--cube", str(cr_zarr), "--cv-folds", "0"]
+    out = tmp_path / "m"
+    args = ["--model", "maxent-net", "--steps", "3", "--variables", "bio1,bio12"]
+    assert main([*base, *args, "--background", "100", "--out", str(out)]) == 1
+    err = _err(capsys)
+    assert re.search(r"\d+ of 1218 records cannot be placed on the cube: \d+ on nodata cells", err)
+    assert "--drop-outside" in err and not out.exists()
+    code = main([*base, *args, "--background", "100", "--drop-outside", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    err = _err(capsys)
+    assert "dropped records that could not be placed on the cube (--drop-outside): {'nodata'" in err
+    assert "covariates from the cube: bio1, bio12; background: random (100 cells added)" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["cube"]["path"] == str(cr_zarr) and manifest["covariates"] == ["bio1", "bio12"]
+    assert manifest["records"]["background"] == 100 and (out / "novelty.json").is_file()
+
+    # multimodal: fit, save, load, predict
+    mm = tmp_path / "mm"
+    mm_args = ["--model", "multimodal", "--steps", "2", "--patch-variables", "bio1,bio4"]
+    code = main(
+        [
+            *base,
+            *mm_args,
+            "--patch-size",
+            "3",
+            "--background",
+            "target-group",
+            "--drop-outside",
+            "--out",
+            str(mm),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "model='multimodal': fitted for all 2 epochs" in _err(capsys)
+    sdm = SDM.load(mm)
+    assert sdm.model == "multimodal" and sdm.inputs.patch_size == 3
+    assert sdm.inputs.patch_variables == ("bio1", "bio4")
+    assert sdm.cube_["background"]["source"] == "target-group"
+    pred = sdm.predict_points(open_cube(cr_zarr), cr_records.iloc[:5], crs="EPSG:4326")
+    assert pred.mean.shape == (5, 3) and (pred.sd >= 0).all()
+
+
+def test_cli_fit_from_a_cube_bad_inputs(cr_zarr, cr_records, tmp_path, capsys) -> None:
+    rec = tmp_path / "records.csv"
+    cr_records.iloc[:100].to_csv(rec, index=False)
+    base = ["sdm", "fit", "--records", str(rec), "--out", str(tmp_path / "m"), "--steps", "2"]
+    cube = ["--cube", str(cr_zarr), "--drop-outside"]
+    cases = [
+        (
+            [*cube, "--covariates", "bio1"],
+            "with --cube the covariates are cube variables: "
+            "choose them with --variables (e.g. --variables bio1)",
+        ),
+        (cube, "no background rows; pass --background N"),
+        ([*cube, "--background", "many"], "--background / background='many' is not valid"),
+        ([*cube, "--background", "10", "--variables", "bio2"], "['bio2'], which are not (y, x)"),
+        (["--background", "10"], "background= place records on a cube: pass cube= (--cube)"),
+        (["--model", "multimodal", "--covariates", "t"], "model='multimodal' is fitted from a"),
+        ([*cube, "--background", "10", "--patch-size", "3"], "inputs of model='multimodal' only"),
+    ]
+    for extra, message in cases:
+        assert main([*base, *extra]) == 1, extra
+        assert message in _err(capsys), extra
+    swapped = tmp_path / "swapped.csv"
+    cr_records.rename(columns={"x": "y", "y": "x"}).to_csv(swapped, index=False)
+    assert main([*base, *cube, "--background", "9", "--records", str(swapped)]) == 1
+    assert "x and y are not swapped" in _err(capsys)

@@ -140,10 +140,18 @@ def test_bad_inputs() -> None:
     rec = _mixed_records()
     with pytest.raises(InvalidInputError, match="model='glm' is not supported"):
         SDM("glm", ["t"])
-    with pytest.raises(InvalidInputError, match="model='multimodal' is not fitted from a records"):
-        SDM("multimodal", ["t"])
-    with pytest.raises(InvalidInputError, match="no covariates given"):
-        SDM("integrated", [])
+    with pytest.raises(InvalidInputError, match="model='multimodal' is fitted from a cube"):
+        SDM("multimodal", ["t"]).fit(rec)
+    with pytest.raises(InvalidInputError, match=r"no covariates given.*or fit from a cube"):
+        SDM("integrated", []).fit(rec)
+    with pytest.raises(InvalidInputError, match=r"variables=, background= place records on a"):
+        SDM("integrated", ["t"]).fit(rec, variables=["t"], background=10)
+    with pytest.raises(InvalidInputError, match="inputs of model='multimodal' only"):
+        SDM("integrated", ["t"], patch_variables=["t"])
+    with pytest.raises(InvalidInputError, match=r"patch_size=3 and options\['patch_size'\]=5"):
+        SDM("multimodal", patch_size=3, options={"patch_size": 5})
+    with pytest.raises(InvalidInputError, match=r"cube= must be an xarray\.Dataset or the path"):
+        SDM("integrated").fit(rec, cube=42)
     with pytest.raises(
         InvalidInputError, match=r"unknown option\(s\) \['epochs'\] for model='integrated'"
     ):

@@ -332,3 +332,43 @@ def test_tiles_run_north_first_on_grids_whose_y_grows():
     assert tiles[0].y == slice(4, 5) and tiles[0].shape == (1, 3) and tiles[1].x == slice(3, 4)
     with pytest.raises(InvalidInputError, match=r"shape=\(5, -1\) must be two positive"):
         tile_grid((5, -1), 2)
+
+
+class _Neighbourhood:
+    """Mean temperature over the 3 x 3 cells around each point (needs a 1-cell halo)."""
+
+    def __call__(self, window: xr.Dataset, points: pd.DataFrame) -> dict[str, np.ndarray]:
+        temp = window["temp"].values
+        rows = np.searchsorted(-window["y"].values, -points["y"].to_numpy())
+        cols = np.searchsorted(window["x"].values, points["x"].to_numpy())
+        padded = np.pad(temp, 1, constant_values=np.nan)
+        patch = np.stack(
+            [padded[rows + dy, cols + dx] for dy in range(3) for dx in range(3)], axis=1
+        )
+        mean = np.nanmean(patch, axis=1)[:, None] / 30
+        return {"mean": mean, "sd": 0 * mean, "q05": mean, "q95": mean}
+
+
+def test_window_models_see_the_cells_around_each_tile(tmp_path):
+    cube = _cube(ny=30, nx=26)
+    kw = {"variables": ["temp", "rain"], "species": ["a"], "mask": "none", "progress": False}
+    small = predict_map(
+        cube, None, predict_window=_Neighbourhood(), halo=1, tile=7, out=tmp_path / "a.zarr", **kw
+    )
+    whole = predict_map(
+        cube, None, predict_window=_Neighbourhood(), halo=1, tile=64, out=tmp_path / "b.zarr", **kw
+    )
+    a, b = _maps(small)["mean"].values, _maps(whole)["mean"].values
+    np.testing.assert_array_equal(a, b)  # a 1-cell halo gives each tile its neighbours
+    cut = predict_map(
+        cube, None, predict_window=_Neighbourhood(), halo=0, tile=7, out=tmp_path / "c.zarr", **kw
+    )
+    assert not np.allclose(_maps(cut)["mean"].values, b, equal_nan=True)  # the halo matters
+    with pytest.raises(InvalidInputError, match="give exactly one of predict and predict_window"):
+        predict_map(
+            cube, Counting(), predict_window=_Neighbourhood(), out=tmp_path / "d.zarr", **kw
+        )
+    with pytest.raises(InvalidInputError, match=r"halo=-1 must be an integer >= 0"):
+        predict_map(
+            cube, None, predict_window=_Neighbourhood(), halo=-1, out=tmp_path / "d.zarr", **kw
+        )
