@@ -129,6 +129,14 @@ def fit(
             help="SVI steps (integrated) or epochs (maxent-net, multimodal); default: the model's.",
         ),
     ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Records per optimisation step (integrated: minibatch SVI, memory flat in the "
+            "number of background points and surveys); default: the model's.",
+        ),
+    ] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
     cv_folds: Annotated[
         int,
@@ -163,7 +171,9 @@ def fit(
             f"{covariates or categorical})."
         )
     check_model_target(out)  # a bad --out fails before the fit, not after it
-    options = {} if steps is None else {front_model(model).steps_option: steps}
+    options: dict[str, int] = {} if steps is None else {front_model(model).steps_option: steps}
+    if batch_size is not None:
+        options["batch_size"] = batch_size
     sdm = SDM(
         model=model,
         covariates=_split(covariates),

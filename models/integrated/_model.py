@@ -28,11 +28,38 @@ Inference is stochastic variational inference with an autoguide (``AutoNormal`` 
 tensors; predictions are posterior predictive mean, sd, 5 % and 95 % quantiles of the
 survey-detection probability at unit effort, with the latent factors integrated out by
 Gauss-Hermite quadrature.
+
+**Minibatches** (``IntegratedConfig.batch_size``). Each SVI step then sees ``batch_size``
+background points, survey sites and (with ``features="network"``) presence records, drawn by
+seeded ``DataLoader`` samplers; subsampled ``pyro.plate`` s scale each term by ``N / B``, so the
+ELBO and its gradient are unbiased, and the model's tensors are ``O(batch_size)`` whatever the
+number of background points or survey sites. The latent factors :math:`u_i` live in the survey
+plate: the guide's local parameters are indexed by the same subsample. The multinomial term's
+:math:`\\log\\sum_j` over *all* background points has no unbiased minibatch estimate, so the
+presence-only part takes its equivalent Poisson point-process form with an explicit species
+offset :math:`\\delta_s`,
+
+.. math::
+
+    \\ell_{PO} = \\sum_s n_s \\delta_s - \\sum_s \\frac{e^{\\delta_s}}{n_{bg}} \\sum_j
+    \\exp\\big(\\beta_s^\\top(\\phi(x_j) - c_s) + \\gamma^\\top(z_j - c^z_s)\\big),
+
+whose background term is a plain sum. Integrating :math:`\\delta_s` out under a flat prior gives
+back :math:`-n_s\\log\\sum_j\\exp(\\dots)` plus a constant, the multinomial likelihood exactly (the
+Poisson count of records factorises off: Fithian & Hastie 2013, Renner et al. 2015); the offset
+gets a vague ``N(log n_s, 10^2)`` prior. Centring at the species' presence means :math:`c_s`,
+:math:`c^z_s` (design features) makes the presence sum of the features vanish, so only counts
+enter, and makes :math:`\\delta_s` orthogonal to :math:`\\beta_s` at the optimum (the score
+equation sets the fitted mean of the features to :math:`c_s`), so a mean-field guide loses
+nothing by treating them as independent. Species without presence records get no
+presence-only term (as in the multinomial). With ``features="network"`` the features are not
+centred (the network changes while it trains) and the presences are subsampled too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -70,6 +97,11 @@ GuideName = Literal["normal", "lowrank"]
 FeatureMode = Literal["design", "network"]
 _GUIDES = ("normal", "lowrank")
 _FEATURES = ("design", "network")
+#: Sd of the vague normal prior on the species offsets of the minibatch presence-only term,
+#: centred on ``log n_s`` (``n_s`` presence records of species ``s``).
+_DELTA_PRIOR_SCALE = 10.0
+#: Largest log-rate of the minibatch background term before ``exp`` (float32 overflows at 88).
+_MAX_LOG_RATE = 60.0
 
 
 @dataclass(frozen=True)
@@ -101,7 +133,13 @@ class IntegratedConfig:
     hidden
         Hidden units of the shared network of ``features="network"``.
     steps, lr
-        Number of SVI steps (full batch) and Adam learning rate.
+        Number of SVI steps and Adam learning rate.
+    batch_size
+        ``None``: every SVI step uses all the data. A positive integer: every step uses a
+        minibatch of that many background points, survey sites and (``features="network"``)
+        presence records (all of a kind that has fewer), with the likelihood scaled to the
+        whole data; memory then does not grow with the data (see the module docstring for
+        the presence-only term's minibatch form).
     num_samples
         Posterior draws kept for prediction.
     block_effect
@@ -131,6 +169,7 @@ class IntegratedConfig:
     num_samples: int = 200
     block_effect: bool = False
     block_prior_scale: float = 0.5
+    batch_size: int | None = None
     seed: int = 0
     device: str = "cpu"
 
@@ -151,6 +190,12 @@ class IntegratedConfig:
             raise InvalidInputError(
                 "n_factors must be >= 0, steps >= 1 and num_samples >= 2; got "
                 f"n_factors={self.n_factors}, steps={self.steps}, num_samples={self.num_samples}."
+            )
+        size = self.batch_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise InvalidInputError(
+                f"batch_size={size!r} is not supported; give a positive integer (records of "
+                "each kind per SVI step) or None (full batch)."
             )
 
 
@@ -350,6 +395,8 @@ class IntegratedSDM(SpeciesDistributionModel):
         self.mode = ""
         self.n_feat = 0
         self._tensors: dict[str, torch.Tensor] = {}
+        self._sizes: dict[str, int] = {}
+        self._background: np.ndarray | None = None
         self._use_bias = False
         self._n_factors = 0
         self._n_blocks = 0
@@ -360,17 +407,18 @@ class IntegratedSDM(SpeciesDistributionModel):
             return x
         return self.net(x)
 
-    def model(self) -> None:
-        """Pyro model over the data stored by :meth:`fit` (all sites at once)."""
+    def _global_latents(self, *, po_offset: bool = False) -> dict[str, torch.Tensor]:
+        """Sample the global latents of :meth:`model`; ``po_offset`` adds the species offsets
+        ``delta`` of the minibatch presence-only term. Returns them with ``beta`` ``(S, P)``."""
         import pyro
         import pyro.distributions as dist
 
-        t = self._tensors
         S = self.n_species
         P = self.n_feat
         dev = self.device
         zero = torch.zeros((), device=dev)
         one = torch.ones((), device=dev)
+        out: dict[str, torch.Tensor] = {}
         mu = pyro.sample(
             "mu", dist.Normal(zero, one * self.config.prior_scale).expand([P]).to_event(1)
         )
@@ -378,20 +426,44 @@ class IntegratedSDM(SpeciesDistributionModel):
             "tau", dist.HalfNormal(one * self.config.prior_scale).expand([P]).to_event(1)
         )
         with pyro.plate("species", S, dim=-1):
-            alpha = pyro.sample("alpha", dist.Normal(-1.0 * one, 3.0 * one))
+            out["alpha"] = pyro.sample("alpha", dist.Normal(-1.0 * one, 3.0 * one))
             eps = pyro.sample("eps", dist.Normal(zero, one).expand([P]).to_event(1))
             if self._n_factors:
-                loadings = pyro.sample(
+                out["loadings"] = pyro.sample(
                     "loadings",
                     dist.Normal(zero, 0.5 * one).expand([self._n_factors]).to_event(1),
                 )
             if self._n_blocks:
-                sigma_block = pyro.sample(
+                out["sigma_block"] = pyro.sample(
                     "sigma_block", dist.HalfNormal(one * self.config.block_prior_scale)
                 )
                 with pyro.plate("survey_blocks", self._n_blocks, dim=-2):
-                    b_block = pyro.sample("b_block", dist.Normal(zero, one))  # (blocks, S)
-        beta = mu + tau * eps  # (S, P)
+                    out["b_block"] = pyro.sample("b_block", dist.Normal(zero, one))  # (blocks, S)
+            if po_offset:
+                out["delta"] = pyro.sample("delta", dist.Normal(zero, one * _DELTA_PRIOR_SCALE))
+        out["beta"] = mu + tau * eps  # (S, P)
+        return out
+
+    def _bias_coefficients(self, n_bias: int) -> torch.Tensor:
+        """Sample the shared observation-bias coefficients ``gamma`` ``(Q,)``."""
+        import pyro
+        import pyro.distributions as dist
+
+        zero = torch.zeros((), device=self.device)
+        scale = torch.ones((), device=self.device) * self.config.bias_prior_scale
+        return pyro.sample("gamma", dist.Normal(zero, scale).expand([n_bias]).to_event(1))
+
+    def model(self, batch: dict[str, torch.Tensor] | None = None) -> None:
+        """Pyro model over the data stored by :meth:`fit`: all of it (``batch=None``) or one
+        minibatch of it (a dict of rows and their indices, see :meth:`_minibatch_model`)."""
+        import pyro
+
+        if batch is not None:
+            self._minibatch_model(batch)
+            return
+        t = self._tensors
+        g = self._global_latents()
+        beta = g["beta"]
 
         if "x_pres" in t:
             f_bg = self._features(t["x_bg"])
@@ -399,11 +471,7 @@ class IntegratedSDM(SpeciesDistributionModel):
             eta_bg = f_bg @ beta.T  # (n_bg, S)
             eta_pr = (f_pr * beta[t["pres_sp"]]).sum(-1)  # (n_pres,)
             if self._use_bias:
-                Q = t["z_bg"].shape[1]
-                gamma = pyro.sample(
-                    "gamma",
-                    dist.Normal(zero, one * self.config.bias_prior_scale).expand([Q]).to_event(1),
-                )
+                gamma = self._bias_coefficients(t["z_bg"].shape[1])
                 eta_bg = eta_bg + (t["z_bg"] @ gamma)[:, None]
                 eta_pr = eta_pr + t["z_pres"] @ gamma
             # delta_s integrated out: multinomial likelihood of presences among background points
@@ -412,18 +480,84 @@ class IntegratedSDM(SpeciesDistributionModel):
             pyro.factor("presence_only", ll_po)
 
         if "x_sv" in t:
-            f_sv = self._features(t["x_sv"])
-            eta = f_sv @ beta.T + alpha + t["offset"][:, None]  # (n_sv, S)
-            if self._n_factors:
-                with pyro.plate("survey_sites", t["x_sv"].shape[0], dim=-1):
-                    u = pyro.sample(
-                        "u", dist.Normal(zero, one).expand([self._n_factors]).to_event(1)
-                    )
-                eta = eta + u @ loadings.T
-            if self._n_blocks:
-                eta = eta + (b_block * sigma_block)[t["block_sv"]]
+            eta = self._survey_eta(g, t, pyro.plate("survey_sites", t["x_sv"].shape[0], dim=-1))
             ll = _cloglog_loglik(eta, t["y_sv"]) * t["mask_sv"]
             pyro.factor("survey", ll.sum())
+
+    def _survey_eta(
+        self,
+        g: dict[str, torch.Tensor],
+        rows: dict[str, torch.Tensor],
+        plate: contextlib.AbstractContextManager[Any],
+    ) -> torch.Tensor:
+        """Linear predictor ``(n, S)`` of the survey rows, with their latent factors ``u``
+        (sampled in ``plate``, the survey sites' plate) and block intercepts."""
+        import pyro
+        import pyro.distributions as dist
+
+        eta = self._features(rows["x_sv"]) @ g["beta"].T + g["alpha"] + rows["offset"][:, None]
+        if self._n_factors:
+            zero = torch.zeros((), device=self.device)
+            one = torch.ones((), device=self.device)
+            with plate:
+                u = pyro.sample("u", dist.Normal(zero, one).expand([self._n_factors]).to_event(1))
+            eta = eta + u @ g["loadings"].T
+        if self._n_blocks:
+            eta = eta + (g["b_block"] * g["sigma_block"])[rows["block_sv"]]
+        return eta
+
+    def _survey_plate(self, batch: dict[str, torch.Tensor]) -> Any:
+        """The subsampled plate of the survey sites of ``batch`` (model and guide share it)."""
+        import pyro
+
+        return pyro.plate("survey_sites", self._sizes["survey"], subsample=batch["sv_idx"], dim=-1)
+
+    def _guide_plates(self, batch: dict[str, torch.Tensor] | None = None) -> list[Any]:
+        """``create_plates`` of the minibatch guide: the survey plate, for the local ``u``."""
+        if batch is None or "sv_idx" not in batch:
+            return []
+        return [self._survey_plate(batch)]
+
+    def _minibatch_model(self, b: dict[str, torch.Tensor]) -> None:
+        """The model on one minibatch; every data term is scaled by ``N / B`` by its plate.
+
+        The presence-only part is the Poisson point-process form of the module docstring:
+        ``t["log_count"] + delta`` is the species' log-rate, the features are centred at the
+        species' presence means ``t["centre_x"]`` (zeros for network features) and the bias
+        covariates at ``t["centre_z"]``.
+        """
+        import pyro
+
+        t = self._tensors
+        has_po = "pres_count" in t
+        g = self._global_latents(po_offset=has_po)
+        beta = g["beta"]
+        if has_po:
+            log_rate = t["log_count"] + g["delta"]  # (S,)
+            eta_bg = self._features(b["x_bg"]) @ beta.T - (t["centre_x"] * beta).sum(-1)
+            if self._use_bias:
+                gamma = self._bias_coefficients(t["centre_z"].shape[1])
+                eta_bg = eta_bg + (b["z_bg"] @ gamma)[:, None] - t["centre_z"] @ gamma
+            # centred design features (and bias covariates) sum to zero over each species'
+            # presences: only the counts remain of the presence sum
+            pyro.factor("presence_only", (t["pres_count"] * log_rate).sum())
+            if "x_pres" in b:
+                with pyro.plate(
+                    "presence_records", self._sizes["presence"], subsample=b["pres_idx"], dim=-1
+                ):
+                    f_pr = self._features(b["x_pres"])
+                    pyro.factor("presence_features", (f_pr * beta[b["pres_sp"]]).sum(-1))
+            with pyro.plate(
+                "background_points", self._sizes["background"], subsample=b["bg_idx"], dim=-1
+            ):
+                rate = torch.exp((log_rate + eta_bg).clamp(max=_MAX_LOG_RATE))
+                rate = rate * t["has_presences"]
+                pyro.factor("background", -rate.sum(-1) / self._sizes["background"])
+        if "x_sv" in b:
+            with self._survey_plate(b):
+                eta = self._survey_eta(g, b, contextlib.nullcontext())
+                ll = _cloglog_loglik(eta, b["y_sv"]) * b["mask_sv"]
+                pyro.factor("survey", ll.sum(-1))
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -454,7 +588,6 @@ class IntegratedSDM(SpeciesDistributionModel):
         """
         import pyro
         from pyro.infer import Trace_ELBO
-        from pyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
 
         from ecocube.training import LossFn, TrainConfig, Trainer, TrainingDivergedError
 
@@ -483,13 +616,24 @@ class IntegratedSDM(SpeciesDistributionModel):
             cfg.use_bias == "shared" or (cfg.use_bias == "auto" and data.has_survey)
         )
 
-        t = self._data_tensors(data)
-        if "x_sv" in t and data.survey_block is not None and cfg.block_effect:
+        codes = None
+        if data.has_survey and data.survey_block is not None and cfg.block_effect:
             _, codes = np.unique(np.asarray(data.survey_block), return_inverse=True)
-            t["block_sv"] = torch.as_tensor(codes.ravel(), dtype=torch.long, device=dev)
+            codes = codes.ravel().astype(np.int64)
             self._n_blocks = int(codes.max()) + 1
-        self._tensors = t
-        val_t = self._validation_tensors(validation) if validation is not None else None
+        minibatch = cfg.batch_size is not None
+        stream: _Minibatches | None = None
+        if minibatch:
+            stream = self._minibatches(data, codes)
+        else:
+            t = self._data_tensors(data)
+            if codes is not None:
+                t["block_sv"] = torch.as_tensor(codes, dtype=torch.long, device=dev)
+            self._tensors = t
+        # with minibatches the held-out data stay on the CPU and are scored in chunks
+        val_t = None
+        if validation is not None:
+            val_t = self._validation_tensors(validation, "cpu" if minibatch else dev)
 
         pyro.set_rng_seed(cfg.seed)
         if cfg.features == "network":
@@ -502,28 +646,26 @@ class IntegratedSDM(SpeciesDistributionModel):
         # A private parameter store: autoguide parameters are named after the sample sites,
         # so two models fitted in one process must not share the global store.
         with pyro.get_param_store().scope():
-            guide: AutoNormal | AutoLowRankMultivariateNormal
-            if cfg.guide == "lowrank":
-                guide = AutoLowRankMultivariateNormal(
-                    self.model, rank=cfg.guide_rank, init_scale=0.05
-                )
-            else:
-                guide = AutoNormal(self.model, init_scale=0.05)
+            guide = self._build_guide(minibatch)
+            # the guide's arguments: none (all data) or a minibatch; a fixed one to build the
+            # guide and to draw from it
+            probe: tuple[Any, ...] = () if stream is None else (stream.probe(dev),)
             with torch.no_grad():
-                guide()  # build the guide's parameters before the optimizer collects them
+                guide(*probe)  # build the guide's parameters before the optimizer collects them
             module = _SVIModule(self, guide).to(dev)
             elbo = Trace_ELBO()
-            n_obs = self._n_observations()
+            n_obs = _n_observations(data)
 
             def loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
-                return elbo.differentiable_loss(self.model, guide) / n_obs
+                args = (batch,) if minibatch else ()
+                return elbo.differentiable_loss(self.model, guide, *args) / n_obs
 
             val_loss_fn: LossFn | None = None
             if val_t is not None:
                 heldout = val_t
 
                 def val_loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
-                    return self.heldout_loss(guide, heldout)
+                    return self.heldout_loss(guide, heldout, chunk=cfg.batch_size)
 
             train_cfg = TrainConfig(
                 max_epochs=cfg.steps,
@@ -536,25 +678,127 @@ class IntegratedSDM(SpeciesDistributionModel):
                 seed=cfg.seed,
                 progress=progress,
             )
-            trainer = Trainer(train_cfg, loss_fn=loss_fn, val_loss_fn=val_loss_fn)
+            # minibatch gradients are noisy: without early stopping (which keeps the best
+            # step) the parameters are averaged over the second half of the steps
+            average = _TailAverage(module, cfg.steps // 2) if minibatch and val_t is None else None
+            trainer = Trainer(
+                train_cfg,
+                loss_fn=loss_fn,
+                val_loss_fn=val_loss_fn,
+                callbacks=() if average is None else (average,),
+            )
             try:
-                result = trainer.fit(module, [0], [0] if val_t is not None else None)
+                result = trainer.fit(
+                    module, [0] if stream is None else stream, [0] if val_t is not None else None
+                )
             except TrainingDivergedError as err:
                 raise InvalidInputError(
                     f"SVI diverged ({err}); lower lr={cfg.lr} or check the covariates for "
                     "extreme values."
                 ) from err
+            if average is not None:
+                average.apply()
             self.losses = [h["train_loss"] for h in result.history]
             self.val_losses = [h["val_loss"] for h in result.history] if val_t is not None else []
             self.steps_run_ = result.epochs_run
             self.best_step_ = result.best_epoch if val_t is not None else result.epochs_run
-            self.draws = self._draw_posterior(guide)
+            self.draws = self._draw_posterior(guide, probe)
         self._tensors = {}
+        self._background = None
         return self
 
-    def _data_tensors(self, data: IntegratedData) -> dict[str, torch.Tensor]:
-        """The parts of ``data`` as tensors on the model's device (parts absent stay absent)."""
+    def _build_guide(self, minibatch: bool) -> torch.nn.Module:
+        """The autoguide of ``config.guide``; with minibatches its local latents (the factors
+        ``u``) follow the survey plate's subsample, a low-rank guide covering the globals."""
+        from pyro import poutine
+        from pyro.infer.autoguide import (
+            AutoGuideList,
+            AutoLowRankMultivariateNormal,
+            AutoNormal,
+        )
+
+        cfg = self.config
+        if not minibatch:
+            if cfg.guide == "lowrank":
+                return AutoLowRankMultivariateNormal(
+                    self.model, rank=cfg.guide_rank, init_scale=0.05
+                )
+            return AutoNormal(self.model, init_scale=0.05)
+        if cfg.guide == "normal":
+            return AutoNormal(self.model, init_scale=0.05, create_plates=self._guide_plates)
+        if not self._n_factors:
+            return AutoLowRankMultivariateNormal(self.model, rank=cfg.guide_rank, init_scale=0.05)
+        # a joint low-rank guide cannot subsample: it covers the globals, AutoNormal the u
+        guide = AutoGuideList(self.model, create_plates=self._guide_plates)
+        guide.append(
+            AutoLowRankMultivariateNormal(
+                poutine.block(self.model, hide=["u"]), rank=cfg.guide_rank, init_scale=0.05
+            )
+        )
+        guide.append(AutoNormal(poutine.block(self.model, expose=["u"]), init_scale=0.05))
+        return guide
+
+    def _minibatches(self, data: IntegratedData, block_codes: np.ndarray | None) -> _Minibatches:
+        """Set the constants of :meth:`_minibatch_model` and return the stream of minibatches.
+
+        Constants (``O(S x P)``, on the device): presence counts, their logs, which species
+        have presences, and the species' presence means of the design features and bias
+        covariates. The rows stay in host memory until a minibatch takes them.
+        """
+        assert self.config.batch_size is not None
         dev = self.device
+        S = self.n_species
+        parts: dict[str, dict[str, np.ndarray]] = {}
+        t: dict[str, torch.Tensor] = {}
+        self._sizes = {}
+        self._background = None
+        po = data._presence_arrays()
+        if po is not None:
+            x_bg, x_pres, species, z_bg, z_pres = (np.asarray(a) for a in po)
+            species = species.astype(np.int64)
+            count = np.bincount(species, minlength=S).astype(np.float64)
+
+            def centre(a: np.ndarray) -> np.ndarray:
+                sums = np.zeros((S, a.shape[1]))
+                np.add.at(sums, species, np.asarray(a, dtype=np.float64))
+                return (sums / np.maximum(count, 1.0)[:, None]).astype(np.float32)
+
+            network = self.config.features == "network"
+            centre_x = np.zeros((S, self.config.hidden), np.float32) if network else centre(x_pres)
+            bg = {"x_bg": np.asarray(x_bg, dtype=np.float32)}
+            if self._use_bias:
+                bg["z_bg"] = np.asarray(z_bg, dtype=np.float32)
+                t["centre_z"] = torch.as_tensor(centre(z_pres), device=dev)
+            parts["bg_idx"] = bg
+            if network:
+                parts["pres_idx"] = {
+                    "x_pres": np.asarray(x_pres, dtype=np.float32),
+                    "pres_sp": species,
+                }
+                self._sizes["presence"] = len(x_pres)
+            self._sizes["background"] = len(x_bg)
+            self._background = bg["x_bg"]
+            t["pres_count"] = torch.as_tensor(count, dtype=torch.float32, device=dev)
+            t["log_count"] = torch.log(t["pres_count"].clamp(min=1.0))
+            t["has_presences"] = (t["pres_count"] > 0).float()
+            t["centre_x"] = torch.as_tensor(centre_x, device=dev)
+        sv = data._survey_arrays()
+        if sv is not None:
+            x_sv, y_sv, mask_sv, offset = sv
+            rows = {"x_sv": x_sv, "y_sv": y_sv, "mask_sv": mask_sv, "offset": offset}
+            if block_codes is not None:
+                rows["block_sv"] = block_codes
+            parts["sv_idx"] = rows
+            self._sizes["survey"] = len(x_sv)
+        self._tensors = t
+        return _Minibatches(parts, self.config.batch_size, self.config.seed)
+
+    def _data_tensors(
+        self, data: IntegratedData, device: torch.device | str | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The parts of ``data`` as tensors on ``device`` (default: the model's device; parts
+        absent stay absent)."""
+        dev = self.device if device is None else device
 
         def tens(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
@@ -572,14 +816,17 @@ class IntegratedSDM(SpeciesDistributionModel):
             t["x_sv"], t["y_sv"], t["mask_sv"], t["offset"] = (tens(a) for a in sv)
         return t
 
-    def _validation_tensors(self, data: IntegratedData) -> dict[str, torch.Tensor]:
-        """Tensors of held-out data for :meth:`heldout_loss` (parts absent stay absent)."""
+    def _validation_tensors(
+        self, data: IntegratedData, device: torch.device | str
+    ) -> dict[str, torch.Tensor]:
+        """Tensors of held-out data for :meth:`heldout_loss` on ``device`` (parts absent stay
+        absent)."""
         if data.n_species != self.n_species:
             raise InvalidInputError(
                 f"validation data has {data.n_species} species but the training data "
                 f"{self.n_species}; give both for the same species."
             )
-        v = self._data_tensors(data)
+        v = self._data_tensors(data, device)
         if not v:
             raise InvalidInputError(
                 "the validation data hold neither presence records with background points "
@@ -588,62 +835,76 @@ class IntegratedSDM(SpeciesDistributionModel):
         return v
 
     @torch.no_grad()
-    def heldout_loss(self, guide: Any, v: dict[str, torch.Tensor]) -> torch.Tensor:
+    def heldout_loss(
+        self, guide: Any, v: dict[str, torch.Tensor], *, chunk: int | None = None
+    ) -> torch.Tensor:
         """Negative log-likelihood per held-out observation at the guide's median.
 
         Presence-only records: the multinomial likelihood of the held-out presences among the
         held-out background points (the presence-only part of :meth:`model`). Surveys: the
-        cloglog Bernoulli likelihood of the held-out detections with the latent site factors
+        cloglog Bernoulli likelihood of the held-out detections with the latent factors
         integrated out (Gauss-Hermite), as a new site is predicted. Used for early stopping.
+        ``chunk`` rows at a time are moved to the model's device (``None``: all at once), so
+        memory stays bounded by the chunk.
         """
         med = guide.median()
         beta = med["mu"] + med["tau"] * med["eps"]  # (S, P)
-        ll = torch.zeros((), device=self.device)
+        gamma = med["gamma"] if self._use_bias and "gamma" in med else None
+        dev = self.device
+        ll = torch.zeros((), device=dev)
         n = 0.0
         if "x_pres" in v:
-            eta_bg = self._features(v["x_bg"]) @ beta.T
-            eta_pr = (self._features(v["x_pres"]) * beta[v["pres_sp"]]).sum(-1)
-            if self._use_bias and "gamma" in med:
-                eta_bg = eta_bg + (v["z_bg"] @ med["gamma"])[:, None]
-                eta_pr = eta_pr + v["z_pres"] @ med["gamma"]
-            ll = ll + eta_pr.sum() - (v["pres_count"] * torch.logsumexp(eta_bg, dim=0)).sum()
+
+            def eta_bg(sl: slice) -> torch.Tensor:  # (n, S)
+                e = self._features(v["x_bg"][sl].to(dev)) @ beta.T
+                return e if gamma is None else e + (v["z_bg"][sl].to(dev) @ gamma)[:, None]
+
+            def eta_pr(sl: slice) -> torch.Tensor:  # (n,), each record's own species
+                f = self._features(v["x_pres"][sl].to(dev))
+                e = (f * beta[v["pres_sp"][sl].to(dev)]).sum(-1)
+                return e if gamma is None else e + v["z_pres"][sl].to(dev) @ gamma
+
+            lse = _logsumexp_parts(
+                [torch.logsumexp(eta_bg(sl), dim=0) for sl in _chunks(len(v["x_bg"]), chunk)]
+            )
+            pres_sum = torch.zeros((), device=dev)
+            for sl in _chunks(len(v["x_pres"]), chunk):
+                pres_sum = pres_sum + eta_pr(sl).sum()
+            ll = ll + pres_sum - (v["pres_count"].to(dev) * lse).sum()
             n += float(v["x_pres"].shape[0])
         if "x_sv" in v:
-            eta = self._features(v["x_sv"]) @ beta.T + med["alpha"] + v["offset"][:, None]
+            sd = None
             if "loadings" in med:
                 sd = med["loadings"].square().sum(-1).sqrt()  # (S,)
-                nodes, weights = np.polynomial.hermite_e.hermegauss(12)
-                p = torch.zeros_like(eta)
-                for zk, wk in zip(nodes, weights / weights.sum(), strict=True):
-                    p += float(wk) * -torch.expm1(
-                        -torch.exp((eta + float(zk) * sd).clamp(max=15.0))
-                    )
-            else:
-                p = -torch.expm1(-torch.exp(eta.clamp(max=15.0)))
-            p = p.clamp(1e-6, 1.0 - 1e-6)
-            y = v["y_sv"]
-            ll = ll + (v["mask_sv"] * (y * torch.log(p) + (1.0 - y) * torch.log1p(-p))).sum()
-            n += float(v["mask_sv"].sum())
+            for sl in _chunks(v["x_sv"].shape[0], chunk):
+                rows = {k: v[k][sl].to(dev) for k in ("x_sv", "y_sv", "mask_sv", "offset")}
+                eta = self._features(rows["x_sv"]) @ beta.T + med["alpha"]
+                eta = eta + rows["offset"][:, None]
+                if sd is not None:
+                    nodes, weights = np.polynomial.hermite_e.hermegauss(12)
+                    p = torch.zeros_like(eta)
+                    for zk, wk in zip(nodes, weights / weights.sum(), strict=True):
+                        p += float(wk) * -torch.expm1(
+                            -torch.exp((eta + float(zk) * sd).clamp(max=15.0))
+                        )
+                else:
+                    p = -torch.expm1(-torch.exp(eta.clamp(max=15.0)))
+                p = p.clamp(1e-6, 1.0 - 1e-6)
+                y, mask = rows["y_sv"], rows["mask_sv"]
+                ll = ll + (mask * (y * torch.log(p) + (1.0 - y) * torch.log1p(-p))).sum()
+                n += float(mask.sum())
         return -ll / max(n, 1.0)
 
-    def _n_observations(self) -> float:
-        t = self._tensors
-        n = 0.0
-        if "x_pres" in t:
-            n += float(t["x_pres"].shape[0])
-        if "x_sv" in t:
-            n += float(t["mask_sv"].sum())
-        return max(n, 1.0)
-
     @torch.no_grad()
-    def _draw_posterior(self, guide: Any) -> dict[str, torch.Tensor]:
+    def _draw_posterior(self, guide: Any, args: tuple[Any, ...] = ()) -> dict[str, torch.Tensor]:
+        """``num_samples`` draws of the global latents from ``guide(*args)``."""
         import pyro
 
         pyro.set_rng_seed(self.config.seed + 1)
         keep = ("mu", "tau", "alpha", "eps", "loadings", "gamma", "sigma_block")
         draws: dict[str, list[torch.Tensor]] = {k: [] for k in keep}
         for _ in range(self.config.num_samples):
-            sample = guide()
+            sample = guide(*args)
             for k in keep:
                 if k in sample:
                     draws[k].append(sample[k].detach())
@@ -651,12 +912,34 @@ class IntegratedSDM(SpeciesDistributionModel):
         out["beta"] = out["mu"][:, None, :] + out["tau"][:, None, :] * out["eps"]
         del out["eps"]
         if self.mode == "presence-only":
-            feats = self._features(self._tensors["x_bg"])
-            eta_bg = torch.einsum("np,dsp->dns", feats, out["beta"])  # (N, n_bg, S)
-            log_raw = eta_bg - torch.logsumexp(eta_bg, dim=1, keepdim=True)
-            entropy = -(log_raw.exp() * log_raw).sum(1)  # (N, S)
-            out["po_intercept"] = entropy - torch.logsumexp(eta_bg, dim=1)
+            out["po_intercept"] = self._po_intercept(out["beta"])
         return out
+
+    def _background_chunks(self) -> Iterator[torch.Tensor]:
+        """The training background points on the device: all at once (full batch) or
+        ``batch_size`` rows at a time from host memory (minibatches)."""
+        if self._background is None:
+            yield self._tensors["x_bg"]
+            return
+        for sl in _chunks(len(self._background), self.config.batch_size):
+            yield torch.as_tensor(self._background[sl], device=self.device)
+
+    def _po_intercept(self, beta: torch.Tensor) -> torch.Tensor:
+        """Maxent cloglog intercept ``H - log sum_j exp(eta_j)`` per draw, ``(N, S)``: ``H``
+        the entropy of the fitted distribution over the background points (two passes over
+        them, so memory holds one chunk of ``(N, chunk, S)`` draws)."""
+
+        def eta(x: torch.Tensor) -> torch.Tensor:
+            return torch.einsum("np,dsp->dns", self._features(x), beta)  # (N, n, S)
+
+        lse = _logsumexp_parts([torch.logsumexp(eta(x), dim=1) for x in self._background_chunks()])
+        entropy: torch.Tensor | None = None
+        for x in self._background_chunks():
+            log_raw = eta(x) - lse[:, None, :]
+            part = -(log_raw.exp() * log_raw).sum(1)
+            entropy = part if entropy is None else entropy + part
+        assert entropy is not None
+        return entropy - lse
 
     # ------------------------------------------------------------------ prediction
     def _design(self, sites: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -1048,6 +1331,129 @@ def records_data(
         sites, y, log_effort = survey_table(records.loc[is_sv], species)
         data.x_survey, data.y_survey, data.survey_offset = encoder.transform(sites), y, log_effort
     return data
+
+
+def _n_observations(data: IntegratedData) -> float:
+    """Presence records plus surveyed (site, species) cells: the ELBO is divided by it."""
+    n = 0.0
+    if data._presence_arrays() is not None and data.x_presence is not None:
+        n += float(len(data.x_presence))
+    if data.has_survey and data.y_survey is not None:
+        n += float(np.isfinite(np.asarray(data.y_survey, dtype=np.float32)).sum())
+    return max(n, 1.0)
+
+
+def _chunks(n: int, size: int | None) -> list[slice]:
+    """Slices of ``size`` rows covering ``range(n)``; one slice of all without ``size``."""
+    if size is None or n <= size:
+        return [slice(0, n)]
+    return [slice(i, i + size) for i in range(0, n, size)]
+
+
+def _logsumexp_parts(parts: list[torch.Tensor]) -> torch.Tensor:
+    """``logsumexp`` over rows from the ``logsumexp`` of each chunk of rows (one: itself)."""
+    return parts[0] if len(parts) == 1 else torch.logsumexp(torch.stack(parts), dim=0)
+
+
+class _Rows(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+    """Aligned arrays of one kind of record; an item is the rows of a list of indices, with
+    the indices themselves under ``index`` (the subsample of the record kind's plate)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], index: str) -> None:
+        self.arrays = arrays
+        self.index = index
+        self.n = len(next(iter(arrays.values())))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, idx: list[int]) -> dict[str, torch.Tensor]:
+        i = np.asarray(idx, dtype=np.int64)
+        out = {k: torch.from_numpy(np.ascontiguousarray(a[i])) for k, a in self.arrays.items()}
+        out[self.index] = torch.from_numpy(i)
+        return out
+
+
+class _Minibatches:
+    """Endless seeded minibatches of every record kind; iterating yields one (one SVI step).
+
+    Each kind (background points, presences, survey sites) has its own ``DataLoader`` whose
+    sampler draws ``min(batch_size, n)`` records without replacement, reshuffling after each
+    pass, from a generator seeded by ``seed`` (a kind with no more than ``batch_size`` records
+    gives all of them, in order, every step); a minibatch is the union of one batch of each.
+    """
+
+    def __init__(self, parts: dict[str, dict[str, np.ndarray]], batch_size: int, seed: int):
+        from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+        self.loaders: dict[str, DataLoader[dict[str, torch.Tensor]]] = {}
+        self.rows: dict[str, _Rows] = {}
+        self.sizes: dict[str, int] = {}
+        for k, (index, arrays) in enumerate(parts.items()):
+            rows = _Rows(arrays, index)
+            size = min(batch_size, len(rows))
+            gen = torch.Generator().manual_seed(seed * 7919 + k)
+            # a batch of all rows keeps their order: a plate whose subsample is the whole
+            # range does not index the guide's local parameters by it
+            order = (
+                SequentialSampler(range(len(rows)))
+                if size == len(rows)
+                else RandomSampler(range(len(rows)), generator=gen)
+            )
+            sampler = BatchSampler(order, size, drop_last=True)
+            self.loaders[index] = DataLoader(rows, sampler=sampler, batch_size=None, generator=gen)
+            self.rows[index], self.sizes[index] = rows, size
+        self._iters: dict[str, Iterator[dict[str, torch.Tensor]]] = {}
+
+    def _next(self, index: str) -> dict[str, torch.Tensor]:
+        try:
+            return next(self._iters[index])
+        except (KeyError, StopIteration):
+            self._iters[index] = iter(self.loaders[index])
+            return next(self._iters[index])
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        batch: dict[str, torch.Tensor] = {}
+        for index in self.loaders:
+            batch.update(self._next(index))
+        yield batch
+
+    def probe(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """A fixed minibatch (the first rows of each kind) on ``device``, to build and draw
+        from the guide."""
+        batch: dict[str, torch.Tensor] = {}
+        for index, rows in self.rows.items():
+            batch.update(rows[list(range(self.sizes[index]))])
+        return {k: v.to(device) for k, v in batch.items()}
+
+
+class _TailAverage:
+    """Trainer callback: running mean of a module's parameters over the steps after
+    ``start`` (Polyak-Ruppert averaging of stochastic-gradient iterates); :meth:`apply` loads
+    it into the module."""
+
+    def __init__(self, module: torch.nn.Module, start: int) -> None:
+        self.module = module
+        self.start = start
+        self.count = 0
+        self.mean: dict[str, torch.Tensor] = {}
+
+    def __call__(self, epoch: int, logs: dict[str, float]) -> bool:
+        if epoch > self.start:
+            self.count += 1
+            with torch.no_grad():
+                for name, p in self.module.named_parameters():
+                    if name not in self.mean:
+                        self.mean[name] = p.detach().clone()
+                    else:
+                        self.mean[name] += (p.detach() - self.mean[name]) / self.count
+        return False
+
+    def apply(self) -> None:
+        with torch.no_grad():
+            for name, p in self.module.named_parameters():
+                if name in self.mean:
+                    p.copy_(self.mean[name])
 
 
 class _SVIModule(torch.nn.Module):

@@ -145,6 +145,15 @@ CASES: dict[str, Callable[[], Case]] = {
         "integrated", INT, quadratic=False, categorical=["soil"]
     ),
     "integrated/cv": lambda: _sdm("integrated", INT, cv_folds=2),
+    "integrated/minibatch": lambda: _sdm(
+        "integrated", {**INT, "batch_size": 16}, kinds=("presence", "background", "survey")
+    ),
+    "integrated/minibatch-network-lowrank": lambda: _sdm(
+        "integrated",
+        {**INT, "batch_size": 16, "features": "network", "hidden": 8, "guide": "lowrank"},
+        kinds=("presence", "background", "survey"),
+    ),
+    "integrated/minibatch-presence-only": lambda: _sdm("integrated", {**INT, "batch_size": 16}),
     # models fitted on their own data
     "integrated/block-effect": _integrated_blocks,
     "multimodal/patch": lambda: _multimodal(("t1",), patch_size=3, n_members=2),

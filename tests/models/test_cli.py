@@ -397,3 +397,21 @@ def test_cli_fit_from_a_cube_bad_inputs(cr_zarr, cr_records, tmp_path, capsys) -
     cr_records.rename(columns={"x": "y", "y": "x"}).to_csv(swapped, index=False)
     assert main([*base, *cube, "--background", "9", "--records", str(swapped)]) == 1
     assert "x and y are not swapped" in _err(capsys)
+
+
+def test_cli_fit_integrated_in_minibatches(cr_zarr, cr_records, tmp_path, capsys) -> None:
+    from ecocube.models.estimator import SDM
+
+    rec = tmp_path / "records.csv"
+    cr_records.to_csv(rec, index=False)
+    base = ["sdm", "fit", "--records", str(rec), "--cube", str(cr_zarr), "--cv-folds", "0"]
+    base += ["--model", "integrated", "--steps", "20", "--variables", "bio1,bio12"]
+    base += ["--background", "300", "--drop-outside"]
+    assert main([*base, "--batch-size", "0", "--out", str(tmp_path / "bad")]) == 1
+    assert "batch_size" in _err(capsys) and not (tmp_path / "bad").exists()
+    out = tmp_path / "m"
+    assert main([*base, "--batch-size", "64", "--out", str(out)]) == 0, capsys.readouterr().err
+    sdm = SDM.load(out)
+    assert sdm.estimator_.config.batch_size == 64
+    pred = sdm.predict_cells(pd.DataFrame({"bio1": [25.0], "bio12": [2500.0]}))
+    assert pred.mean.shape == (1, len(sdm.species_))
