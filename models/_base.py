@@ -271,11 +271,33 @@ class Prediction:
         )
 
 
+def draw_quantiles(draws: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """Quantiles over the first axis of ``draws``, equal to ``np.quantile(draws, probs, axis=0)``.
+
+    The draws are sorted along a contiguous last axis and the two order statistics around each
+    quantile interpolated as numpy's default (``linear``) method does, bit for bit; this is
+    several times faster than numpy's partition along a strided first axis. ``draws`` must be
+    finite (NaN sorts last here, while numpy would return NaN). Returns ``(len(probs),
+    *draws.shape[1:])``.
+    """
+    ordered = np.sort(np.moveaxis(np.asarray(draws), 0, -1), axis=-1)
+    n = ordered.shape[-1]
+    out = []
+    for q in probs:
+        h = q * (n - 1)
+        lo = int(np.floor(h))
+        t = np.float64(h - lo)
+        a, b = ordered[..., lo], ordered[..., min(lo + 1, n - 1)]
+        diff = np.subtract(b, a)
+        out.append(np.subtract(b, diff * (1 - t)) if t >= 0.5 else np.add(a, diff * t))
+    return np.stack(out)
+
+
 def summarise_draws(
     draws: np.ndarray, species: Sequence[str] = (), *, keep: bool = False
 ) -> Prediction:
     """Mean, sd, 5 % and 95 % quantiles over the first axis of ``draws`` ``(n_draws, n, S)``."""
-    q05, q95 = np.quantile(draws, [0.05, 0.95], axis=0)
+    q05, q95 = draw_quantiles(draws, [0.05, 0.95])
     return Prediction(
         mean=draws.mean(0),
         sd=draws.std(0),

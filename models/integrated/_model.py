@@ -74,6 +74,7 @@ from ecocube.models._base import (
     Prediction,
     RecordsSpec,
     SpeciesDistributionModel,
+    draw_quantiles,
     json_config,
     load_module_arrays,
     module_arrays,
@@ -1127,7 +1128,7 @@ class IntegratedSDM(SpeciesDistributionModel):
             be = None if effects is None else effects[:, codes[sl], :]
             draws = self.probability_draws(x[sl], offset=off[sl], block_effects=be).cpu().numpy()
             mean[sl], sd[sl] = draws.mean(0), draws.std(0)
-            q05[sl], q95[sl] = np.quantile(draws, [0.05, 0.95], axis=0)
+            q05[sl], q95[sl] = draw_quantiles(draws, [0.05, 0.95])
             if return_samples:
                 kept.append(draws)
         samples = None

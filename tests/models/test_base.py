@@ -342,3 +342,14 @@ def test_models_not_fitted_from_tables_say_how_to_fit_them() -> None:
         MultimodalSDM.fit_records(_records(), None, None, steps=1)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="model 'multimodal' is not fitted from a records"):
         MultimodalSDM.records_encoder(_records(), None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shape", [(200, 300, 7), (5, 40, 3), (2, 9, 1), (1, 4, 2)])
+def test_draw_quantiles_equal_numpys_linear_quantiles(shape):
+    from ecocube.models._base import draw_quantiles
+
+    draws = np.random.default_rng(3).normal(size=shape).astype(np.float32)
+    probs = [0.05, 0.5, 0.95]
+    expected = np.quantile(draws, probs, axis=0)
+    got = draw_quantiles(draws, probs)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
