@@ -29,9 +29,11 @@ $(STAMP): pyproject.toml setup.py
 
 install: $(STAMP)
 
-# System services some tests need (e.g. the STAC API backend); idempotent.
+# System services some tests need (the STAC API backend; Chromium for the report render
+# tests); idempotent.
 services: install
 	@bash scripts/services.sh
+	@bash scripts/chromium.sh
 
 demo: install services
 	$(BIN)/ecocube demo --out out
