@@ -32,6 +32,7 @@ from ecocube.cube._cli import app as cube_app
 from ecocube.errors import EcocubeError, EcocubeWarning
 from ecocube.models._cli import app as sdm_app
 from ecocube.models.explain._cli import app as report_app
+from ecocube.models.interactions._cli import app as interactions_app
 from ecocube.ocean._cli import app as ocean_app
 
 __all__ = ["app", "main"]
@@ -49,6 +50,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(cube_app, name="cube")
 app.add_typer(sdm_app, name="sdm")
 app.add_typer(report_app, name="report")
+app.add_typer(interactions_app, name="interactions")
 app.add_typer(ocean_app, name="ocean")
 
 _state = {"debug": False}

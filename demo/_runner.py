@@ -17,6 +17,7 @@ DEMO_STEPS: tuple[str, ...] = (
     "ecocube.demo.steps.cube",
     "ecocube.demo.steps.sdm",
     "ecocube.demo.steps.explain",
+    "ecocube.demo.steps.interactions",
     "ecocube.demo.steps.sdm_integrated",
     "ecocube.demo.steps.ocean",
 )

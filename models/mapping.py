@@ -40,7 +40,15 @@ import xarray as xr
 from ecocube.errors import InvalidInputError
 from ecocube.models.novelty import Novelty
 
-__all__ = ["MAP_FORMAT", "STATISTICS", "Predict", "PredictWindow", "predict_map"]
+__all__ = [
+    "MAP_FORMAT",
+    "STATISTICS",
+    "Predict",
+    "PredictWindow",
+    "plain_grid",
+    "predict_map",
+    "tile_cells",
+]
 
 #: The statistics ``predict`` returns and the store holds, per species.
 STATISTICS: tuple[str, ...] = ("mean", "sd", "q05", "q95")
@@ -267,6 +275,45 @@ def _check_result(result: Any, n: int, n_species: int) -> None:
             )
 
 
+def plain_grid(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with plain ``x``/``y`` coordinate arrays, for cutting windows in a loop.
+
+    Slicing a pandas index leaves a reference to each slice behind, so a loop over the tiles of
+    a large grid would hold memory that grows with the region.
+    """
+    return ds.drop_vars(["y", "x"]).assign_coords(
+        xr.Coordinates({"y": ("y", ds["y"].values), "x": ("x", ds["x"].values)}, indexes={})
+    )
+
+
+def tile_cells(
+    ds: xr.Dataset, tile: Any, variables: Sequence[str], mask: str, globe: Any
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Covariates of a tile's valid cells and the tile's validity mask.
+
+    A cell is valid where every variable is finite and the map mask keeps it
+    (:func:`ecocube.cube.map_mask` with ``mask`` and the open global land mask ``globe``).
+
+    Returns
+    -------
+    table
+        One float32 column per variable, one row per valid cell (row-major order).
+    valid
+        ``(rows, columns)`` boolean array of the tile.
+    """
+    from ecocube.cube._masking import map_mask
+
+    window = ds.isel(y=tile.y, x=tile.x)
+    block = np.stack(
+        [np.asarray(window[v].transpose("y", "x").values, dtype=np.float32) for v in variables]
+    )
+    valid: np.ndarray = np.asarray(np.isfinite(block).all(axis=0))
+    if valid.any():
+        valid &= np.asarray(map_mask(window, mask=mask, globe=globe).values, dtype=bool)
+    table = pd.DataFrame({v: block[j][valid] for j, v in enumerate(variables)})
+    return table, valid
+
+
 def _predict_window(
     predict_window: PredictWindow,
     ds: xr.Dataset,
@@ -383,7 +430,7 @@ def predict_map(
     """
     from ecocube._progress import progress as progress_bar
     from ecocube.catalog._cube_items import cube_variables
-    from ecocube.cube._masking import GlobalLandMask, check_mask, map_mask
+    from ecocube.cube._masking import GlobalLandMask, check_mask
     from ecocube.cube._tiles import TiledStore, tile_grid, tile_size
 
     if (predict is None) == (predict_window is None):
@@ -443,26 +490,11 @@ def predict_map(
                 unit="tiles",
                 enabled=progress,
             ) as bar:
-                # windows of plain x/y arrays: slicing a pandas index leaves a reference behind
-                plain = ds.drop_vars(["y", "x"]).assign_coords(
-                    xr.Coordinates(
-                        {"y": ("y", ds["y"].values), "x": ("x", ds["x"].values)}, indexes={}
-                    )
-                )
+                plain = plain_grid(ds)
                 for t in todo:
-                    window = plain.isel(y=t.y, x=t.x)
-                    block = np.stack(
-                        [
-                            np.asarray(window[v].transpose("y", "x").values, dtype=np.float32)
-                            for v in variables
-                        ]
-                    )
-                    valid = np.isfinite(block).all(axis=0)
-                    if valid.any():
-                        valid &= map_mask(window, mask=mask, globe=globe).values
-                    n = int(valid.sum())
+                    table, valid = tile_cells(plain, t, variables, mask, globe)
+                    n = len(table)
                     if n:
-                        table = pd.DataFrame({v: block[j][valid] for j, v in enumerate(variables)})
                         if predict is not None:
                             stats = _predict_cells(predict, table, n_sp, batch_size)
                         else:

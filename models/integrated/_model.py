@@ -1146,12 +1146,18 @@ class IntegratedSDM(SpeciesDistributionModel):
         *,
         offset: float = 0.0,
         seed: int | None = None,
-    ) -> np.ndarray:
+        return_probabilities: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Joint presence/absence samples of the whole community, ``(n, n_sites, S)`` uint8.
 
         Each sample takes one posterior draw, one latent factor vector per site and Bernoulli
         detections for all species at once, so residual co-occurrence between species (the latent
         factors) shows up as correlation between the species' columns.
+
+        With ``return_probabilities`` also the detection probabilities each sample was drawn
+        from, ``(n, n_sites, S)`` float32: given its draw and factors the species are
+        independent, so expectations of products (co-occurrence) can average products of these
+        probabilities instead of the 0/1 samples, with less Monte-Carlo noise.
         """
         self._check_fitted()
         gen = torch.Generator(device="cpu").manual_seed(self.config.seed if seed is None else seed)
@@ -1163,7 +1169,10 @@ class IntegratedSDM(SpeciesDistributionModel):
             u = torch.randn(n, eta.shape[1], lam.shape[-1], generator=gen)
             eta = eta + torch.einsum("nik,nsk->nis", u, lam)
         p = -torch.expm1(-torch.exp(eta.clamp(max=15.0)))
-        return (torch.rand(p.shape, generator=gen) < p).to(torch.uint8).numpy()
+        z = (torch.rand(p.shape, generator=gen) < p).to(torch.uint8).numpy()
+        if return_probabilities:
+            return z, p.to(torch.float32).numpy()
+        return z
 
     def residual_correlation(self) -> np.ndarray:
         """Posterior mean residual correlation between species from the latent factors, ``(S, S)``."""

@@ -43,6 +43,7 @@ def test_quick_demo_writes_a_complete_report_and_a_quiet_log(
         r"search of the served STAC API for the collection finds: costa-rica-sdm-", page
     )
     assert (out / "figures" / "sdm_costa_rica_maps.png").is_file()
+    assert "simulated" in page and (out / "figures" / "interactions_map.png").is_file()
     assert (out / "shap_report.html").is_file() and 'href="shap_report.html"' in page
     maps = out / "catalog" / "maps" / "costa-rica-sdm.zarr"
     assert (maps / ".zmetadata").is_file() and len(list(maps.parent.glob("*-cogs/*.tif"))) > 4
