@@ -393,7 +393,15 @@ def cube_records(
     values = table[list(names)].to_numpy(np.float64)
     bad = np.logical_or.reduce(list(masks.values()))
     if bad.all():
-        raise InvalidInputError(_all_outside_message(df, cube, crs_text))
+        counts = {REASONS[k]: int(v.sum()) for k, v in masks.items() if v.any()}
+        if not masks["nodata"].any():
+            raise InvalidInputError(_all_outside_message(df, cube, crs_text))
+        raise InvalidInputError(
+            f"none of the {len(df)} records can be placed on the cube: "
+            + ", ".join(f"{n} {why}" for why, n in counts.items())
+            + f"; the variables {list(names)} are NaN at every record's cell: check that the "
+            "cube holds data there (e.g. `ecocube cube build` finished) or choose --variables"
+        )
     dropped: dict[str, int] = {}
     if bad.any():
         if not drop_outside:

@@ -46,8 +46,13 @@ def report_shap(
     ] = None,
     mask: Annotated[str, typer.Option("--mask", help="land, none or a cube variable.")] = "land",
     map_stride: Annotated[
-        int, typer.Option("--map-stride", help="Explain every N-th row and column for the maps.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--map-stride",
+            help="Explain every N-th row and column for the maps (default: the smallest N that "
+            "keeps the maps to 20,000 cells).",
+        ),
+    ] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
     """Explain a fitted model's log-intensity with SHAP over a cube: one HTML report."""

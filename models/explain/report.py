@@ -63,6 +63,9 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMUNITY", "ShapReport", "shap_report"]
 
+#: Most valid cells the spatial SHAP maps explain by default (``map_stride=None``).
+MAP_CELLS = 20_000
+
 #: Name of the community column (mean log-intensity over the explained species).
 COMMUNITY = "community"
 _EARTH_RADIUS_KM = 6371.0088
@@ -310,7 +313,7 @@ def shap_report(
     maps: str | os.PathLike[str] | None = None,
     catalog: str | os.PathLike[str] | None = None,
     mask: str = "land",
-    map_stride: int = 1,
+    map_stride: int | None = None,
     max_draws: int = 100,
     steps: int = 16,
     device: str = "cpu",
@@ -347,6 +350,8 @@ def shap_report(
         Cells explained: ``"land"``, ``"none"`` or a cube variable (:func:`ecocube.cube.map_mask`).
     map_stride
         Explain every ``map_stride``-th row and column for the spatial maps (1: every cell).
+        ``None``: the smallest stride that keeps the maps to at most :data:`MAP_CELLS` valid
+        cells, so the default report of a country-sized cube stays minutes, not hours.
     max_draws
         Most posterior draws or members explained for the importance intervals.
     steps
@@ -376,7 +381,8 @@ def shap_report(
     tic = time.perf_counter()
     cells = _positive(cells, "cells")
     background = _positive(background, "background")
-    map_stride = _positive(map_stride, "map_stride")
+    if map_stride is not None:
+        map_stride = _positive(map_stride, "map_stride")
     report_path = check_output_file(out, option="--out")
     json_path = None if json_out is None else check_output_file(json_out, option="--json")
     maps_path = None if maps is None else Path(maps)
@@ -413,6 +419,8 @@ def shap_report(
     )
 
     # spatial maps: every valid cell of the thinned grid, mean function only
+    if map_stride is None:
+        map_stride = max(1, int(np.ceil(np.sqrt(valid.sum() / MAP_CELLS))))
     thin = ds.isel(y=slice(None, None, map_stride), x=slice(None, None, map_stride))
     thin_valid = valid[::map_stride, ::map_stride]
     grid_table = sample_cells(thin, variables, thin_valid, None, rng)

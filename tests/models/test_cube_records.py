@@ -180,6 +180,18 @@ def test_all_records_outside_hint_at_swapped_xy_or_crs(cr_cube, cr_records) -> N
         cube_records(cr_records.iloc[:1200], cr_cube, crs="EPSG:32617", background=10)
 
 
+def test_a_cube_without_data_at_the_records_names_the_variables(cr_cube, cr_records) -> None:
+    empty = cr_cube.copy()
+    empty["bio1"] = empty["bio1"] * np.nan  # e.g. a cube build that wrote no data
+    rec = cr_records[cr_records["x"].between(-85.9, -82.6)].iloc[:50]
+    with pytest.raises(
+        InvalidInputError,
+        match=r"none of the 50 records can be placed on the cube: 50 on nodata cells; the "
+        r"variables \['bio1'\] are NaN at every record's cell",
+    ):
+        cube_records(rec, empty, variables=["bio1"], background=10, drop_outside=True)
+
+
 def test_bad_arguments(cr_cube, cr_records) -> None:
     ds, rec = cr_cube, cr_records.iloc[:100]
     ok = {"drop_outside": True}
