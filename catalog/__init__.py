@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from ecocube.catalog._compat import stackable_items
     from ecocube.catalog._cube_items import CUBES_COLLECTION_ID, cube_item, register_cube
     from ecocube.catalog._map_items import MAPS_COLLECTION_ID, map_item, register_maps
+    from ecocube.catalog._ocean_items import (
+        OCEAN_ENSEMBLES_COLLECTION_ID,
+        ocean_item,
+        register_ocean,
+    )
     from ecocube.catalog._postgres import pgstac_available
     from ecocube.catalog._proj import item_epsg
     from ecocube.catalog._read import load_items
@@ -45,6 +50,7 @@ __all__ = [
     "CUBES_COLLECTION_ID",
     "FAMILIES",
     "MAPS_COLLECTION_ID",
+    "OCEAN_ENSEMBLES_COLLECTION_ID",
     "RetryPolicy",
     "ValidationProblem",
     "build_catalog",
@@ -56,10 +62,12 @@ __all__ = [
     "normalize_bbox",
     "normalize_datetime",
     "normalize_filter",
+    "ocean_item",
     "open_client",
     "pgstac_available",
     "register_cube",
     "register_maps",
+    "register_ocean",
     "search",
     "serve_catalog",
     "stackable_items",
@@ -77,6 +85,9 @@ _LAZY = {
     "MAPS_COLLECTION_ID": "ecocube.catalog._map_items",
     "map_item": "ecocube.catalog._map_items",
     "register_maps": "ecocube.catalog._map_items",
+    "OCEAN_ENSEMBLES_COLLECTION_ID": "ecocube.catalog._ocean_items",
+    "ocean_item": "ecocube.catalog._ocean_items",
+    "register_ocean": "ecocube.catalog._ocean_items",
     "pgstac_available": "ecocube.catalog._postgres",
     "item_epsg": "ecocube.catalog._proj",
     "load_items": "ecocube.catalog._read",

@@ -19,15 +19,19 @@ from ecocube.catalog._items_landcover import gam_items, worldcover_items
 from ecocube.catalog._items_landsat import c2l2_items, l8ny18_items
 from ecocube.catalog._items_ocean import global_cesm_items, north_atlantic_items
 from ecocube.catalog._items_sentinel2 import barbellino_items, emilia_items, south_tyrol_items
+from ecocube.catalog._ocean_items import REGISTERED_OCEAN_COLLECTIONS
 from ecocube.errors import CatalogError, InvalidInputError
 
-__all__ = ["CATALOG_ID", "FAMILIES", "build_catalog", "catalog_datasets"]
+__all__ = ["CATALOG_ID", "FAMILIES", "REGISTERED_COLLECTIONS", "build_catalog", "catalog_datasets"]
 
 CATALOG_ID = "ecocube"
 #: What marks a folder of ``out_dir`` as a collection written here (only such are replaced).
 _COLLECTION_MARKERS = ("collection.json",)
 
 _COPERNICUS = "Contains modified Copernicus Sentinel data"
+#: Collections of registered stores (cubes, ocean products), written next to the registry
+#: collections by the register helpers; a rebuild never touches them and links them again.
+REGISTERED_COLLECTIONS: tuple[str, ...] = (CUBES_COLLECTION_ID, *REGISTERED_OCEAN_COLLECTIONS)
 
 #: Collections of the catalog, in the order they are written.
 FAMILIES: tuple[Family, ...] = (
@@ -236,8 +240,9 @@ def build_catalog(
     Parameters
     ----------
     out_dir
-        Folder to write; an existing catalog there is replaced, except the collection of
-        registered cubes (``ecocube-cubes``), which is linked again.
+        Folder to write; an existing catalog there is replaced, except the collections of
+        registered stores (:data:`REGISTERED_COLLECTIONS`: ``ecocube-cubes``, the ocean
+        products' ``ocean-ensembles``, ``ocean-glorys``...), which are linked again.
     datasets
         Registry dataset names (or collection ids) to include; default: every catalogued one
         (see :func:`catalog_datasets`).
@@ -272,16 +277,16 @@ def build_catalog(
                 shutil.rmtree(out / family.collection_id)
         for family in families:
             swap_into_place(tmp / family.collection_id, out / family.collection_id)
-        cubes = _link_cubes(tmp / "catalog.json", out)
+        kept = _link_registered(tmp / "catalog.json", out)
         os.replace(tmp / "catalog.json", out / "catalog.json")
     catalog.normalize_hrefs(_dir_href(out))
-    if cubes is not None:  # the same child link in the returned object
+    for collection_json in kept:  # the same child links in the returned object
         catalog.add_link(
             pystac.Link(
                 pystac.RelType.CHILD,
-                cubes.as_posix(),
+                collection_json.as_posix(),
                 media_type=pystac.MediaType.JSON,
-                title=CUBES_COLLECTION_ID,
+                title=collection_json.parent.name,
             )
         )
     return catalog
@@ -297,26 +302,31 @@ def _check_collection_folders(out: Path) -> None:
         )
 
 
-def _link_cubes(catalog_json: Path, out: Path) -> Path | None:
-    """Keep the cubes registered in ``out`` (collection ``ecocube-cubes``, written by
-    :func:`ecocube.catalog.register_cube`): add a child link to it in the new ``catalog_json``.
+def _link_registered(catalog_json: Path, out: Path) -> list[Path]:
+    """Keep the stores registered in ``out`` (the :data:`REGISTERED_COLLECTIONS` written by
+    :func:`ecocube.catalog.register_cube` and the ocean register helper): add a child link
+    to each in the new ``catalog_json``.
 
-    The collection folder lies next to the registry collections and is never touched by a
-    build; without the link it would be orphaned. Returns its ``collection.json`` or None.
+    The collection folders lie next to the registry collections and are never touched by a
+    build; without the links they would be orphaned. Returns their ``collection.json`` files.
     """
     import json
 
-    cubes = out / CUBES_COLLECTION_ID / "collection.json"
-    if not cubes.is_file():
-        return None
+    kept = [
+        out / cid / "collection.json"
+        for cid in REGISTERED_COLLECTIONS
+        if (out / cid / "collection.json").is_file()
+    ]
+    if not kept:
+        return []
     doc = json.loads(catalog_json.read_text())
-    href = f"./{CUBES_COLLECTION_ID}/collection.json"
-    if not any(link.get("href") == href for link in doc.get("links", [])):
-        doc.setdefault("links", []).append(
-            {"rel": "child", "href": href, "type": "application/json"}
-        )
-        catalog_json.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    return cubes
+    links = doc.setdefault("links", [])
+    for collection_json in kept:
+        href = f"./{collection_json.parent.name}/collection.json"
+        if not any(link.get("href") == href for link in links):
+            links.append({"rel": "child", "href": href, "type": "application/json"})
+    catalog_json.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return kept
 
 
 def _dir_href(folder: Path) -> str:

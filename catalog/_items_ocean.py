@@ -1,15 +1,20 @@
 """Items of the ocean netCDF files (CESM2-MARBL, GLORYS12, ERA5, river inputs, global CESM).
 
-One item per file with one netCDF asset and the datacube extension (``cube:dimensions``,
+One item per file with one netCDF asset, the datacube extension (``cube:dimensions``,
 ``cube:variables``) read from the file: coordinate extents, depth values and units, variable
-dimensions, ``long_name`` and ``units``. ``standard_name`` comes from the file when it has one,
-otherwise from a small table of CF standard names for the MARBL and ERA5 short names (marked
-``standard_name_source: "ecocube"``). Time ranges come from the decoded time coordinate;
-climatologies without a time axis get the nominal year of their hindcast (2012).
+dimensions, ``long_name`` and ``units``, and the projection extension of its regular lon/lat
+grid (``proj:code``, ``proj:shape``, ``proj:transform``). ``standard_name`` comes from the file
+when it has one, otherwise from a small table of CF standard names for the MARBL and ERA5 short
+names (marked ``standard_name_source: "ecocube"``). Time ranges come from the decoded time
+coordinate; climatologies without a time axis get the nominal year of their hindcast (2012).
+Each item names its source product in ``ecocube:ocean_product`` (``cesm_marbl``, ``glorys``,
+``era5``, ``river``: the product keys of ``ecocube.ocean.variables.SOURCES``), which the
+ingestion reads to map native names and units onto canonical ones.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +25,22 @@ import pystac
 from ecocube.catalog._assets import NETCDF, multihash_sha256
 from ecocube.catalog._family import BuildContext
 
-__all__ = ["CF_STANDARD_NAMES", "global_cesm_items", "north_atlantic_items"]
+__all__ = [
+    "CF_STANDARD_NAMES",
+    "OCEAN_PRODUCTS",
+    "PRODUCT_PROPERTY",
+    "datacube_fields",
+    "global_cesm_items",
+    "grid_fields",
+    "north_atlantic_items",
+]
+
+#: Item property naming the source product of an ocean item (or ``"ensemble"``).
+PRODUCT_PROPERTY = "ecocube:ocean_product"
+#: Source products of the ocean items (the product keys of ``ecocube.ocean.variables.SOURCES``).
+OCEAN_PRODUCTS: tuple[str, ...] = ("cesm_marbl", "glorys", "era5", "river")
+#: Coordinate axes longer than this are described by extent and step, not by every value.
+_MAX_VALUES = 100
 
 #: CF standard names for variables whose files carry none.
 CF_STANDARD_NAMES: dict[str, str] = {
@@ -50,7 +70,7 @@ CF_STANDARD_NAMES: dict[str, str] = {
 
 _X = ("lon", "longitude")
 _Y = ("lat", "latitude")
-_Z = ("z_t", "z_t_150m", "depth")
+_Z = ("z_t", "z_t_150m", "depth", "depth_150m")
 
 
 def _iso(t: Any) -> str:
@@ -83,8 +103,53 @@ def _times(ds: Any) -> list[Any]:
     return out
 
 
+def _iso_step(times: list[Any]) -> str | None:
+    """ISO 8601 duration of a regular daily or hourly axis of three or more times, else None."""
+    if len(times) < 3:
+        return None
+    seconds = {round((b - a).total_seconds()) for a, b in itertools.pairwise(times)}
+    if len(seconds) != 1:
+        return None
+    (step,) = seconds
+    if step > 0 and step % 86400 == 0:
+        return f"P{step // 86400}D"
+    if step > 0 and step % 3600 == 0:
+        return f"PT{step // 3600}H"
+    return None
+
+
+def _other_dimension(values: np.ndarray, attrs: dict[str, Any]) -> dict[str, Any]:
+    """A non-spatial, non-temporal dimension: its values (or extent), unit and description."""
+    entry: dict[str, Any] = {"type": "other"}
+    if values.dtype.kind in "iuf":
+        entry["extent"] = [_num(values.min()), _num(values.max())]
+        if values.size <= _MAX_VALUES:
+            entry["values"] = [
+                int(v) if values.dtype.kind in "iu" else _num(v) for v in values.tolist()
+            ]
+        step = _step(values)
+        if step is not None:
+            entry["step"] = step
+    else:
+        entry["values"] = [str(v) for v in values.tolist()][:_MAX_VALUES]
+    if attrs.get("units"):
+        entry["unit"] = str(attrs["units"])
+    if attrs.get("long_name") or attrs.get("description"):
+        entry["description"] = str(attrs.get("long_name") or attrs.get("description"))
+    return entry
+
+
 def datacube_fields(ds: Any, times: list[Any]) -> dict[str, Any]:
-    """``cube:dimensions`` and ``cube:variables`` of an open xarray Dataset."""
+    """``cube:dimensions`` and ``cube:variables`` of an open xarray Dataset.
+
+    Longitude/latitude dimensions become spatial ``x``/``y`` axes (EPSG:4326), depth
+    dimensions (``depth``, ``depth_150m``, POP's ``z_t``) spatial ``z`` axes with their values
+    and unit, ``time`` a temporal dimension (every value up to 100 of them, else the step),
+    ``month`` the calendar month of a climatology; any other dimension (``scenario``,
+    ``phyto_type``...) is ``other`` with its values (or extent), unit and description.
+    ``cube:variables`` gives each data variable's dimensions, ``unit``, ``description`` and CF
+    ``standard_name``.
+    """
     dims: dict[str, Any] = {}
     for name in ds.dims:
         coord = ds[name] if name in ds.coords else None
@@ -110,7 +175,12 @@ def datacube_fields(ds: Any, times: list[Any]) -> dict[str, Any]:
         elif name == "time":
             iso = [_iso(t) for t in times] if times else []
             if iso and len(iso) == values.size:
-                dims[name] = {"type": "temporal", "extent": [iso[0], iso[-1]], "values": iso}
+                dims[name] = {"type": "temporal", "extent": [iso[0], iso[-1]]}
+                if len(iso) <= _MAX_VALUES:
+                    dims[name]["values"] = iso
+                step = _iso_step(times)
+                if step is not None:
+                    dims[name]["step"] = step
             else:
                 dims[name] = {"type": "temporal", "extent": [None, None]}
         elif name == "month":
@@ -119,6 +189,8 @@ def datacube_fields(ds: Any, times: list[Any]) -> dict[str, Any]:
                 "description": "Calendar month of the climatology",
                 "values": [int(v) for v in values],
             }
+        elif coord is not None:
+            dims[name] = _other_dimension(values, attrs)
         else:
             dims[name] = {"type": "index", "extent": [0, int(ds.sizes[name]) - 1]}
     variables: dict[str, Any] = {}
@@ -154,13 +226,39 @@ def _bbox(ds: Any) -> list[float]:
     ]
 
 
+def grid_fields(ds: Any) -> dict[str, Any]:
+    """``proj:code``, ``proj:shape`` and (for a regular grid) ``proj:transform`` of the
+    longitude/latitude grid of ``ds`` (EPSG:4326, north-up, cell edges half a step outside the
+    first and last centres)."""
+    x = next(ds[n] for n in _X if n in ds.coords)
+    y = next(ds[n] for n in _Y if n in ds.coords)
+    xs, ys = np.sort(np.asarray(x.values, "float64")), np.sort(np.asarray(y.values, "float64"))
+    fields: dict[str, Any] = {"proj:code": "EPSG:4326", "proj:shape": [int(ys.size), int(xs.size)]}
+    dx, dy = _step(xs), _step(ys)
+    if dx and dy:
+        fields["proj:transform"] = [
+            dx,
+            0.0,
+            _num(xs[0] - dx / 2),
+            0.0,
+            -dy,
+            _num(ys[-1] + dy / 2),
+        ]
+    return fields
+
+
 def _polygon(b: list[float]) -> dict[str, Any]:
     x0, y0, x1, y1 = b
     return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
 
 
 def _item(
-    ctx: BuildContext, rel: str, item_id: str, title: str, nominal_year: int | None = None
+    ctx: BuildContext,
+    rel: str,
+    item_id: str,
+    title: str,
+    product: str,
+    nominal_year: int | None = None,
 ) -> pystac.Item:
     import xarray as xr
 
@@ -169,6 +267,7 @@ def _item(
         times = _times(ds)
         cube = datacube_fields(ds, times)
         bbox = _bbox(ds)
+        grid = grid_fields(ds)
         attrs_title = ds.attrs.get("Title") or ds.attrs.get("title")
     if nominal_year is not None or not times:
         year = nominal_year or 2012
@@ -177,7 +276,7 @@ def _item(
     else:
         start = datetime.fromisoformat(_iso(min(times)).replace("Z", "+00:00"))
         end = datetime.fromisoformat(_iso(max(times)).replace("Z", "+00:00"))
-    props: dict[str, Any] = {"title": title, **cube}
+    props: dict[str, Any] = {"title": title, **cube, **grid, PRODUCT_PROPERTY: product}
     if attrs_title:
         props["description"] = str(attrs_title)
     item = pystac.Item(
@@ -211,12 +310,14 @@ def north_atlantic_items(ctx: BuildContext) -> list[pystac.Item]:
             "CESM_BGC_2012.nc",
             "cesm-marbl-bgc-2012-north-atlantic",
             "CESM2-MARBL biogeochemistry, North Atlantic 2°, 2012 records",
+            "cesm_marbl",
         ),
         _item(
             ctx,
             "CESM_regional_coarse_test_data_climatology.nc",
             "cesm-marbl-bgc-climatology-north-atlantic",
             "CESM2-MARBL biogeochemistry 12-month climatology, North Atlantic 2°",
+            "cesm_marbl",
             nominal_year=2012,
         ),
         _item(
@@ -224,12 +325,14 @@ def north_atlantic_items(ctx: BuildContext) -> list[pystac.Item]:
             "GLORYS_NA_2012.nc",
             "glorys12-physics-2012-north-atlantic",
             "GLORYS12V1 ocean physics (subsampled), North Atlantic 2012",
+            "glorys",
         ),
         _item(
             ctx,
             "ERA5_NA_2012.nc",
             "era5-surface-2012-north-atlantic",
             "ERA5 surface forcing, North Atlantic 0.25°, 2012-01-01 and 2013-01-01",
+            "era5",
         ),
     ]
     rivers = [
@@ -244,6 +347,7 @@ def north_atlantic_items(ctx: BuildContext) -> list[pystac.Item]:
                 rel,
                 f"river-inputs-{year}-north-atlantic",
                 f"River nutrient and carbon export to the ocean, {year}",
+                "river",
                 nominal_year=year,
             )
         )
@@ -258,12 +362,14 @@ def global_cesm_items(ctx: BuildContext) -> list[pystac.Item]:
             "CESM_BGC_SURFACE_2012.nc",
             "cesm-marbl-surface-2012-global",
             "CESM2-MARBL surface pCO2 and deposition fluxes, global 1°, 2012",
+            "cesm_marbl",
         ),
         _item(
             ctx,
             "CESM_BGC_coarse_global_clim.nc",
             "cesm-marbl-bgc-climatology-global",
             "CESM2-MARBL biogeochemistry 12-month climatology, global 10°",
+            "cesm_marbl",
             nominal_year=2012,
         ),
     ]

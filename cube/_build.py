@@ -1,5 +1,7 @@
 """Build an aligned cube from STAC items: stackstac reads and reprojects, ecocube applies the
-STAC ``raster``/``classification`` semantics, masks, composites and fractions."""
+STAC ``raster``/``classification`` semantics, masks, composites and fractions; ocean items
+(netCDF files and ocean products with the datacube extension) are regridded onto the same grid
+or, without a resolution, kept on their own (:mod:`ecocube.cube._ocean`)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,32 @@ import pandas as pd
 import xarray as xr
 
 from ecocube.catalog import load_items
-from ecocube.cube._items import AssetRef, check_asset, collect_assets, sources_table
+from ecocube.cube._items import (
+    AssetRef,
+    check_asset,
+    collect_assets,
+    select_items,
+    sources_table,
+)
 from ecocube.cube._items import source_resolution as _source_resolution
 from ecocube.cube._masking import composite as _composite
 from ecocube.cube._masking import landsat_c1_mask, landsat_c2_mask, ndvi, scl_mask
+from ecocube.cube._ocean import (
+    grid_sources,
+    is_ocean_item,
+    native_cube,
+    ocean_layers,
+    ocean_sources,
+    stack_ocean,
+)
 from ecocube.cube._resample import class_fractions, resampling_for
-from ecocube.cube._spec import DEFAULT_MAX_BYTES, CubeSpec, check_cube_size
+from ecocube.cube._spec import (
+    DEFAULT_MAX_BYTES,
+    CubeSpec,
+    _parse_time,
+    check_cube_size,
+    parse_max_bytes,
+)
 from ecocube.errors import InvalidInputError
 
 __all__ = ["build_cube"]
@@ -61,6 +83,15 @@ def build_cube(
     :func:`is_acquisition`) keep a ``time`` coordinate ``(time, y, x)``; static layers with one
     date (climate normals, yearly maps) are 2-D ``(y, x)``.
 
+    Ocean items (the datacube netCDF files of the ocean collections, and the ocean products
+    registered by ``ecocube ocean ingest`` / ``ecocube ocean ensemble``) keep their variable
+    names, CF attributes and non-horizontal dimensions (``time``, ``depth``...): on the grid
+    they are reprojected like continuous rasters (bilinear, average when coarser); with no
+    ``resolution`` (and no ``spec``) they stay on their own grid (``x``/``y`` = longitude/
+    latitude, cut to ``bbox`` when given), and a non-spatial product (a scenario ensemble,
+    ``scenario x time x depth``) is opened as its own cube. Name and dimension clashes between
+    items are resolved as :mod:`ecocube.cube._ocean` describes.
+
     Parameters
     ----------
     items
@@ -68,7 +99,8 @@ def build_cube(
         URL (see :func:`ecocube.catalog.load_items`).
     spec
         The grid; or give ``bbox``/``crs``/``resolution``/... and one is made with
-        :meth:`CubeSpec.create`.
+        :meth:`CubeSpec.create`. Neither ``spec`` nor ``resolution``: ocean items on their
+        own grid (``bbox``, ``time`` and ``collections`` select; raster options are refused).
     name_fn
         ``(item, asset_key) -> variable name``; by default the asset key, or the distinctive
         part of the item ids when several items share one date and footprint (one file per
@@ -94,18 +126,38 @@ def build_cube(
     ------
     InvalidInputError
         Bad options, or a cube larger than ``max_bytes`` (the message names the grid size, the
-        bytes and the unit of the resolution in the target CRS).
+        bytes and the unit of the resolution in the target CRS); a non-spatial ocean product
+        (ensemble) asked onto a grid; on the own grid: raster items, gridded items on
+        different grids, or an ensemble with other items.
 
     Warns
     -----
     AreaOfUseWarning
         When the bbox lies mostly outside the target CRS's area of use.
     """
+    if spec is None and resolution is None:
+        raster_options = {
+            "crs": crs if str(crs).upper() != "EPSG:4326" else None,
+            "assets": assets,
+            "composite": composite,
+            "indices": list(indices) or None,
+            "anchor": anchor,
+        }
+        given = {k: v for k, v in raster_options.items() if v is not None}
+        if given:
+            raise InvalidInputError(
+                f"{', '.join(f'{k}={v!r}' for k, v in given.items())} need(s) a grid: pass "
+                "resolution= (CLI: --resolution), or leave them out to build ocean items on "
+                "their own grid"
+            )
+        return _build_native(
+            items, bbox=bbox, time=time, collections=collections, max_bytes=max_bytes, client=client
+        )
     if spec is None:
         if bbox is None or resolution is None:
             raise InvalidInputError(
-                "build_cube needs spec=CubeSpec(...) or bbox= and resolution= "
-                "(plus crs=, default EPSG:4326)"
+                "build_cube needs bbox= with resolution= (plus crs=, default EPSG:4326), or "
+                "spec=CubeSpec(...)"
             )
         spec = CubeSpec.create(
             bbox=bbox,
@@ -122,16 +174,26 @@ def build_cube(
         )
     check_cube_size(spec, max_bytes)  # a units slip fails here, before any item is read
     item_list = load_items(items, bbox=spec.bbox, time=spec.time, collections=spec.collections)
+    selected = select_items(item_list, bbox=spec.bbox, time=spec.time, collections=spec.collections)
+    sources = ocean_sources(selected)
+    gridded = grid_sources(
+        sources, collections=spec.collections, others=len(selected) - len(sources)
+    )
     refs = collect_assets(
-        item_list,
+        selected,
         bbox=spec.bbox,
         time=spec.time,
         collections=spec.collections,
         assets=spec.assets,
         name_fn=name_fn,
         verify=False,
+        skip=is_ocean_item,
     )
-    layers, what = _layer_count(refs)
+    layers, what = _layer_count(refs) if refs else (0, "")
+    n_ocean = ocean_layers(gridded)
+    if n_ocean:
+        layers += n_ocean
+        what = f"{what} and {n_ocean} ocean layers" if what else f"{n_ocean} ocean layers"
     check_cube_size(spec, max_bytes, layers=layers, what=what)
     if verify:
         for ref in refs:
@@ -165,6 +227,13 @@ def build_cube(
                 collection_of[f"{name}_frac_{frac_name}"] = first.collection
                 kinds[f"{name}_frac_{frac_name}"] = "fraction"
 
+    if gridded:
+        ocean_vars, ocean_refs = stack_ocean(gridded, spec, taken=set(variables))
+        for name, da in ocean_vars.items():
+            variables[name] = da
+            collection_of[name] = str(da.attrs["ecocube:collection"])
+            kinds[name] = "continuous"
+        refs = refs + ocean_refs
     if spec.mask == "auto":
         _apply_masks(variables, collection_of, kinds, by_var, spec)
     if "ndvi" in spec.indices:
@@ -195,6 +264,54 @@ def build_cube(
             "ecocube:sources": json.dumps(sources_table(refs)),
             "ecocube:dropped_after_composite": json.dumps(dropped),
             "Conventions": "CF-1.8",
+        }
+    )
+    if client is not None:
+        ds = client.persist(ds)
+    return ds
+
+
+def _build_native(
+    items: Any,
+    *,
+    bbox: Sequence[float] | None,
+    time: Any,
+    collections: Sequence[str] | str | None,
+    max_bytes: float | str,
+    client: Any,
+) -> xr.Dataset:
+    """Ocean items on their own grid (:func:`ecocube.cube._ocean.native_cube`)."""
+    from ecocube.catalog import normalize_bbox
+
+    box = normalize_bbox(list(bbox)) if bbox is not None else None
+    period = _parse_time(time)
+    if isinstance(collections, str):
+        collections = [c for c in collections.split(",") if c]
+    colls = tuple(collections) if collections else None
+    limit = parse_max_bytes(max_bytes)
+    item_list = load_items(items, bbox=box, time=period, collections=colls)
+    selected = select_items(item_list, bbox=box, time=period, collections=colls)
+    raster = [i.id for i in selected if not is_ocean_item(i)]
+    if raster:
+        raise InvalidInputError(
+            f"resolution= (CLI: --resolution) is needed: {len(raster)} selected item(s) are "
+            f"rasters ({', '.join(raster[:5])}{', ...' if len(raster) > 5 else ''}), and only "
+            "ocean items have a grid of their own; pass a resolution, or select ocean "
+            "collections with collections= (--collections)"
+        )
+    ds, refs = native_cube(ocean_sources(selected), bbox=box, time=period, max_bytes=limit)
+    spec = {
+        "grid": "native",
+        "bbox": list(box) if box is not None else None,
+        "time": None if period is None else [None if t is None else t.isoformat() for t in period],
+        "collections": list(colls) if colls else None,
+    }
+    ds.attrs.update(
+        {
+            "title": str(ds.attrs.get("title") or "ecocube data cube (ocean, own grid)"),
+            "ecocube:spec": json.dumps(spec),
+            "ecocube:sources": json.dumps(sources_table(refs)),
+            "Conventions": str(ds.attrs.get("Conventions") or "CF-1.8"),
         }
     )
     if client is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 app = typer.Typer(help="Aligned data cubes (Zarr) and PyTorch loaders.", no_args_is_help=True)
@@ -27,10 +29,17 @@ def build(
     collections: str = typer.Option(
         None, "--collections", help="Comma-separated collection ids (default: all)."
     ),
-    bbox: str = typer.Option(..., "--bbox", help="west,south,east,north in degrees (EPSG:4326)."),
+    bbox: str = typer.Option(
+        None,
+        "--bbox",
+        help="west,south,east,north in degrees (EPSG:4326); needed with --resolution.",
+    ),
     crs: str = typer.Option("EPSG:4326", "--crs", help="Target CRS, e.g. EPSG:4326, EPSG:32632."),
     resolution: float = typer.Option(
-        ..., "--resolution", help="Pixel size in units of --crs (degrees or metres), > 0."
+        None,
+        "--resolution",
+        help="Pixel size in units of --crs (degrees or metres), > 0. Leave out to keep ocean "
+        "items on their own grid (an ensemble is always its own cube).",
     ),
     time: str = typer.Option(
         None, "--time", help="START/END (ISO 8601, '..' for open); 2020 or 2020-03 = whole period."
@@ -61,7 +70,12 @@ def build(
         help="Largest cube to build (float32 layers), e.g. 32GiB, 500MB.",
     ),
 ) -> None:
-    """Build an aligned cube from STAC items and write it to Zarr atomically."""
+    """Build an aligned cube from STAC items and write it to Zarr atomically.
+
+    Raster and ocean items go onto the grid of --bbox/--crs/--resolution; without
+    --resolution, ocean items (gridded products, or one scenario ensemble) are written on
+    their own grid.
+    """
     import time as _time
     from pathlib import Path
 
@@ -84,19 +98,24 @@ def build(
             "--dashboard needs --workers N >= 1 (the dashboard belongs to the dask cluster)"
         )
     check_cube_target(out, overwrite=overwrite)  # a bad --out fails before the build
-    spec = CubeSpec.create(
-        bbox=_floats(bbox, 4, "--bbox"),
-        crs=crs,
-        resolution=resolution,
-        time=time,
-        collections=collections,
-        assets=assets,
-        composite=composite,
-        mask=mask,
-        indices=("ndvi",) if ndvi else (),
-        anchor=_floats(anchor, 2, "--anchor") if anchor else None,
-    )
-    check_cube_size(spec, max_bytes)  # a units slip fails before a cluster starts
+    options: dict[str, Any] = {
+        "bbox": _floats(bbox, 4, "--bbox") if bbox else None,
+        "crs": crs,
+        "time": time,
+        "collections": collections,
+        "assets": assets,
+        "composite": composite,
+        "indices": ("ndvi",) if ndvi else (),
+        "anchor": _floats(anchor, 2, "--anchor") if anchor else None,
+    }
+    spec = None  # without --resolution: ocean items on their own grid
+    if resolution is not None:
+        if bbox is None:
+            raise InvalidInputError(
+                "--resolution needs --bbox west,south,east,north (the area of the grid)"
+            )
+        spec = CubeSpec.create(**options, resolution=resolution, mask=mask)
+        check_cube_size(spec, max_bytes)  # a units slip fails before a cluster starts
     client = None
     cluster = None
     if workers > 0:
@@ -112,10 +131,20 @@ def build(
     start = _time.perf_counter()
     try:
         with progress("searching items and stacking") as stages:
-            ds = build_cube(catalog, spec=spec, max_bytes=max_bytes)
+            given: dict[str, Any] = {"spec": spec} if spec is not None else options
+            ds = build_cube(catalog, **given, max_bytes=max_bytes)
             stages.describe(f"writing {len(ds.data_vars)} variables to {out}")
-            path = write_cube(ds, out, overwrite=overwrite, client=client)
-        if register and Path(catalog).is_dir() and (Path(catalog) / "catalog.json").is_file():
+            spatial = "x" in ds.dims and "y" in ds.dims
+            # a non-spatial product (an ensemble's daily series) is read whole series at a time
+            chunks = None if spatial else {"time": ds.sizes.get("time", 1)}
+            path = write_cube(ds, out, overwrite=overwrite, client=client, chunks=chunks)
+        static = Path(catalog).is_dir() and (Path(catalog) / "catalog.json").is_file()
+        if register and static and not spatial:
+            console.print(
+                "not registered: the cube has no x/y grid (a non-spatial ocean product, whose "
+                "own item is in the catalog already)"
+            )
+        elif register and static:
             try:
                 item = register_cube(path, catalog)
             except CatalogError as err:

@@ -28,7 +28,14 @@ from ecocube.errors import (
     InvalidInputError,
 )
 
-__all__ = ["AssetRef", "check_asset", "collect_assets", "is_flag_asset", "sources_table"]
+__all__ = [
+    "AssetRef",
+    "check_asset",
+    "collect_assets",
+    "is_flag_asset",
+    "select_items",
+    "sources_table",
+]
 
 _RASTER_TYPES = ("image/tiff", "image/x.geotiff", "image/vnd.stac.geotiff", "image/jp2")
 _SKIP_ROLES = {"thumbnail", "overview", "metadata", "visual"}
@@ -262,28 +269,24 @@ def _assign_variables(
     ]
 
 
-def collect_assets(
+def select_items(
     items: list[Any],
     *,
-    bbox: Sequence[float],
+    bbox: Sequence[float] | None,
     time: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
     collections: Sequence[str] | None = None,
-    assets: Sequence[str] | None = None,
-    name_fn: Callable[[Any, str], str] | None = None,
-    verify: bool = True,
-) -> list[AssetRef]:
-    """Filter items by collection, time and bbox; return their raster assets as AssetRefs.
+) -> list[Any]:
+    """The items of ``collections`` that fall in ``time`` and overlap ``bbox`` (None: any).
+
+    An item without a time (neither ``datetime`` nor ``start_datetime``) or without a bbox is
+    kept by that filter.
 
     Raises
     ------
     CatalogError
-        Unknown collection or asset key (the valid ones are listed).
+        Unknown collection (the collections of the items are listed).
     InvalidInputError
-        No item overlaps ``bbox``, or none falls in ``time``.
-    DatasetNotFoundError
-        An asset file is missing.
-    DataIntegrityError
-        An asset file cannot be decoded (corrupt or truncated).
+        No items, none overlaps ``bbox``, or none falls in ``time``.
     """
     if not items:
         raise InvalidInputError("items is empty: the STAC search returned nothing to build from")
@@ -320,6 +323,8 @@ def collect_assets(
                 f"{len(items)} item(s) span {lo} to {hi}. Widen the time range or drop --time"
             )
         items = kept
+    if bbox is None:
+        return list(items)
     box = tuple(float(v) for v in bbox)
     overlapping = [i for i in items if i.bbox is None or _overlaps(i.bbox, box)]
     if not overlapping:
@@ -328,6 +333,41 @@ def collect_assets(
             f"bbox={box}: no item overlaps it (items and their lon/lat bboxes: {shown}"
             f"{', ...' if len(items) > 5 else ''}); pass a bbox inside the items' extent"
         )
+    return overlapping
+
+
+def collect_assets(
+    items: list[Any],
+    *,
+    bbox: Sequence[float],
+    time: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
+    collections: Sequence[str] | None = None,
+    assets: Sequence[str] | None = None,
+    name_fn: Callable[[Any, str], str] | None = None,
+    verify: bool = True,
+    skip: Callable[[Any], bool] | None = None,
+) -> list[AssetRef]:
+    """Filter items by collection, time and bbox; return their raster assets as AssetRefs.
+
+    Items for which ``skip(item)`` is true (the ocean items, which the builder reads itself)
+    are left out silently, and then no raster asset at all is not an error; other items
+    without a raster asset are left out with a warning.
+
+    Raises
+    ------
+    CatalogError
+        Unknown collection or asset key (the valid ones are listed), or no raster asset (and
+        no skipped item).
+    InvalidInputError
+        No item overlaps ``bbox``, or none falls in ``time``.
+    DatasetNotFoundError
+        An asset file is missing.
+    DataIntegrityError
+        An asset file cannot be decoded (corrupt or truncated).
+    """
+    overlapping = select_items(items, bbox=bbox, time=time, collections=collections)
+    skipped = [i for i in overlapping if skip is not None and skip(i)]
+    overlapping = [i for i in overlapping if not (skip is not None and skip(i))]
     refs: list[AssetRef] = []
     seen_keys: set[str] = set()
     no_raster: list[str] = []
@@ -349,12 +389,12 @@ def collect_assets(
                 }
             )
             no_raster.append(f"{it.id} ({it.collection_id}: {', '.join(types)})")
-    if no_raster and refs:
+    if no_raster and (refs or skipped):
         warnings.warn(
             f"{len(no_raster)} item(s) overlapping the bbox were left out of the cube because "
-            f"they have no single-band GeoTIFF/JP2 asset: {'; '.join(no_raster)}. Select the "
-            "raster collections with collections=/--collections to silence this; open netCDF "
-            "(ocean) items with ecocube.ocean.ingest.open_source instead",
+            f"they have no single-band GeoTIFF/JP2 asset and are not ocean items (datacube "
+            f"netCDF or ocean Zarr products): {'; '.join(no_raster)}. Select the collections "
+            "to stack with collections=/--collections to silence this",
             EcocubeWarning,
             stacklevel=3,
         )
@@ -365,7 +405,7 @@ def collect_assets(
                 f"assets={list(assets)!r}: {missing} not found in the selected items; "
                 f"available raster assets: {sorted(seen_keys)}"
             )
-    if not refs:
+    if not refs and not skipped:
         shown = "; ".join(no_raster[:5]) + ("; ..." if len(no_raster) > 5 else "")
         raise CatalogError(
             "the selected items have no raster (GeoTIFF/JP2) assets to build a cube from"

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from ecocube._lazy import lazy_attributes
 from ecocube.ocean._errors import ScenarioError, StabilityError
+from ecocube.ocean.biogeochemistry import Biogeochemistry, Tracer
+from ecocube.ocean.diagnostics import OutputVariable
 from ecocube.ocean.ensemble import open_ensemble, run_ensemble
 from ecocube.ocean.indices import (
     annual_co2_uptake,
@@ -25,6 +27,7 @@ from ecocube.ocean.indices import (
     shannon,
 )
 from ecocube.ocean.parameters import DEFAULT_PARAMETERS, ModelParameters, PhytoType
+from ecocube.ocean.phyto_carbonate import PhytoCarbonate
 from ecocube.ocean.scenarios import (
     SCENARIO_PARAMETERS,
     ScenarioParameter,
@@ -32,6 +35,7 @@ from ecocube.ocean.scenarios import (
     sample_scenarios,
     validate_scenarios,
 )
+from ecocube.ocean.schemes import ColumnScheme, PhysicalScheme
 from ecocube.ocean.simulate import simulate
 
 #: Names of the surrogate, validation and ingestion modules, imported on first access.
@@ -44,6 +48,9 @@ _LAZY: dict[str, str] = {
     "validate_surrogate": "ecocube.ocean.validate",
     "open_source": "ecocube.ocean.ingest",
     "open_marbl_climatology": "ecocube.ocean.ingest",
+    "open_item": "ecocube.ocean.ingest",
+    "find_item": "ecocube.ocean.ingest",
+    "ingest_item": "ecocube.ocean.ingest",
     "UnitsError": "ecocube.ocean.ingest",
     "MissingVariableError": "ecocube.ocean.ingest",
     "calibrate": "ecocube.ocean.marbl",
@@ -52,16 +59,22 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "DEFAULT_PARAMETERS",
     "SCENARIO_PARAMETERS",
+    "Biogeochemistry",
+    "ColumnScheme",
     "FNOSurrogate",
     "MissingVariableError",
     "ModelParameters",
+    "OutputVariable",
     "PODMLPSurrogate",
+    "PhysicalScheme",
+    "PhytoCarbonate",
     "PhytoType",
     "ScenarioError",
     "ScenarioParameter",
     "StabilityError",
     "Surrogate",
     "SurrogateConfig",
+    "Tracer",
     "UnitsError",
     "annual_co2_uptake",
     "annual_primary_production",
@@ -69,9 +82,12 @@ __all__ = [
     "calibrate",
     "compute_indices",
     "default_scenario",
+    "find_item",
     "gini_simpson",
+    "ingest_item",
     "load_ensemble",
     "open_ensemble",
+    "open_item",
     "open_marbl_climatology",
     "open_source",
     "rao_q",

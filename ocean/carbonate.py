@@ -12,6 +12,13 @@ and the free/total scale difference of ``[H+]`` are neglected: < 0.5 % on pCO2 a
 safeguarded Newton iterations in ``ln [H+]``. ``pCO2 = [CO2*] / K0``. The flux follows
 Wanninkhof (2014) L&O Methods 12:351: ``k = 0.251 U^2 (Sc/660)^-0.5`` cm h-1 and
 ``F = k K0 (pCO2_atm - pCO2_sea)``, positive downward (into the ocean) as in CF ``fgco2``.
+
+The calcite saturation state ``Omega = [Ca++][CO3--] / Ksp`` uses the stoichiometric solubility
+product of Mucci (1983) Am. J. Sci. 283:780 (mol2 kg-2) and total calcium from salinity after
+Riley & Tongudai (1967) Chem. Geol. 2:263. Ksp is at 1 atm unless a gauge pressure is given
+(correction of Ingle 1975 / Millero 1979 as in CO2SYS); the pressure effect on K1, K2, KB and
+KW is not included, so ``Omega`` below the surface is the surface-pressure chemistry with a
+pressure-corrected Ksp (2 % lower Omega per 150 m for Ksp alone).
 """
 
 from __future__ import annotations
@@ -23,13 +30,18 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 __all__ = [
+    "calcite_dissolution_rate",
+    "calcium_riley",
+    "carbonate_ion",
     "carbonate_system",
     "co2_flux",
     "equilibrium_constants",
     "k0_weiss",
     "k1_k2_lueker",
     "kb_dickson",
+    "ksp_calcite_mucci",
     "kw_millero",
+    "omega_calcite",
     "pco2",
     "ph_total",
     "schmidt_co2",
@@ -38,6 +50,9 @@ __all__ = [
 
 #: Seawater density used to convert mmol m-3 to umol kg-1 (kg m-3).
 RHO_SW = 1025.0
+
+#: Gas constant in cm3 bar K-1 mol-1 (CODATA 2018), for the pressure correction of Ksp.
+R_CM3_BAR = 83.14462618
 
 
 def _kelvin(temp_c: Tensor) -> Tensor:
@@ -222,3 +237,150 @@ def co2_flux(
     k0 = k0_weiss(temp_c, salinity) if k0 is None else k0  # mol kg-1 atm-1
     # m s-1 * mol kg-1 atm-1 * kg m-3 * uatm * 1e-6 atm/uatm * 1e3 mmol/mol
     return k * k0 * RHO_SW * (pco2_air - pco2_sea) * 1e-3
+
+
+def calcium_riley(salinity: Tensor | float) -> Tensor | float:
+    """Total calcium (mol kg-1) from practical salinity, Riley & Tongudai (1967).
+
+    ``[Ca++]_T = 0.02128 / 40.087 * S / 1.80655``: 0.02128 g Ca per g of chlorinity, chlorinity
+    ``S / 1.80655``; the molar mass 40.087 is the one CO2SYS and PyCO2SYS use, so the result
+    matches theirs (0.010284 mol kg-1 at S = 35).
+    """
+    return 0.02128 / 40.087 * salinity / 1.80655
+
+
+def ksp_calcite_mucci(
+    temp_c: Tensor, salinity: Tensor | float = 35.0, pressure_bar: Tensor | float = 0.0
+) -> Tensor:
+    """Stoichiometric solubility product of calcite ``Ksp = [Ca++]_T [CO3--]_T`` (mol2 kg-2).
+
+    Mucci (1983) at 1 atm::
+
+        log10 Ksp = -171.9065 - 0.077993 T + 2839.319 / T + 71.595 log10 T
+                    + (-0.77712 + 0.0028426 T + 178.34 / T) S^0.5 - 0.07711 S + 0.0041249 S^1.5
+
+    with ``T`` in kelvin. A gauge pressure ``P`` (bar, 0 at the surface, about depth / 10)
+    multiplies it by ``exp((-dV + 0.5 dk P) P / (R T))`` with ``dV = -48.76 + 0.5304 t``
+    (cm3 mol-1) and ``dk = (-11.76 + 0.3692 t) / 1000`` (cm3 mol-1 bar-1), ``t`` in degC
+    (Ingle 1975 Mar. Chem. 3:301 as in Millero 1979 and CO2SYS). ``pressure_bar=0`` (the
+    default) omits the correction.
+
+    Parameters
+    ----------
+    temp_c
+        Temperature (degC), any shape.
+    salinity
+        Practical salinity (Mucci's fit covers 5-44), broadcast against ``temp_c``.
+    pressure_bar
+        Gauge pressure (bar), broadcast against ``temp_c``.
+
+    Returns
+    -------
+    torch.Tensor
+        Ksp (mol2 kg-2), the broadcast shape, dtype and device of ``temp_c``.
+    """
+    import torch
+
+    tk = _kelvin(temp_c)
+    s = torch.as_tensor(salinity, dtype=tk.dtype, device=tk.device)
+    log_ksp = (
+        -171.9065
+        - 0.077993 * tk
+        + 2839.319 / tk
+        + 71.595 * torch.log10(tk)
+        + (-0.77712 + 0.0028426 * tk + 178.34 / tk) * torch.sqrt(s)
+        - 0.07711 * s
+        + 0.0041249 * s**1.5
+    )
+    ksp = 10.0**log_ksp
+    p = torch.as_tensor(pressure_bar, dtype=tk.dtype, device=tk.device)
+    dv = -48.76 + 0.5304 * temp_c
+    dk = (-11.76 + 0.3692 * temp_c) / 1000.0
+    return ksp * torch.exp((-dv + 0.5 * dk * p) * p / (R_CM3_BAR * tk))
+
+
+def carbonate_ion(dic: Tensor, h: Tensor, k1: Tensor, k2: Tensor) -> Tensor:
+    """Carbonate ion ``[CO3--] = DIC K1 K2 / ([H+]^2 + K1 [H+] + K1 K2)``, in the units of ``dic``.
+
+    ``h``, ``k1``, ``k2`` in mol kg-1 (total scale, as :func:`ph_total` and
+    :func:`k1_k2_lueker` return them); all arguments broadcast.
+    """
+    return dic * k1 * k2 / (h * h + k1 * h + k1 * k2)
+
+
+def omega_calcite(
+    dic: Tensor,
+    talk: Tensor,
+    temp_c: Tensor,
+    salinity: Tensor | float = 35.0,
+    *,
+    h: Tensor | None = None,
+    pressure_bar: Tensor | float = 0.0,
+    constants: dict[str, Tensor] | None = None,
+    iterations: int = 8,
+) -> Tensor:
+    """Calcite saturation state ``Omega = [Ca++][CO3--] / Ksp`` (dimensionless).
+
+    Parameters
+    ----------
+    dic, talk
+        Dissolved inorganic carbon and total alkalinity (umol kg-1), any broadcastable shape
+        (e.g. ``(B, L)`` for a batch of columns).
+    temp_c
+        Temperature (degC).
+    salinity
+        Practical salinity (calcium follows it, :func:`calcium_riley`).
+    h
+        [H+] (mol kg-1, total scale) when already known, e.g. from :func:`ph_total` in the same
+        step; otherwise it is solved from ``dic`` and ``talk``.
+    pressure_bar
+        Gauge pressure for the Ksp correction (bar; 0, the default, omits it). The other
+        constants stay at 1 atm (see the module docstring).
+    constants
+        Precomputed :func:`equilibrium_constants` at ``temp_c`` and ``salinity``.
+    iterations
+        Newton iterations of :func:`ph_total` when ``h`` is not given.
+
+    Returns
+    -------
+    torch.Tensor
+        Omega, the broadcast shape of the inputs, float64 for float64 inputs. Omega > 1 is
+        supersaturated (calcite forms and persists), Omega < 1 undersaturated (it dissolves).
+    """
+    if constants is None:
+        constants = equilibrium_constants(temp_c, salinity)
+    if h is None:
+        h = ph_total(dic, talk, temp_c, salinity, iterations=iterations, constants=constants)
+    co3 = carbonate_ion(dic * 1e-6, h, constants["k1"], constants["k2"])  # mol kg-1
+    return calcium_riley(salinity) * co3 / ksp_calcite_mucci(temp_c, salinity, pressure_bar)
+
+
+def calcite_dissolution_rate(
+    omega: Tensor,
+    rate_constant: Tensor | float,
+    order: Tensor | float = 1.0,
+    background: Tensor | float = 0.0,
+) -> Tensor:
+    """Specific dissolution rate of particulate calcite, ``k (1 - Omega)_+^n + r_b``.
+
+    The kinetic term acts only in undersaturated water (Keir 1980 Geochim. Cosmochim. Acta
+    44:241; ``k = 0.197 d-1``, ``n = 1`` in PISCES-v2, Aumont et al. 2015 Geosci. Model Dev.
+    8:2465); ``r_b`` stands for the dissolution observed above the saturation horizon (in guts
+    and aggregates, Milliman et al. 1999), e.g. ``w / L`` for a sinking speed ``w`` and a
+    dissolution length scale ``L`` (500 m in MARBL).
+
+    Parameters
+    ----------
+    omega
+        Calcite saturation state, any shape.
+    rate_constant, order, background
+        ``k`` and ``r_b`` in any rate unit (the result has it) and the order ``n`` (> 0); all
+        broadcast against ``omega``.
+
+    Returns
+    -------
+    torch.Tensor
+        Rate >= 0, in the units of ``rate_constant``; multiply by the calcite concentration and
+        ``dt`` for the amount dissolved in a step (each mole returns 1 mol DIC and 2 mol TA).
+    """
+    return rate_constant * (1.0 - omega).clamp_min(0.0) ** order + background

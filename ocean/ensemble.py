@@ -5,7 +5,10 @@ The scenario table is cut into batches; each batch is one Dask task running the 
 indices (:func:`~ecocube.ocean.compute_indices`) are added as variables, and the dataset is
 written atomically (temporary store renamed at the end) with
 :func:`ecocube.cube.write_cube`. A STAC Item (datacube extension) describing the store is saved
-next to it as ``<name>.item.json``.
+next to it as ``<name>.item.json``; with ``catalog=`` (``--catalog``) the store is also
+registered in a static catalog, as an item of its ``ocean-ensembles`` collection
+(:func:`ecocube.catalog._ocean_items.register_ocean`), where ``ecocube cube build`` and
+STAC API searches find it.
 
 By default a ``distributed.LocalCluster`` of single-threaded worker processes, listening on
 127.0.0.1 only, is started (:mod:`ecocube.ocean._dask`); pass ``scheduler="tcp://host:8786"``
@@ -42,6 +45,10 @@ INDEX_ATTRS = {
     "gini_simpson": ("Gini-Simpson index of the phytoplankton types", "1"),
     "rao_q": ("Rao's quadratic entropy over T_opt", "degC"),
 }
+
+
+#: Global attributes that mark the store as an ensemble product for its STAC item.
+_PRODUCT_ATTRS = {"ecocube:product": "ensemble"}
 
 
 def _item_path(out: Path) -> Path:
@@ -101,11 +108,13 @@ def run_ensemble(
     n_workers: int = 2,
     device: str = "cpu",
     dt: float = 10800.0,
-    n_layers: int = 20,
+    n_layers: int | None = None,
+    physics: str = "column",
     overwrite: bool = False,
     progress: bool = True,
     scheduler_timeout: float = 10.0,
     dashboard: bool = False,
+    catalog: Path | str | None = None,
 ) -> Path:
     """Simulate an ensemble on Dask and write it as a Zarr cube plus a STAC item.
 
@@ -116,8 +125,9 @@ def run_ensemble(
         :func:`~ecocube.ocean.sample_scenarios` (``seed``).
     out
         Target ``*.zarr`` store; the STAC item is written to ``<stem>.item.json`` beside it.
-    years, dt, n_layers, device
-        Passed to :func:`~ecocube.ocean.simulate` (``seed`` too).
+    years, dt, n_layers, device, physics
+        Passed to :func:`~ecocube.ocean.simulate` (``seed`` too); ``n_layers=None`` is the
+        scheme's default (20 for the column, the default basin's 3 for ``"multilayer"``).
     batch_size
         Scenarios per Dask task (one batched model run).
     scheduler
@@ -134,6 +144,9 @@ def run_ensemble(
     dashboard
         Serve the local cluster's dashboard on 127.0.0.1 (its address is printed to standard
         error); off by default.
+    catalog
+        Static catalog folder to register the store in (collection ``ocean-ensembles``);
+        write ``out`` inside its folder to keep the catalog self-contained.
 
     Returns
     -------
@@ -146,6 +159,9 @@ def run_ensemble(
         ``out`` exists (without ``overwrite``) or is not a Zarr store (see
         :func:`check_ensemble_target`; checked before any simulation), bad ``batch_size`` or
         ``n_workers``, or a ``scheduler`` that cannot be reached.
+    CatalogError
+        ``catalog`` is not a static catalog (checked before any simulation), or the store
+        cannot be registered in it (the store is written by then).
     ConfigurationError
         ``device`` is not a torch device or is not available here, or the local cluster's
         worker processes do not start (a script calling this needs a ``__main__`` guard).
@@ -157,6 +173,10 @@ def run_ensemble(
     from ecocube.ocean.scenarios import sample_scenarios, validate_scenarios
 
     out = check_ensemble_target(out, overwrite=overwrite)  # before any simulation
+    if catalog is not None:
+        from ecocube.catalog._ocean_items import check_static_catalog
+
+        check_static_catalog(catalog)
     if int(batch_size) != batch_size or batch_size < 1:
         raise InvalidInputError(f"batch_size={batch_size!r} must be a positive integer")
     if int(n_workers) != n_workers or n_workers < 1:
@@ -168,11 +188,28 @@ def run_ensemble(
         table = sample_scenarios(int(scenarios), seed=seed)
     else:
         table = validate_scenarios(scenarios)
-    options = {"years": years, "dt": dt, "n_layers": n_layers, "device": device, "seed": seed}
-    # fail fast on bad options (time step, layers, device) before starting a cluster
-    from ecocube.ocean.simulate import _validate_options
+    options: dict[str, Any] = {
+        "years": years,
+        "dt": dt,
+        "n_layers": n_layers,
+        "device": device,
+        "seed": seed,
+    }
+    if physics != "column":
+        options["physics"] = physics
+    # fail fast on bad options (scheme, time step, layers, device) before starting a cluster
+    from ecocube.ocean.schemes import physical_scheme
+    from ecocube.ocean.simulate import _max_wind, _validate_options
 
-    _validate_options(options)
+    scheme = physical_scheme(physics, n_layers=n_layers)
+    _validate_options(
+        {
+            **options,
+            "n_layers": max(scheme.space[-1], 3),
+            "dz": scheme.stability_thickness,
+        },
+        max_wind=_max_wind(table, None),
+    )
     batches = [table.iloc[i : i + batch_size] for i in range(0, len(table), batch_size)]
     start = datetime.now(UTC)
     parts = _compute(batches, options, scheduler, n_workers, progress, scheduler_timeout, dashboard)
@@ -187,8 +224,13 @@ def run_ensemble(
         "ecocube:ensemble_seed": int(seed),
         "ecocube:ensemble_wall_s": float(wall),
         "ecocube:scenarios": pd.DataFrame(table).to_json(orient="split"),
+        **_PRODUCT_ATTRS,
     }
     _write(ds, out, overwrite=overwrite, attrs=attrs)
+    if catalog is not None:
+        from ecocube.catalog._ocean_items import register_ocean
+
+        register_ocean(out, catalog)
     return out
 
 
@@ -224,67 +266,34 @@ def _write(ds: xr.Dataset, out: Path, *, overwrite: bool, attrs: dict[str, Any])
 
     chunks = {"scenario": min(256, ds.sizes["scenario"]), "time": ds.sizes["time"]}
     write_cube(ds, out, chunks=chunks, overwrite=overwrite, attrs=attrs)
-    text = json.dumps(ensemble_item(out, ds).to_dict(), indent=1)
+    text = json.dumps(ensemble_item(out).to_dict(), indent=1)
     write_file_atomic(_item_path(out), lambda tmp: tmp.write_text(text))
 
 
-def ensemble_item(out: Path | str, ds: xr.Dataset) -> Any:
-    """A ``pystac.Item`` (datacube extension) describing an ensemble store.
+def ensemble_item(out: Path | str, ds: xr.Dataset | None = None) -> Any:
+    """A ``pystac.Item`` (datacube extension) describing an ensemble store, as saved beside it.
 
-    The model is a 1-D column with no geographic location, so the item has no geometry; the
-    temporal extent is the simulated period (365-day calendar starting 2000-01-01).
+    The item is the one the catalog registers (:func:`ecocube.catalog._ocean_items.ocean_item`:
+    ``cube:dimensions`` scenario, time, depth, phyto_type; ``cube:variables`` with CF standard
+    names and units) with its ``zarr`` asset relative to the store's folder (``./<name>``).
+    The model is a 1-D column with no geographic location: the footprint is the whole globe,
+    marked ``ecocube:geolocated: false``; the temporal extent is the simulated period
+    (365-day calendar starting 2000-01-01).
+
+    Parameters
+    ----------
+    out
+        The store.
+    ds
+        Its dataset when already open (read from ``out`` otherwise).
     """
-    import pystac
-
-    from ecocube.catalog._cube_items import cube_variables
+    from ecocube.catalog._ocean_items import PRODUCT_ATTR, ocean_item
 
     out = Path(out)
-    t0 = str(ds["time"].values[0])[:10]
-    t1 = str(ds["time"].values[-1])[:10]
-    dims: dict[str, Any] = {
-        "time": {
-            "type": "temporal",
-            "extent": [f"{t0}T00:00:00Z", f"{t1}T00:00:00Z"],
-            "step": "P1D",
-        },
-        "scenario": {
-            "type": "other",
-            "extent": [0, int(ds.sizes["scenario"]) - 1],
-            "description": "scenario index (parameters are coordinates)",
-        },
-        "phyto_type": {"type": "other", "values": [str(v) for v in ds["phyto_type"].values]},
-        "depth": {
-            "type": "spatial",
-            "axis": "z",
-            "unit": "m",
-            "extent": [float(ds["depth"].min()), float(ds["depth"].max())],
-        },
-    }
-    variables = cube_variables(ds)
-    item = pystac.Item(
-        id=out.stem,
-        geometry=None,
-        bbox=None,
-        datetime=None,
-        properties={
-            "start_datetime": f"{t0}T00:00:00Z",
-            "end_datetime": f"{t1}T00:00:00Z",
-            "cube:dimensions": dims,
-            "cube:variables": variables,
-            "description": "Ensemble of the ecocube full ocean model (1-D water column)",
-            "ecocube:ensemble_size": int(ds.sizes["scenario"]),
-        },
-        stac_extensions=["https://stac-extensions.github.io/datacube/v2.2.0/schema.json"],
-    )
-    item.add_asset(
-        "zarr",
-        pystac.Asset(
-            href=f"./{out.name}",
-            media_type="application/vnd+zarr",
-            roles=["data"],
-            title="Ensemble cube (Zarr v2, consolidated, CF-1.10)",
-        ),
-    )
+    if ds is not None and PRODUCT_ATTR not in ds.attrs:
+        ds = ds.assign_attrs(_PRODUCT_ATTRS)
+    item = ocean_item(out, ds)
+    item.assets["zarr"].href = f"./{out.name}"
     return item
 
 

@@ -8,6 +8,10 @@ the annual median + 5 % (``method="threshold"``, Siegel, Doney & Yoder 2002). Co
 carbon): Shannon ``H = -sum p ln p`` (nats), Gini-Simpson ``1 - sum p^2`` and Rao's quadratic
 entropy ``Q = sum_ij d_ij p_i p_j`` with ``d_ij = |T_opt,i - T_opt,j|`` (degC; Botta-Dukat 2005).
 
+Spatial output (the multilayer basin: variables with an ``x`` dim, see :data:`HORIZONTAL_DIMS`)
+is reduced to basin-mean series first (:func:`basin_mean`; the basin's cells have equal areas),
+so every index is the column computation applied to the basin mean.
+
 Examples
 --------
 >>> import numpy as np
@@ -33,8 +37,10 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = [
+    "HORIZONTAL_DIMS",
     "annual_co2_uptake",
     "annual_primary_production",
+    "basin_mean",
     "bloom_timing",
     "compute_indices",
     "gini_simpson",
@@ -43,6 +49,9 @@ __all__ = [
 ]
 
 DAYS_PER_YEAR = 365
+
+#: Horizontal dimensions of spatial model output, averaged by :func:`basin_mean`.
+HORIZONTAL_DIMS: tuple[str, ...] = ("x", "y")
 
 
 def _proportions(biomass: Any) -> np.ndarray:
@@ -93,6 +102,34 @@ def rao_q(biomass: Any, traits: Any) -> np.ndarray:
     return np.einsum("...i,ij,...j->...", p, d, p)
 
 
+def basin_mean(ds: xr.Dataset) -> xr.Dataset:
+    """Basin-mean series: every variable averaged over the :data:`HORIZONTAL_DIMS` it has.
+
+    The cells of a basin have equal areas (the multilayer basin's uniform ``dx``), so the mean
+    of a per-area quantity (``fgco2``, ``intphyc``, ``intpp``, mmol m-2...) is its basin mean
+    per unit area and the mean of a concentration its area-weighted surface mean. NaN cells
+    (dry) are skipped. A dataset without horizontal dims is returned unchanged.
+
+    Parameters
+    ----------
+    ds
+        Output of :func:`ecocube.ocean.simulate` (or a surrogate), e.g. ``fgco2 (scenario,
+        time, x)``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The same variables without the horizontal dims (coordinates along them dropped).
+    """
+    dims = [d for d in HORIZONTAL_DIMS if d in ds.dims]
+    return ds.mean(dims, keep_attrs=True) if dims else ds
+
+
+def _horizontal_mean(da: xr.DataArray) -> xr.DataArray:
+    dims = [d for d in HORIZONTAL_DIMS if d in da.dims]
+    return da.mean(dims, keep_attrs=True) if dims else da
+
+
 def _years(ds: xr.Dataset) -> int:
     n = ds.sizes["time"]
     if n < DAYS_PER_YEAR or n % DAYS_PER_YEAR:
@@ -125,10 +162,11 @@ def _annual_sum(da: xr.DataArray, years: int) -> xr.DataArray:
 def annual_co2_uptake(ds: xr.Dataset, *, per_year: bool = False) -> xr.DataArray:
     """Annual air-sea CO2 uptake (mol C m-2 yr-1, positive into the ocean) per scenario.
 
-    The mean over years unless ``per_year`` (then dims ``(scenario, year)``).
+    The mean over years unless ``per_year`` (then dims ``(scenario, year)``); of the basin-mean
+    flux for spatial output.
     """
     _require(ds, "fgco2")
-    out = _annual_sum(ds["fgco2"], _years(ds)) / 1000.0
+    out = _annual_sum(_horizontal_mean(ds["fgco2"]), _years(ds)) / 1000.0
     out.attrs = {
         "long_name": "Annual CO2 uptake (positive into the ocean)",
         "units": "mol m-2 yr-1",
@@ -139,7 +177,7 @@ def annual_co2_uptake(ds: xr.Dataset, *, per_year: bool = False) -> xr.DataArray
 def annual_primary_production(ds: xr.Dataset, *, per_year: bool = False) -> xr.DataArray:
     """Annual depth-integrated net primary production (mol C m-2 yr-1) per scenario."""
     _require(ds, "intpp")
-    out = _annual_sum(ds["intpp"], _years(ds)) / 1000.0
+    out = _annual_sum(_horizontal_mean(ds["intpp"]), _years(ds)) / 1000.0
     out.attrs = {"long_name": "Annual net primary production", "units": "mol m-2 yr-1"}
     return out if per_year else out.mean("year", keep_attrs=True)
 
@@ -161,7 +199,7 @@ def bloom_timing(
         raise InvalidInputError(f"method={method!r} is not one of {methods}")
     _require(ds, variable)
     years = _years(ds)
-    da = ds[variable]
+    da = _horizontal_mean(ds[variable])
     if da.ndim != 2:
         da = da.sum([d for d in da.dims if d not in ("scenario", "time")])
     v = da.transpose("scenario", "time").values.reshape(-1, years, DAYS_PER_YEAR)
@@ -185,11 +223,13 @@ def compute_indices(ds: xr.Dataset) -> pd.DataFrame:
     Columns: ``co2_uptake`` and ``primary_production`` (mol C m-2 yr-1), ``bloom_day``
     (day of year), ``shannon`` (nats), ``gini_simpson``, ``rao_q`` (degC) of the annual-mean
     depth-integrated carbon of the types (``intphyc``) with their ``t_opt`` as thermal trait.
+    Spatial output is reduced to its basin mean first (:func:`basin_mean`).
     """
     import pandas as pd
 
     _require(ds, "intphyc", "fgco2", "intpp", "chl")
-    biomass = ds["intphyc"].mean("time").transpose("scenario", "phyto_type").values
+    intphyc = _horizontal_mean(ds["intphyc"])
+    biomass = intphyc.mean("time").transpose("scenario", "phyto_type").values
     t_opt = ds["t_opt"].values if "t_opt" in ds.coords else None
     frame = pd.DataFrame(
         {

@@ -5,6 +5,12 @@ A scenario is one row of a :class:`pandas.DataFrame` whose columns are the names
 ensembles and surrogates) and a wider *valid* range (what the model accepts, e.g. to test +4 degC
 of warming beyond the training range); values outside the valid range are rejected.
 
+*Optional* parameters (``optional=True``: the acidification response, added after the first
+eight) may be missing from a table: :func:`validate_scenarios` fills them with their default,
+so tables written before they existed keep working. :func:`sample_scenarios` draws the required
+parameters exactly as before they were added and the optional ones from a second,
+independent stream of the same seed.
+
 Examples
 --------
 >>> from ecocube.ocean import sample_scenarios
@@ -55,6 +61,8 @@ class ScenarioParameter:
         Value of the reference scenario.
     description
         What it does in the model.
+    optional
+        May be missing from a scenario table (it is then ``default``).
     """
 
     name: str
@@ -65,27 +73,115 @@ class ScenarioParameter:
     valid_high: float
     default: float
     description: str
+    optional: bool = False
 
 
-#: Every scenario parameter, in column order.
+#: Every scenario parameter, in column order: the required ones, then the optional ones.
 SCENARIO_PARAMETERS: tuple[ScenarioParameter, ...] = (
-    ScenarioParameter("warming", "degC", 0.0, 3.0, -3.0, 8.0, 1.0,
-                      "Warming of the surface restoring temperature, linear over the horizon"),
-    ScenarioParameter("seasonal_amplitude", "degC", 2.0, 7.0, 0.0, 12.0, 4.0,
-                      "Half peak-to-peak seasonal amplitude of the surface temperature"),
-    ScenarioParameter("co2_start", "ppm", 380.0, 440.0, 180.0, 1200.0, 415.0,
-                      "Atmospheric CO2 mole fraction at the start"),
-    ScenarioParameter("co2_trend", "ppm yr-1", 0.0, 10.0, -20.0, 50.0, 2.5,
-                      "Linear trend of atmospheric CO2 (the CO2 path)"),
-    ScenarioParameter("light", "1", 0.7, 1.3, 0.2, 2.0, 1.0,
-                      "Multiplier of the surface shortwave (cloudiness, latitude)"),
-    ScenarioParameter("nutrient_supply", "mmol m-3", 4.0, 16.0, 0.0, 40.0, 10.0,
-                      "Deep nitrate concentration the bottom layer is restored to"),
-    ScenarioParameter("wind", "m s-1", 4.0, 11.0, 0.5, 25.0, 7.0,
-                      "Annual mean 10-m wind speed (mixing and gas transfer)"),
-    ScenarioParameter("adaptation", "1", 0.0, 1.0, 0.0, 1.0, 0.0,
-                      "Fraction of the warming tracked by each type's cardinal temperatures"),
-)  # fmt: skip
+    ScenarioParameter(
+        "warming",
+        "degC",
+        0.0,
+        3.0,
+        -3.0,
+        8.0,
+        1.0,
+        "Warming of the surface restoring temperature, linear over the horizon",
+    ),
+    ScenarioParameter(
+        "seasonal_amplitude",
+        "degC",
+        2.0,
+        7.0,
+        0.0,
+        12.0,
+        4.0,
+        "Half peak-to-peak seasonal amplitude of the surface temperature",
+    ),
+    ScenarioParameter(
+        "co2_start",
+        "ppm",
+        380.0,
+        440.0,
+        180.0,
+        1200.0,
+        415.0,
+        "Atmospheric CO2 mole fraction at the start",
+    ),
+    ScenarioParameter(
+        "co2_trend",
+        "ppm yr-1",
+        0.0,
+        10.0,
+        -20.0,
+        50.0,
+        2.5,
+        "Linear trend of atmospheric CO2 (the CO2 path)",
+    ),
+    ScenarioParameter(
+        "light",
+        "1",
+        0.7,
+        1.3,
+        0.2,
+        2.0,
+        1.0,
+        "Multiplier of the surface shortwave (cloudiness, latitude)",
+    ),
+    ScenarioParameter(
+        "nutrient_supply",
+        "mmol m-3",
+        4.0,
+        16.0,
+        0.0,
+        40.0,
+        10.0,
+        "Deep nitrate concentration the bottom layer is restored to",
+    ),
+    ScenarioParameter(
+        "wind",
+        "m s-1",
+        4.0,
+        11.0,
+        0.5,
+        25.0,
+        7.0,
+        "Annual mean 10-m wind speed (mixing and gas transfer)",
+    ),
+    ScenarioParameter(
+        "adaptation",
+        "1",
+        0.0,
+        1.0,
+        0.0,
+        1.0,
+        0.0,
+        "Fraction of the warming tracked by each type's cardinal temperatures",
+    ),
+    ScenarioParameter(
+        "acid_sensitivity",
+        "1",
+        0.0,
+        2.0,
+        0.0,
+        5.0,
+        1.0,
+        "Strength of the phytoplankton response to the carbonate system (calcification and "
+        "growth against Omega and pCO2): 0 none, 1 the literature response",
+        optional=True,
+    ),
+    ScenarioParameter(
+        "acid_adaptation",
+        "1",
+        0.0,
+        1.0,
+        0.0,
+        1.0,
+        0.0,
+        "Fraction of the change of the carbonate system since the start each type has adapted to",
+        optional=True,
+    ),
+)
 
 _BY_NAME = {p.name: p for p in SCENARIO_PARAMETERS}
 
@@ -106,6 +202,11 @@ def sample_scenarios(
     ranges: Mapping[str, tuple[float, float] | float] | None = None,
 ) -> pd.DataFrame:
     """Draw ``n`` scenarios by Latin-hypercube sampling (scipy ``qmc.LatinHypercube``).
+
+    The required parameters form one hypercube drawn from ``numpy.random.default_rng(seed)``;
+    the optional ones another, drawn from the seed's first spawned child stream
+    (``numpy.random.SeedSequence(seed).spawn(1)[0]``). Each column is stratified; the required
+    columns are those a table had before the optional parameters existed.
 
     Parameters
     ----------
@@ -153,8 +254,15 @@ def sample_scenarios(
             )
         lows.append(lo)
         highs.append(hi)
-    unit = qmc.LatinHypercube(d=len(SCENARIO_PARAMETERS), seed=np.random.default_rng(seed))
-    u = unit.random(int(n))
+    # the required parameters take the seed's stream exactly as before the optional ones
+    # existed (their tables do not change); the optional ones an independent child stream
+    optional = np.array([p.optional for p in SCENARIO_PARAMETERS])
+    u = np.empty((int(n), len(SCENARIO_PARAMETERS)))
+    streams = (np.random.SeedSequence(seed), np.random.SeedSequence(seed).spawn(1)[0])
+    for mask, stream in zip((~optional, optional), streams, strict=True):
+        if mask.any():
+            unit = qmc.LatinHypercube(d=int(mask.sum()), seed=np.random.default_rng(stream))
+            u[:, mask] = unit.random(int(n))
     values = np.asarray(lows) + u * (np.asarray(highs) - np.asarray(lows))
     frame = pd.DataFrame(values, columns=[p.name for p in SCENARIO_PARAMETERS])
     frame.index.name = "scenario"
@@ -219,22 +327,27 @@ def validate_scenarios(scenarios: pd.DataFrame | Mapping[str, object]) -> pd.Dat
     -------
     pandas.DataFrame
         Float64 columns in :data:`SCENARIO_PARAMETERS` order. Extra columns are dropped; the
-        index is kept (named ``scenario``).
+        index is kept (named ``scenario``). An *optional* parameter (``optional=True``, e.g.
+        ``acid_sensitivity``, ``acid_adaptation``) missing from the table is added with its
+        ``default`` in every row, so tables written before it existed keep working.
 
     Raises
     ------
     ScenarioError
-        Missing columns, NaN or non-finite values, values outside the valid range, no rows, or
-        a mapping whose sequences differ in length.
+        Missing required columns, NaN or non-finite values, values outside the valid range, no
+        rows, or a mapping whose sequences differ in length.
     """
     frame = _as_frame(scenarios)
     names = [p.name for p in SCENARIO_PARAMETERS]
-    missing = [c for c in names if c not in frame.columns]
-    if missing:
+    missing = [p.name for p in SCENARIO_PARAMETERS if p.name not in frame.columns]
+    required = [name for name in missing if not _BY_NAME[name].optional]
+    if required:
         raise ScenarioError(
-            f"scenarios is missing column(s) {missing}; expected {names} "
+            f"scenarios is missing column(s) {required}; expected {names} "
             "(use ecocube.ocean.sample_scenarios or default_scenario to build one)"
         )
+    if missing:  # optional parameters only: their defaults
+        frame = frame.assign(**{name: _BY_NAME[name].default for name in missing})
     if len(frame) == 0:
         raise ScenarioError("scenarios has no rows; pass at least one scenario")
     try:

@@ -1,14 +1,18 @@
-"""The full ocean model: a batch of scenarios run through the coupled water column.
+"""The full ocean model: a batch of scenarios run through a physical scheme and a biogeochemistry.
 
 :func:`simulate` integrates, for every scenario of a table at once (batched PyTorch, float64,
-any device), the KPP-lite water column of :mod:`ecocube.ocean.physics`, the phytoplankton and
-detritus model of :mod:`ecocube.ocean.biology` and the carbonate chemistry and air-sea CO2 flux
-of :mod:`ecocube.ocean.carbonate`, and returns daily means as a CF-annotated
+any device), a physical scheme (:mod:`ecocube.ocean.schemes`; by default the KPP-lite water
+column of :mod:`ecocube.ocean.physics`) that moves the tracers of a biogeochemistry
+(:mod:`ecocube.ocean.biogeochemistry`; by default :class:`~ecocube.ocean.phyto_carbonate.
+PhytoCarbonate`, the phytoplankton and detritus of :mod:`ecocube.ocean.biology` with the
+carbonate chemistry and air-sea CO2 flux of :mod:`ecocube.ocean.carbonate`), and returns the
+daily outputs of :data:`OUTPUT_VARIABLES` (:mod:`ecocube.ocean.diagnostics`) as a CF-annotated
 :class:`xarray.Dataset`.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Mapping
@@ -19,9 +23,18 @@ import numpy as np
 from ecocube._progress import track
 from ecocube.errors import EcocubeWarning, InvalidInputError
 from ecocube.ocean._errors import StabilityError
+from ecocube.ocean.biogeochemistry import Biogeochemistry, RunSetup, TracerLayout
+from ecocube.ocean.diagnostics import (
+    FGCO2_STANDARD_NAME,
+    OUTPUT_VARIABLES,
+    DailyAccumulator,
+    OutputVariable,
+    output_dims,
+    run_outputs,
+)
 from ecocube.ocean.parameters import DEFAULT_PARAMETERS, ModelParameters
 from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, validate_scenarios
-from ecocube.ocean.variables import VARIABLES
+from ecocube.ocean.schemes import PhysicalScheme, physical_scheme
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,11 +51,6 @@ __all__ = [
 
 SECONDS_PER_DAY = 86400.0
 DAYS_PER_YEAR = 365
-
-#: CF standard name of ``fgco2`` in mmol m-2 d-1: a *mole* flux (canonical units mol m-2 s-1).
-#: CMIP's ``surface_downward_mass_flux_of_carbon_dioxide_expressed_as_carbon`` is a mass flux
-#: (kg m-2 s-1), inconsistent with molar units; files carrying it are still read.
-FGCO2_STANDARD_NAME = VARIABLES["fgco2"].standard_name
 
 #: Default time step of :func:`simulate` (s).
 DEFAULT_DT = 10800.0
@@ -62,127 +70,6 @@ FORCING_NAMES: dict[str, str] = {
     "wind": "10-m wind speed, m s-1",
     "shortwave": "surface downwelling shortwave, W m-2",
     "co2": "atmospheric CO2 mole fraction, ppm",
-}
-
-#: Output variables: name -> (dims after (scenario, time), attrs).
-OUTPUT_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
-    "phyc": (
-        ("phyto_type",),
-        {
-            "standard_name": "mole_concentration_of_phytoplankton_expressed_as_carbon_in_sea_water",
-            "long_name": "Surface phytoplankton carbon per type",
-            "units": "mmol m-3",
-        },
-    ),
-    "intphyc": (
-        ("phyto_type",),
-        {
-            "long_name": "Depth-integrated phytoplankton carbon per type",
-            "units": "mmol m-2",
-            "comment": "integral over the water column of phyc",
-        },
-    ),
-    "chl": (
-        (),
-        {
-            "standard_name": "mass_concentration_of_phytoplankton_expressed_as_chlorophyll_in_sea_water",
-            "long_name": "Surface total chlorophyll",
-            "units": "mg m-3",
-        },
-    ),
-    "intchl": ((), {"long_name": "Depth-integrated total chlorophyll", "units": "mg m-2"}),
-    "dissic": (
-        (),
-        {
-            "standard_name": "mole_concentration_of_dissolved_inorganic_carbon_in_sea_water",
-            "long_name": "Surface dissolved inorganic carbon",
-            "units": "mmol m-3",
-        },
-    ),
-    "intdic": (
-        (),
-        {"long_name": "Depth-integrated dissolved inorganic carbon", "units": "mmol m-2"},
-    ),
-    "talk": (
-        (),
-        {
-            "standard_name": "sea_water_alkalinity_expressed_as_mole_equivalent",
-            "long_name": "Surface total alkalinity",
-            "units": "mmol m-3",
-        },
-    ),
-    "no3": (
-        (),
-        {
-            "standard_name": "mole_concentration_of_nitrate_in_sea_water",
-            "long_name": "Surface nitrate",
-            "units": "mmol m-3",
-        },
-    ),
-    "spco2": (
-        (),
-        {
-            "standard_name": "surface_partial_pressure_of_carbon_dioxide_in_sea_water",
-            "long_name": "Surface ocean pCO2",
-            "units": "uatm",
-        },
-    ),
-    "ph": (
-        (),
-        {
-            "standard_name": "sea_water_ph_reported_on_total_scale",
-            "long_name": "Surface pH (total scale)",
-            "units": "1",
-        },
-    ),
-    "fgco2": (
-        (),
-        {
-            "standard_name": FGCO2_STANDARD_NAME,
-            "long_name": "Air-sea CO2 flux (positive into the ocean)",
-            "units": "mmol m-2 d-1",
-            "comment": "CF sign convention: positive downward (ocean uptake); 1 mmol C = 12.011 mg",
-        },
-    ),
-    "intpp": (
-        (),
-        {
-            "standard_name": "net_primary_mole_productivity_of_biomass_expressed_as_carbon_by_"
-            "phytoplankton",
-            "long_name": "Depth-integrated net primary production",
-            "units": "mmol m-2 d-1",
-        },
-    ),
-    "tos": (
-        (),
-        {
-            "standard_name": "sea_surface_temperature",
-            "long_name": "Sea surface temperature",
-            "units": "degC",
-        },
-    ),
-    "thetao": (
-        ("depth",),
-        {
-            "standard_name": "sea_water_potential_temperature",
-            "long_name": "Sea water temperature",
-            "units": "degC",
-        },
-    ),
-    "mlotst": (
-        (),
-        {
-            "standard_name": "ocean_mixed_layer_thickness_defined_by_mixing_scheme",
-            "long_name": "Boundary-layer depth (KPP-lite)",
-            "units": "m",
-        },
-    ),
-    "pco2atm": ((), {"long_name": "Atmospheric CO2 mole fraction", "units": "ppm"}),
-    "total_nitrogen": (
-        (),
-        {"long_name": "Column total nitrogen (end of day)", "units": "mmol m-2"},
-    ),
-    "total_carbon": ((), {"long_name": "Column total carbon (end of day)", "units": "mmol m-2"}),
 }
 
 
@@ -306,10 +193,14 @@ def simulate(
     *,
     years: int = 1,
     dt: float = DEFAULT_DT,
-    n_layers: int = 20,
+    n_layers: int | None = None,
     device: str = "cpu",
     seed: int = 0,
     parameters: ModelParameters = DEFAULT_PARAMETERS,
+    biogeochemistry: Biogeochemistry | None = None,
+    physics: str | PhysicalScheme = "column",
+    basin: Any = None,
+    substeps: int | None = None,
     forcing: Mapping[str, Any] | None = None,
     initial: Mapping[str, Any] | None = None,
     closed: bool = False,
@@ -334,7 +225,9 @@ def simulate(
         1 s. A step under 60 s warns (:class:`~ecocube.errors.EcocubeWarning`, naming the step
         count and a ``dt`` that works) when a step ten times longer is stable.
     n_layers
-        Number of equal layers over ``parameters.physics.depth`` (>= 3).
+        Number of equal layers over ``parameters.physics.depth`` (>= 3; default 20) for the
+        column; for the multilayer basin the layers of the default basin (default 3), or
+        ``None`` to take those of ``basin``.
     device
         Torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``...), checked by
         :func:`ecocube.training.resolve_device` as for surrogate training. The model runs in
@@ -344,17 +237,40 @@ def simulate(
         Seed of the daily weather noise (only used when ``weather_noise > 0``).
     parameters
         Model parameters (:data:`~ecocube.ocean.parameters.DEFAULT_PARAMETERS`).
+    biogeochemistry
+        The biogeochemistry whose tracers the physics moves (a
+        :class:`~ecocube.ocean.biogeochemistry.Biogeochemistry`); ``None`` is
+        :class:`~ecocube.ocean.phyto_carbonate.PhytoCarbonate` built from ``parameters``. Its
+        hooks run on a shallow copy, so the object passed is never changed by a run.
+    physics
+        Physical scheme, a name of :data:`~ecocube.ocean.schemes.PHYSICAL_SCHEMES`:
+        ``"column"`` (the 1-D KPP-lite water column of ``n_layers`` layers) or
+        ``"multilayer"`` (the multilayer Saint-Venant basin of
+        :class:`~ecocube.ocean.multilayer.scheme.MultilayerScheme`: an x-z slice with wind,
+        tide, river and open-boundary supply; outputs gain an ``x`` dimension), or a
+        :class:`~ecocube.ocean.schemes.PhysicalScheme` instance (e.g. a ``MultilayerScheme``
+        with its own tide, wind direction and river; the run uses a shallow copy).
+    basin
+        ``physics="multilayer"`` only: the basin's
+        :class:`~ecocube.ocean.multilayer.BasinConfig` (``None``: the default basin of
+        :func:`~ecocube.ocean.multilayer.scheme.default_basin`, 10 cells of 10 km).
+    substeps
+        ``physics="multilayer"`` only: hydrodynamic steps per biogeochemistry step ``dt``
+        (``None``: the fewest the CFL condition allows); too few raise
+        :class:`~ecocube.ocean._errors.StabilityError` naming enough.
     forcing
         Optional daily series overriding the scenario-built forcing, keys in
         :data:`FORCING_NAMES`; each of shape ``(days,)``, ``(365,)`` (a climatology repeated every
         year) or ``(n_scenarios, days)``.
     initial
-        Optional initial values (scalar or one value per layer): ``"no3"``, ``"dic"``,
+        Optional initial values (scalar or one value per layer) of the fields the scheme and
+        the biogeochemistry declare (``initial_fields``); by default ``"no3"``, ``"dic"``,
         ``"talk"`` (mmol m-3), ``"phyc"`` (mmol C m-3 per type), ``"temperature"`` (degC,
         within [-2.5, 40] like ``forcing["temperature"]``).
     closed
-        Switch off the air-sea CO2 flux and the deep nutrient/DIC restoring, so that total
-        nitrogen and total carbon of the column are conserved (used to test conservation).
+        Switch off the air-sea fluxes and the deep restoring (temperature, nutrients, DIC), so
+        that total nitrogen and total carbon of the column are conserved (used to test
+        conservation).
     weather_noise
         Relative standard deviation of a seeded daily AR(1) anomaly of wind and shortwave.
     progress
@@ -369,9 +285,10 @@ def simulate(
     Returns
     -------
     xarray.Dataset
-        Dims ``(scenario, time)`` plus ``phyto_type`` or ``depth`` (see
-        :data:`OUTPUT_VARIABLES`); the scenario parameters are coordinates along ``scenario``
-        and the thermal traits ``t_opt``, ``t_min``, ``t_max`` along ``phyto_type``.
+        The outputs of the scheme and the biogeochemistry (by default those of
+        :data:`OUTPUT_VARIABLES`), dims ``(scenario, time)`` plus ``phyto_type`` or ``depth``;
+        the scenario parameters are coordinates along ``scenario`` and the thermal traits
+        ``t_opt``, ``t_min``, ``t_max``, ``mu_max`` along ``phyto_type``.
 
     Raises
     ------
@@ -383,7 +300,9 @@ def simulate(
         Bad ``years``, ``n_layers``, ``dt`` (not dividing a day, shorter than 1 s),
         ``forcing`` (NaN, negative, wrong shape, implausible temperature) or ``initial``
         (negative or implausibly large concentrations, a temperature outside [-2.5, 40] degC,
-        e.g. in Kelvin).
+        e.g. in Kelvin); an unknown ``physics``; a ``biogeochemistry`` that is not one, or
+        declares a bad tracer set (see :class:`~ecocube.ocean.biogeochemistry.TracerLayout`)
+        or outputs that read nothing of the run.
     ConfigurationError
         ``device`` is not a torch device or is not available here.
     """
@@ -400,8 +319,21 @@ def simulate(
             stacklevel=2,
         )
     table = validate_scenarios(scenarios)
+    options: dict[str, Any] = {}
+    if substeps is not None:
+        options["substeps"] = substeps
+    if basin is not None:
+        options["basin"] = basin
+    scheme = physical_scheme(physics, parameters, n_layers, **options)
     _validate_options(
-        {"years": years, "dt": dt, "n_layers": n_layers}, parameters, _max_wind(table, forcing)
+        {
+            "years": years,
+            "dt": dt,
+            "n_layers": n_layers or 20 if physics == "column" else max(scheme.space[-1], 3),
+            "dz": scheme.stability_thickness,
+        },
+        parameters,
+        _max_wind(table, forcing),
     )
     dev = resolve_device(device)
     if dev.type == "mps":  # Apple's backend has no float64, which mass conservation needs
@@ -411,26 +343,58 @@ def simulate(
                 "backend lacks; use device='cpu'"
             )
         dev = torch.device("cpu")
-    phys = parameters.physics
-    dz = phys.depth / n_layers
-    steps_per_day = SECONDS_PER_DAY / dt
+    bgc = _biogeochemistry(biogeochemistry, parameters)
+    layout = TracerLayout(
+        [(type(scheme).__name__, scheme.tracers), (type(bgc).__name__, bgc.tracers)]
+    )
     n_days = DAYS_PER_YEAR * int(years)
-    drivers = _build_forcing(table, n_days, phys, forcing, seed, weather_noise, dev)
-    state = _initial_state(table, n_layers, dz, parameters, initial, drivers, dev)
+    drivers = _build_forcing(table, n_days, parameters.physics, forcing, seed, weather_noise, dev)
+    scheme.bind(len(table), dev)
+    run = RunSetup(
+        table=table,
+        parameters=parameters,
+        layout=layout,
+        depth=scheme.depth,
+        thickness=scheme.thickness,
+        space=scheme.space,
+        dt=float(dt),
+        steps_per_day=round(SECONDS_PER_DAY / dt),
+        n_days=n_days,
+        closed=closed,
+        device=dev,
+    )
+    outputs = run_outputs(scheme, bgc)
+    state = _initial_state(run, scheme, bgc, initial, drivers)
     with torch.inference_mode():
-        series = _integrate(
-            state,
-            drivers,
-            table,
-            parameters,
-            dz,
-            float(dt),
-            round(steps_per_day),
-            n_days,
-            closed=closed,
-            progress=progress,
+        scheme.setup(run)
+        bgc.setup(run)
+        diagnostics = DailyAccumulator(
+            outputs,
+            run=run,
+            scheme=scheme,
+            bgc=bgc,
+            sizes={**bgc.dims, **scheme.dims},
+            diagnostics=(*bgc.diagnostic_names, *scheme.diagnostic_names),
         )
-    return _to_dataset(series, table, parameters, n_layers, dz, n_days, dt, closed)
+        _integrate(state, run, scheme, bgc, diagnostics, drivers, progress=progress)
+    return _to_dataset(diagnostics.values, outputs, run, scheme, bgc)
+
+
+def _biogeochemistry(
+    biogeochemistry: Biogeochemistry | None, parameters: ModelParameters
+) -> Biogeochemistry:
+    """The run's own copy of ``biogeochemistry`` (default: PhytoCarbonate of ``parameters``)."""
+    from ecocube.ocean.phyto_carbonate import PhytoCarbonate
+
+    if biogeochemistry is None:
+        return PhytoCarbonate(parameters)
+    if not isinstance(biogeochemistry, Biogeochemistry):
+        raise InvalidInputError(
+            f"biogeochemistry={biogeochemistry!r} is not a Biogeochemistry; pass an instance of "
+            "a subclass of ecocube.ocean.biogeochemistry.Biogeochemistry, or None for the "
+            "default PhytoCarbonate"
+        )
+    return copy.copy(biogeochemistry)
 
 
 def _validate_options(
@@ -455,7 +419,7 @@ def _validate_options(
         raise InvalidInputError(f"years={years!r} must be a positive integer")
     if int(n_layers) != n_layers or n_layers < 3:
         raise InvalidInputError(f"n_layers={n_layers!r} must be an integer >= 3")
-    dz = parameters.physics.depth / n_layers
+    dz = options.get("dz", parameters.physics.depth / n_layers)
     check_stability(dt, dz, parameters, max_wind=max_wind)
     steps_per_day = SECONDS_PER_DAY / dt
     if abs(steps_per_day - round(steps_per_day)) > 1e-9 and steps_per_day <= MAX_STEPS_PER_DAY:
@@ -589,18 +553,21 @@ def _check_temperature(arr: np.ndarray, label: str) -> None:
         )
 
 
-def _check_initial_range(arr: np.ndarray, name: str) -> None:
+def _check_initial_range(arr: np.ndarray, name: str, variable: str | None) -> None:
     """Raise unless the initial values ``arr`` of ``name`` are plausible in the model's units.
 
     Temperatures use the forcing check (:func:`_check_temperature`); concentrations the upper
-    bound of the plausible range that ingest uses (:data:`ecocube.ocean.variables.VARIABLES`).
+    bound of the plausible range that ingest uses for ``variable``
+    (:data:`ecocube.ocean.variables.VARIABLES`; ``None`` skips the check).
     """
     if name == "temperature":
         _check_temperature(arr, f"initial[{name!r}]")
         return
+    if variable is None:
+        return
     from ecocube.ocean.variables import VARIABLES
 
-    var = VARIABLES[_INITIAL_VARIABLES[name]]
+    var = VARIABLES[variable]
     high = None if var.valid_range is None else var.valid_range[1]
     if high is not None and (arr > high).any():
         raise InvalidInputError(
@@ -609,320 +576,177 @@ def _check_initial_range(arr: np.ndarray, name: str) -> None:
         )
 
 
-#: Registry name (:data:`ecocube.ocean.variables.VARIABLES`) of each concentration in ``initial``.
-_INITIAL_VARIABLES = {"no3": "no3", "dic": "dissic", "talk": "talk", "phyc": "phyc"}
-
-
-def _deep_temperature(table: pd.DataFrame, phys: Any) -> np.ndarray:
-    """Temperature of the deep water (degC), ``(B, 1)``: formed by the winter convection."""
-    return phys.t_mean - table["seasonal_amplitude"].to_numpy()[:, None] - phys.deep_offset
-
-
 def _initial_state(
-    table: pd.DataFrame,
-    n_layers: int,
-    dz: float,
-    params: ModelParameters,
+    run: RunSetup,
+    scheme: PhysicalScheme,
+    bgc: Biogeochemistry,
     initial: Mapping[str, Any] | None,
-    drivers: dict[str, Tensor],
-    dev: Any,
-) -> dict[str, Tensor]:
+    drivers: Mapping[str, Tensor],
+) -> Tensor:
+    """The state ``(B, V, *space)`` at the start: the components' initial fields, overridden by
+    the user's ``initial`` (checked like the tracer of the same name), turned into tracers."""
     import torch
 
-    phys = params.physics
-    n, n_types = len(table), len(params.phyto)
-    z = (np.arange(n_layers) + 0.5) * dz
-    shape = np.exp(-z / 50.0)
-    t_surf = drivers["temperature"][:, 0].cpu().numpy()[:, None]
-    t_deep = _deep_temperature(table, phys)
-    temp = t_deep + (np.maximum(t_surf, t_deep) - t_deep) * shape[None, :]
-    n_deep = table["nutrient_supply"].to_numpy()[:, None]
-    no3 = n_deep * (1.0 - 0.5 * shape[None, :])
-    dic = phys.dic_deep + (phys.dic_surface - phys.dic_deep) * shape[None, :]
-    dic = np.broadcast_to(dic, (n, n_layers))
-    talk = np.full((n, n_layers), phys.talk)
-    phyc = np.broadcast_to(0.2 * np.exp(-z / 30.0), (n, n_types, n_layers))
-    values = {"temperature": temp, "no3": no3, "dic": dic, "talk": talk, "phyc": phyc}
+    lay, n, space = run.layout, run.n_scenarios, run.space
+    owners = [
+        (scheme, scheme.initial_fields(run, drivers)),
+        (bgc, bgc.initial_fields(run, drivers)),
+    ]
+    values: dict[str, np.ndarray] = {}
+    for owner, fields in owners:
+        for name, field in fields.items():
+            values[name] = _full_shape(owner, name, field, _tracer_shape(lay, name, n, space))
     allowed = sorted(values)
     for name, given in (initial or {}).items():
         if name not in values:
             raise InvalidInputError(f"initial has unknown field {name!r}; valid: {allowed}")
+        tracer = lay.tracer(name) if name in lay.names else None
         arr = np.asarray(given, dtype=float)
         if not np.isfinite(arr).all():
             raise InvalidInputError(f"initial[{name!r}] has NaN/inf values")
-        if name != "temperature" and (arr < 0).any():
+        if (tracer is None or tracer.nonnegative) and (arr < 0).any():
             raise InvalidInputError(
                 f"initial[{name!r}] has negative concentrations (min {arr.min():g}); "
                 "concentrations must be >= 0"
             )
-        _check_initial_range(arr, name)
+        _check_initial_range(arr, name, None if tracer is None else tracer.variable)
         try:
             values[name] = np.broadcast_to(arr, values[name].shape)
         except ValueError as err:
             raise InvalidInputError(
-                f"initial[{name!r}] has shape {arr.shape}; give a scalar or {n_layers} values "
+                f"initial[{name!r}] has shape {arr.shape}; give a scalar or {space[-1]} values "
                 "(one per layer, surface first)"
             ) from err
-    q0 = np.array([(p.q_min + p.q_max) / 2 for p in params.phyto])[None, :, None]
-    phyc = np.maximum(values["phyc"], 1e-6)  # seed population: a type never goes extinct
-    t = lambda a: torch.tensor(np.array(a), dtype=torch.float64, device=dev)  # noqa: E731
-    return {
-        "temperature": t(values["temperature"]),
-        "no3": t(values["no3"]),
-        "dic": t(values["dic"]),
-        "talk": t(values["talk"]),
-        "detn": t(np.zeros((n, n_layers))),
-        "detc": t(np.zeros((n, n_layers))),
-        "phyc": t(phyc),
-        "phyn": t(phyc * q0),
-    }
+    tracers = {t.name: values[t.name] for t in scheme.tracers if t.name in values}
+    tracers.update(bgc.initial_tracers(run, values))
+    state = torch.empty((n, lay.n_slots, *space), dtype=torch.float64, device=run.device)
+    for tracer in lay.tracers:
+        owner = scheme if tracer in scheme.tracers else bgc
+        if tracer.name not in tracers:
+            raise InvalidInputError(
+                f"{type(owner).__name__} gives no initial value for its tracer {tracer.name!r}; "
+                "return it from initial_fields (or initial_tracers)"
+            )
+        shape = _tracer_shape(lay, tracer.name, n, space)
+        value = _full_shape(owner, tracer.name, tracers[tracer.name], shape)
+        state[:, lay.index(tracer.name)] = torch.tensor(
+            np.array(value), dtype=torch.float64, device=run.device
+        )
+    return state
+
+
+def _tracer_shape(
+    layout: TracerLayout, name: str, n: int, space: tuple[int, ...]
+) -> tuple[int, ...] | None:
+    """Shape of tracer ``name`` for ``n`` scenarios (``None`` for a field that is no tracer)."""
+    if name not in layout.names:
+        return None
+    tracer = layout.tracer(name)
+    return (n, tracer.size, *space) if tracer.components else (n, *space)
+
+
+def _full_shape(owner: Any, name: str, value: Any, shape: tuple[int, ...] | None) -> np.ndarray:
+    """``value`` as an array of ``shape`` (as it is when ``shape`` is None), or a clear error."""
+    arr = np.asarray(value, dtype=float)
+    if shape is None:
+        return arr
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError as err:
+        raise InvalidInputError(
+            f"{type(owner).__name__} gives the initial {name!r} with shape {arr.shape}, which "
+            f"does not broadcast to {shape} (scenarios, [components,] *space)"
+        ) from err
 
 
 def _integrate(
-    state: dict[str, Tensor],
-    drivers: dict[str, Tensor],
-    table: pd.DataFrame,
-    params: ModelParameters,
-    dz: float,
-    dt: float,
-    steps_per_day: int,
-    n_days: int,
+    y: Tensor,
+    run: RunSetup,
+    scheme: PhysicalScheme,
+    bgc: Biogeochemistry,
+    diagnostics: DailyAccumulator,
+    drivers: Mapping[str, Tensor],
     *,
-    closed: bool,
     progress: bool,
-) -> dict[str, Tensor]:
-    import torch
+) -> Tensor:
+    """Step the state ``y`` through every day; the daily outputs go to ``diagnostics``.
 
-    from ecocube.ocean import biology, carbonate, physics
+    One step (operator splitting): the scheme's surface forcing, the biogeochemistry's sources,
+    its surface fluxes and the deep restoring (unless closed), the transport, then the samples
+    of the outputs. Returns the final state. With a scheme that has horizontal cells the
+    biogeochemistry and the outputs see the day's forcing spread over them, ``(B, *H)``
+    (``warming_now`` stays ``(B,)``: it scales per-scenario traits); the scheme sees ``(B,)``.
+    """
+    for day in track(range(run.n_days), "simulate", unit="days", enabled=progress):
+        forcing = {name: series[:, day] for name, series in drivers.items()}
+        spread = _spread(forcing, scheme)
+        bgc.start_day(spread)
+        scheme.start_day(forcing, bgc.boundary_values(spread))
+        diagnostics.start_day()
+        for _ in range(run.steps_per_day):
+            scheme.surface_forcing(y)
+            step = bgc.sources(y, spread)
+            fluxes, surface = bgc.surface_fluxes(y, spread)
+            if not run.closed:
+                scheme.apply_surface_fluxes(y, fluxes)
+                scheme.restore(y)
+            y, physical = scheme.transport(y)
+            diagnostics.add(y, {**step, **surface, **physical})
+        diagnostics.finish_day(day, y, spread)
+    return y
 
-    phys = params.physics
-    dev = state["no3"].device
-    f64 = torch.float64
-    n, n_types, n_layers = state["phyc"].shape
 
-    def trait(name: str) -> Tensor:
-        return torch.tensor([getattr(p, name) for p in params.phyto], dtype=f64, device=dev)[
-            None, :, None
-        ]
-
-    mu_max = trait("mu_max") / SECONDS_PER_DAY
-    alpha = trait("alpha") / SECONDS_PER_DAY
-    i_opt, q_min, q_max, k_n = trait("i_opt"), trait("q_min"), trait("q_max"), trait("k_n")
-    rho_max = trait("rho_max") / SECONDS_PER_DAY
-    chl_n, mort = trait("chl_n"), trait("mortality") / SECONDS_PER_DAY
-    graz = trait("grazing") / SECONDS_PER_DAY
-    t_min0, t_opt0, t_max0 = trait("t_min"), trait("t_opt"), trait("t_max")
-    adaptation = torch.as_tensor(table["adaptation"].to_numpy(), dtype=f64, device=dev)
-    n_deep = torch.as_tensor(table["nutrient_supply"].to_numpy(), dtype=f64, device=dev)
-    t_deep = torch.as_tensor(_deep_temperature(table, phys)[:, 0], dtype=f64, device=dev)
-    relax = -math.expm1(-dt / (phys.relax_deep_days * SECONDS_PER_DAY))
-    # layers below the seasonal thermocline restored to the deep water (at least the bottom one)
-    centres = (np.arange(n_layers) + 0.5) * dz
-    first_deep = min(int(np.searchsorted(centres, phys.deep_restore_depth)), n_layers - 1)
-    deep = slice(first_deep, n_layers)
-    remin = -math.expm1(-phys.remineralisation / SECONDS_PER_DAY * dt)
-    w_sink = phys.sinking / SECONDS_PER_DAY
-    heat_rate = phys.heat_exchange * dt / (phys.rho_water * phys.cp_water * dz)
-    sal = phys.salinity
-    rho_kg = carbonate.RHO_SW / 1000.0  # mmol m-3 -> umol kg-1
-
-    # tracer stack order for the implicit mixing solve
-    n_fixed = 6  # temperature, no3, dic, talk, detn, detc
-    sinking = torch.zeros(n_fixed + 2 * n_types, dtype=f64, device=dev)
-    sinking[4:6] = w_sink
-    groups = physics.sinking_groups(sinking.tolist(), len(sinking), dev)
-    y = torch.cat(
-        [
-            torch.stack(
-                [state[k] for k in ("temperature", "no3", "dic", "talk", "detn", "detc")], 1
-            ),
-            state["phyc"],
-            state["phyn"],
-        ],
-        dim=1,
-    )
-
-    out: dict[str, Tensor] = {}
-
-    def alloc(name: str, *extra: int) -> Tensor:
-        out[name] = torch.empty(n, n_days, *extra, dtype=f64, device=dev)
-        return out[name]
-
-    for name, (dims, _) in OUTPUT_VARIABLES.items():
-        extra = {"phyto_type": n_types, "depth": n_layers}
-        alloc(name, *[extra[d] for d in dims])
-    h_ion = torch.full((n,), 1e-8, dtype=f64, device=dev)
-    for day in track(range(n_days), "simulate", unit="days", enabled=progress):
-        t_air = drivers["temperature"][:, day]
-        wind = drivers["wind"][:, day]
-        par0 = drivers["shortwave"][:, day] * phys.par_fraction
-        co2_air = drivers["co2"][:, day]
-        shift = (adaptation * drivers["warming_now"][:, day])[:, None, None]
-        t_min, t_opt, t_max = t_min0 + shift, t_opt0 + shift, t_max0 + shift
-        ustar = physics.friction_velocity(wind, phys)
-        acc: dict[str, Tensor] = {}
-        consts = None
-
-        def add(name: str, value: Tensor, acc: dict[str, Tensor] = acc) -> None:
-            acc[name] = acc[name] + value if name in acc else value
-
-        for _ in range(steps_per_day):
-            temp = y[:, 0]
-            # surface heat restoring (explicit, checked by check_stability)
-            y[:, 0, 0] += heat_rate * (t_air - temp[:, 0])
-            # biology (explicit exchanges between pools)
-            no3, dic, talk, detn, detc = (y[:, i] for i in range(1, 6))
-            x = y[:, n_fixed : n_fixed + n_types]
-            pn = y[:, n_fixed + n_types :]
-            chl = (chl_n * pn).sum(1)
-            light = biology.layer_mean_light(par0, chl, dz, phys.k_water, phys.k_chl)
-            phi = biology.ctmi(temp[:, None, :], t_min, t_opt, t_max)
-            mu_bar = biology.light_response(light[:, None, :], mu_max * phi, alpha, i_opt)
-            quota = pn / x
-            growth = mu_bar * (1.0 - q_min / quota).clamp_min(0.0) * x * dt
-            fill = ((q_max - quota) / (q_max - q_min)).clamp(0.0, 1.0)
-            uptake = rho_max * no3[:, None] / (no3[:, None] + k_n) * fill * x * dt
-            total_up = uptake.sum(1)
-            uptake = uptake * (0.9 * no3 / total_up.clamp_min(1e-300)).clamp(max=1.0)[:, None]
-            total_up = uptake.sum(1)
-            x_new = x + growth
-            pn_new = pn + uptake
-            loss = -torch.expm1(-(mort + graz * x_new) * dt)
-            loss_c, loss_n = loss * x_new, loss * pn_new
-            rem_n, rem_c = remin * detn, remin * detc
-            pp = growth.sum(1)
-            y[:, n_fixed : n_fixed + n_types] = x_new - loss_c
-            y[:, n_fixed + n_types :] = pn_new - loss_n
-            y[:, 1] = no3 - total_up + rem_n
-            y[:, 2] = dic - pp + rem_c
-            y[:, 3] = talk + total_up - rem_n
-            y[:, 4] = detn + loss_n.sum(1) - rem_n
-            y[:, 5] = detc + loss_c.sum(1) - rem_c
-            # air-sea CO2 at the surface
-            t_s = y[:, 0, 0]
-            if consts is None:  # constants follow the SST once per day (|dT| < 0.3 K a day)
-                consts = carbonate.equilibrium_constants(t_s, sal)
-                # m s-1 * mol kg-1 atm-1 * kg m-3 * 1e3 mmol/mol: mmol m-2 s-1 atm-1
-                k_gas = (
-                    carbonate.transfer_velocity(wind, t_s) * consts["k0"] * carbonate.RHO_SW * 1e3
-                )
-            h_ion = carbonate.ph_total(
-                y[:, 2, 0] / rho_kg,
-                y[:, 3, 0] / rho_kg,
-                t_s,
-                sal,
-                h_guess=h_ion,
-                iterations=3,
-                constants=consts,
-            )
-            k1, k2 = consts["k1"], consts["k2"]
-            co2_star = (y[:, 2, 0] / rho_kg) * h_ion**2 / (h_ion**2 + k1 * h_ion + k1 * k2)
-            pco2_sea = co2_star / consts["k0"]
-            if closed:
-                flux = torch.zeros_like(pco2_sea)
-            else:
-                flux = k_gas * (co2_air - pco2_sea) * 1e-6  # uatm -> atm; mmol m-2 s-1
-                y[:, 2, 0] += flux * dt / dz
-                # lateral/upwelling supply: restore the bottom layer to deep values
-                y[:, 0, deep] += relax * (t_deep[:, None] - y[:, 0, deep])
-                y[:, 1, deep] += relax * (n_deep[:, None] - y[:, 1, deep])
-                y[:, 2, deep] += relax * (phys.dic_deep - y[:, 2, deep])
-            # mixing (implicit)
-            h_bl = physics.boundary_layer_depth(y[:, 0], ustar, dz, phys)
-            k_if = physics.diffusivity(y[:, 0], ustar, h_bl, dz, phys)
-            y = physics.implicit_column_step(y, k_if, dt, dz, groups)
-            add("fgco2", flux)
-            add("spco2", pco2_sea)
-            add("ph", -torch.log10(h_ion))
-            add("intpp", pp.sum(-1))
-            add("mlotst", h_bl)
-            add("thetao", y[:, 0])
-            add("phyc", y[:, n_fixed : n_fixed + n_types, 0])
-            add("intphyc", y[:, n_fixed : n_fixed + n_types].sum(-1))
-            add("chl_profile", (chl_n * y[:, n_fixed + n_types :]).sum(1))
-            add("dic_profile", y[:, 2])
-            add("talk0", y[:, 3, 0])
-            add("no30", y[:, 1, 0])
-        s = float(steps_per_day)
-        out["fgco2"][:, day] = acc["fgco2"] / s * SECONDS_PER_DAY
-        out["spco2"][:, day] = acc["spco2"] / s
-        out["ph"][:, day] = acc["ph"] / s
-        out["intpp"][:, day] = acc["intpp"] * dz / dt * SECONDS_PER_DAY / s
-        out["mlotst"][:, day] = acc["mlotst"] / s
-        out["thetao"][:, day] = acc["thetao"] / s
-        out["tos"][:, day] = acc["thetao"][:, 0] / s
-        out["phyc"][:, day] = acc["phyc"] / s
-        out["intphyc"][:, day] = acc["intphyc"] * dz / s
-        out["chl"][:, day] = acc["chl_profile"][:, 0] / s
-        out["intchl"][:, day] = acc["chl_profile"].sum(-1) * dz / s
-        out["dissic"][:, day] = acc["dic_profile"][:, 0] / s
-        out["intdic"][:, day] = acc["dic_profile"].sum(-1) * dz / s
-        out["talk"][:, day] = acc["talk0"] / s
-        out["no3"][:, day] = acc["no30"] / s
-        out["pco2atm"][:, day] = co2_air
-        out["total_nitrogen"][:, day] = (y[:, 1] + y[:, 4] + y[:, n_fixed + n_types :].sum(1)).sum(
-            -1
-        ) * dz
-        out["total_carbon"][:, day] = (
-            y[:, 2] + y[:, 5] + y[:, n_fixed : n_fixed + n_types].sum(1)
-        ).sum(-1) * dz
-    out["_final"] = y
-    return out
+def _spread(forcing: Mapping[str, Tensor], scheme: PhysicalScheme) -> Mapping[str, Tensor]:
+    """The day's forcing ``(B,)`` as ``(B, *H)`` for a scheme with horizontal cells ``H``
+    (``warming_now`` kept ``(B,)``); the forcing itself for a column."""
+    if not scheme.horizontal_dims:
+        return forcing
+    shape = scheme.space[:-1]
+    ones = [1] * len(shape)
+    return {
+        k: v if k == "warming_now" else v.reshape(-1, *ones).expand(-1, *shape)
+        for k, v in forcing.items()
+    }
 
 
 def _to_dataset(
-    series: dict[str, Tensor],
-    table: pd.DataFrame,
-    params: ModelParameters,
-    n_layers: int,
-    dz: float,
-    n_days: int,
-    dt: float,
-    closed: bool,
+    series: Mapping[str, Tensor],
+    outputs: Mapping[str, OutputVariable],
+    run: RunSetup,
+    scheme: PhysicalScheme,
+    bgc: Biogeochemistry,
 ) -> xr.Dataset:
     import xarray as xr
 
-    time = xr.date_range("2000-01-01", periods=n_days, freq="D", calendar="noleap", use_cftime=True)
+    time = xr.date_range(
+        "2000-01-01", periods=run.n_days, freq="D", calendar="noleap", use_cftime=True
+    )
     data_vars = {}
-    for name, (dims, attrs) in OUTPUT_VARIABLES.items():
-        data_vars[name] = (("scenario", "time", *dims), series[name].cpu().numpy(), dict(attrs))
+    for name, var in outputs.items():
+        dims = ("scenario", "time", *output_dims(var.dims, scheme.horizontal_dims))
+        data_vars[name] = (dims, series[name].cpu().numpy(), dict(var.attrs))
     coords: dict[str, Any] = {
-        "scenario": ("scenario", table.index.to_numpy()),
+        "scenario": ("scenario", run.table.index.to_numpy()),
         "time": ("time", time, {"standard_name": "time", "long_name": "day (daily mean)"}),
-        "phyto_type": ("phyto_type", np.array(params.type_names)),
-        "depth": (
-            "depth",
-            (np.arange(n_layers) + 0.5) * dz,
-            {
-                "standard_name": "depth",
-                "units": "m",
-                "positive": "down",
-                "long_name": "depth of layer centre",
-            },
-        ),
     }
-    for trait in ("t_min", "t_opt", "t_max", "mu_max"):
-        units = "d-1" if trait == "mu_max" else "degC"
-        coords[trait] = (
-            "phyto_type",
-            np.array([getattr(p, trait) for p in params.phyto]),
-            {"long_name": f"{trait} of each phytoplankton type", "units": units},
-        )
+    parts = {**bgc.coords(), **scheme.coords()}
+    dim_names = {*bgc.dims, *scheme.dims}
+    coords.update({k: v for k, v in parts.items() if k in dim_names})  # dimension coords first
+    coords.update({k: v for k, v in parts.items() if k not in dim_names})
     for p in SCENARIO_PARAMETERS:
         coords[p.name] = (
             "scenario",
-            table[p.name].to_numpy(),
+            run.table[p.name].to_numpy(),
             {"long_name": p.description, "units": p.units},
         )
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs = {
         "Conventions": "CF-1.10",
-        "title": "ecocube full ocean model: 1-D water column with phytoplankton and carbonate",
+        "title": f"ecocube full ocean model: {scheme.title} with {bgc.title}",
         "source": "ecocube.ocean.simulate",
-        "time_step_s": float(dt),
-        "n_layers": int(n_layers),
-        "layer_thickness_m": float(dz),
-        "closed": int(closed),
+        "time_step_s": float(run.dt),
+        **scheme.attrs(),
+        "closed": int(run.closed),
         "references": "see ecocube ocean/README.md",
     }
     return ds

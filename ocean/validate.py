@@ -17,6 +17,11 @@ runs :func:`ecocube.ocean.simulate` and ``Surrogate.predict`` on them, and repor
 * R² under warming beyond the training range (+2 and +4 °C above its upper bound);
 
 and compares each figure with the targets of :data:`TARGETS`.
+
+A surrogate of a spatial model (the multilayer basin, ``simulate(..., physics="multilayer")``:
+fields with an ``x`` dim) is scored on every emulated field, pooled over scenarios, days and
+cells (phytoplankton types too), its indices are those of the basin-mean series
+(:func:`ecocube.ocean.indices.basin_mean`), and its targets are :data:`SPATIAL_TARGETS`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,9 +39,16 @@ import pandas as pd
 import xarray as xr
 
 from ecocube._atomic import check_output_file, write_file_atomic
-from ecocube.errors import EcocubeWarning, InvalidInputError
+from ecocube.errors import ConfigurationError, EcocubeWarning, InvalidInputError
 
-__all__ = ["SERIES", "TARGETS", "full_model_change", "series_scores", "validate_surrogate"]
+__all__ = [
+    "SERIES",
+    "SPATIAL_TARGETS",
+    "TARGETS",
+    "full_model_change",
+    "series_scores",
+    "validate_surrogate",
+]
 
 #: Daily series scored, in report order.
 SERIES: tuple[str, ...] = ("phyc", "intphyc", "dissic", "chl", "spco2", "fgco2", "intpp", "tos")
@@ -61,8 +73,32 @@ TARGETS: dict[str, tuple[float, str]] = {
 }
 
 
+#: Targets of a surrogate of a spatial model (issue 16): R² of every emulated field (pooled over
+#: scenarios, days and cells; the fields of ``ecocube.ocean.surrogate.EMULATED``) and the median
+#: relative error of the basin's annual CO2 uptake.
+SPATIAL_TARGETS: dict[str, tuple[float, str]] = {
+    **{
+        f"{name}_r2": (0.98, "min")
+        for name in (
+            "phyc",
+            "intphyc",
+            "chl",
+            "dissic",
+            "talk",
+            "no3",
+            "spco2",
+            "fgco2",
+            "intpp",
+            "tos",
+        )
+    },
+    "co2_uptake_median_rel_error": (0.02, "max"),
+}
+
+
 def series_scores(truth: xr.Dataset, pred: xr.Dataset, names: Sequence[str] = SERIES) -> dict:
-    """R² and NRMSE (RMSE / range of ``truth``) of each daily series, pooled over all values."""
+    """R² and NRMSE (RMSE / range of ``truth``) of each daily series, pooled over all values
+    (scenarios, days, and the types and cells of a per-type or spatial field)."""
     out: dict[str, float] = {}
     for name in names:
         if name not in truth or name not in pred:
@@ -116,14 +152,46 @@ def _timeit(fn: Any, repeats: int) -> float:
     return best
 
 
-def full_model_change(meta: dict[str, Any], device: str = "cpu") -> str | None:
+def _full_model_settings(
+    meta: dict[str, Any], simulate_options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Keyword arguments of ``simulate`` for the model a surrogate emulates.
+
+    The settings recorded at training (``meta["simulate"]``), updated by ``simulate_options``.
+
+    Raises
+    ------
+    ConfigurationError
+        The surrogate emulates a ``physics`` that is not a physical scheme of this
+        installation (:data:`ecocube.ocean.schemes.PHYSICAL_SCHEMES`).
+    """
+    from ecocube.ocean.schemes import PHYSICAL_SCHEMES
+
+    settings = {**meta["simulate"], **dict(simulate_options or {})}
+    physics = settings.get("physics")
+    if physics is not None and physics not in PHYSICAL_SCHEMES:
+        raise ConfigurationError(
+            f"this surrogate emulates simulate(..., physics={physics!r}), which is not a "
+            f"physical scheme of this installation (valid: {sorted(PHYSICAL_SCHEMES)}): "
+            "validate it with an ecocube whose simulate runs that model"
+        )
+    return settings
+
+
+def full_model_change(
+    meta: dict[str, Any],
+    device: str = "cpu",
+    simulate_options: Mapping[str, Any] | None = None,
+) -> str | None:
     """Why the full model differs from the one a surrogate was trained on, or ``None``.
 
     Reruns the full model on the training ensemble's first scenario (``meta["model_reference"]``,
     :func:`ecocube.ocean.surrogate._base.model_reference`) and compares its output with the
     ensemble's (relative tolerance 1e-4 of each variable's largest value, well above float32
-    storage and device differences). Surrogates saved before the reference existed fall back to
-    the source hash (``model_fingerprint``).
+    storage and device differences; basin means for a spatial model). Surrogates saved before
+    the reference existed fall back to the source hash (``model_fingerprint``).
+    ``simulate_options`` update the recorded settings of the full model
+    (:func:`validate_surrogate`).
     """
     from ecocube.ocean.simulate import simulate
     from ecocube.ocean.surrogate._base import model_fingerprint
@@ -134,16 +202,17 @@ def full_model_change(meta: dict[str, Any], device: str = "cpu") -> str | None:
         if trained_on is not None and trained_on != model_fingerprint():
             return "the parameter registry or source differ"
         return None
-    out = simulate(pd.DataFrame([ref["scenario"]]), device=device, **meta["simulate"])
+    settings = _full_model_settings(meta, simulate_options)
+    out = simulate(pd.DataFrame([ref["scenario"]]), device=device, **settings)
     stride = int(ref.get("stride", 1))
+    hdims = list(ref.get("horizontal", []))
     for name, stored in ref.items():
-        if name in ("scenario", "stride"):
+        if name in ("scenario", "stride", "horizontal"):
             continue
         if name not in out:
             return f"{name} is no longer in its output"
-        now = np.asarray(
-            out[name].isel(scenario=0, time=slice(None, None, stride)).values, dtype=float
-        ).ravel()
+        da = out[name].isel(scenario=0, time=slice(None, None, stride))
+        now = np.asarray(da.mean([d for d in hdims if d in da.dims]).values, dtype=float).ravel()
         then = np.asarray(stored, dtype=float)
         scale = max(float(np.nanmax(np.abs(then))), 1e-30) if then.size else 1.0
         if now.shape != then.shape:
@@ -166,6 +235,7 @@ def validate_surrogate(
     keep_datasets: bool = False,
     single_call: bool = True,
     large_batch: int = 1024,
+    simulate_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the full model and the surrogate on fresh scenarios and score the surrogate.
 
@@ -198,6 +268,11 @@ def validate_surrogate(
     single_call
         Also time one full-model run of a single scenario (the single-call speed-up); its cost
         is that of a whole batch, so tests switch it off.
+    simulate_options
+        Keyword arguments of :func:`ecocube.ocean.simulate` added to (or replacing) those the
+        surrogate recorded from its ensemble (``meta["simulate"]``: ``years``, ``dt``,
+        ``n_layers``, and ``physics`` for a spatial model), e.g. the basin configuration of a
+        multilayer ensemble, which is not recorded.
 
     Returns
     -------
@@ -210,23 +285,30 @@ def validate_surrogate(
     InvalidInputError
         ``n < 2``, ``seed`` equal to the training ensemble's, or a ``json_path`` that is a
         folder or lies under a file.
+    ConfigurationError
+        The surrogate emulates a ``physics`` that is not a physical scheme of
+        :func:`~ecocube.ocean.simulate` here (checked before any run).
     """
+    from ecocube.ocean.indices import HORIZONTAL_DIMS
     from ecocube.ocean.scenarios import SCENARIO_PARAMETERS, sample_scenarios
     from ecocube.ocean.simulate import simulate
-    from ecocube.ocean.surrogate import Surrogate
+    from ecocube.ocean.surrogate import EMULATED, Surrogate
 
     if json_path is not None:  # a bad report path fails before the validation, not after it
         check_output_file(json_path, option="json_path")
     if int(n) != n or n < 2:
         raise InvalidInputError(f"n={n!r} must be an integer >= 2 scenarios")
     sur = surrogate if isinstance(surrogate, Surrogate) else Surrogate.load(surrogate)
-    settings = dict(sur.meta["simulate"])
+    settings = _full_model_settings(sur.meta, simulate_options)
+    spatial = bool(sur.meta.get("horizontal"))
+    names = tuple(EMULATED) if spatial else SERIES
+    targets_of = SPATIAL_TARGETS if spatial else TARGETS
     if sur.meta.get("ensemble_seed") is not None and int(sur.meta["ensemble_seed"]) == int(seed):
         raise InvalidInputError(
             f"seed={seed} is the seed of the training ensemble; validation needs fresh "
             "scenarios: pass another seed"
         )
-    changed = full_model_change(sur.meta, device)
+    changed = full_model_change(sur.meta, device, simulate_options)
     if changed is not None:
         warnings.warn(
             f"the full model changed since this surrogate was trained ({changed}); retrain it "
@@ -252,7 +334,7 @@ def validate_surrogate(
     t_sur_single = _timeit(lambda: sur.predict(one), 20)
 
     metrics: dict[str, float] = {}
-    metrics.update(series_scores(truth, pred))
+    metrics.update(series_scores(truth, pred, names))
     idx, table = _index_errors(truth, pred)
     metrics.update(idx)
     t_mean_batch = _timeit(lambda: sur.predict(scen, uncertainty=False), 5)
@@ -284,7 +366,7 @@ def validate_surrogate(
         extra_data[delta] = (tr, pr)
 
     targets = {}
-    for name, (thr, kind) in TARGETS.items():
+    for name, (thr, kind) in targets_of.items():
         if name not in metrics:
             continue
         v = metrics[name]
@@ -311,7 +393,8 @@ def validate_surrogate(
             "n_extrapolation": n_ex,
             "training_scenarios": sur.meta.get("n_scenarios"),
             "training_seconds": sur.meta.get("train_seconds"),
-            "simulate": settings,
+            "simulate": {k: _jsonable(v) for k, v in settings.items()},
+            "horizontal": {d: int(truth.sizes[d]) for d in truth.dims if d in HORIZONTAL_DIMS},
             "device": device,
             "torch_threads": _threads(),
         },
@@ -322,6 +405,15 @@ def validate_surrogate(
     if keep_datasets:
         report["_data"] = {"truth": truth, "pred": pred, "indices": table, "extra": extra_data}
     return report
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` if JSON can hold it, else its ``repr`` (a basin configuration object)."""
+    try:
+        json.dumps(value)
+    except TypeError:
+        return repr(value)
+    return value
 
 
 def _threads() -> int:

@@ -184,6 +184,23 @@ _VARS: tuple[Variable, ...] = (
         _T3,
         (-1.0, 1000.0),
     ),
+    Variable(
+        "calc",
+        "mole_concentration_of_calcite_expressed_as_carbon_in_sea_water",
+        "Calcite (particulate inorganic carbon)",
+        "mmol m-3",
+        _T3,
+        (-1.0, 500.0),
+    ),
+    Variable(
+        "omega_calcite",
+        "",
+        "Calcite saturation state",
+        "1",
+        _T3,
+        (0.0, 20.0),
+        "[Ca++][CO3--] / Ksp (Mucci 1983); no CF standard name",
+    ),
     # --- plankton --------------------------------------------------------------------------------
     Variable(
         "chl",
@@ -262,6 +279,14 @@ _VARS: tuple[Variable, ...] = (
         "intpp",
         "net_primary_mole_productivity_of_biomass_expressed_as_carbon_by_phytoplankton",
         "Depth-integrated net primary production",
+        "mmol m-2 d-1",
+        _T2,
+        (-10.0, 1e4),
+    ),
+    Variable(
+        "intpcalcite",
+        "tendency_of_ocean_mole_content_of_calcite_expressed_as_carbon_due_to_biological_production",
+        "Depth-integrated calcite production",
         "mmol m-2 d-1",
         _T2,
         (-10.0, 1e4),

@@ -2,7 +2,9 @@
 
 Two architectures share one workflow (:class:`Surrogate`): ``"pod_mlp"`` (POD basis per
 variable + a deep ensemble of MLPs, with predictive standard deviation) and ``"fno"`` (a Fourier
-neural operator from daily forcing series to daily outputs).
+neural operator from daily forcing series to daily outputs). Both train on ensembles of the
+water column or of a spatial model (the multilayer basin: fields over the cells ``x``), and
+predict Datasets with the dims, coordinates and attributes of the ensemble.
 
 Examples
 --------

@@ -2,10 +2,10 @@
 
 The base class owns the workflow (encode the ensemble, split scenarios into training and
 validation sets, train with the shared loop :mod:`ecocube.training`, save/load, decode
-predictions into the same Dataset layout as :func:`ecocube.ocean.simulate`). Architectures
-fill three hooks: ``_train`` (build and train the network on encoded arrays), ``_forward``
-(standardised mean and, where the model provides it, standard deviation) and
-``_extra_state``/``_load_extra``.
+predictions into the same Dataset layout as :func:`ecocube.ocean.simulate`, horizontal dims of
+a spatial model included). Architectures fill three hooks: ``_train`` (build and train the
+network on encoded arrays), ``_forward`` (standardised mean and, where the model provides it,
+standard deviation) and ``_extra_state``/``_load_extra``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import abc
 import json
 import os
 import time
+import warnings
 from collections.abc import Hashable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -24,11 +25,12 @@ import pandas as pd
 import xarray as xr
 
 from ecocube._atomic import check_replaceable, swap_into_place, temporary_sibling
-from ecocube.errors import DataIntegrityError, InvalidInputError
+from ecocube.errors import DataIntegrityError, EcocubeWarning, InvalidInputError
 from ecocube.ocean.surrogate._data import (
     EMULATED,
     FieldCodec,
     ensemble_table,
+    horizontal_dims,
     load_ensemble,
 )
 
@@ -38,6 +40,7 @@ __all__ = [
     "SurrogateConfig",
     "SurrogateNotFittedError",
     "check_surrogate_target",
+    "input_parameters",
     "model_fingerprint",
     "model_reference",
 ]
@@ -186,6 +189,8 @@ class Surrogate(abc.ABC):
         self.codec: FieldCodec | None = None
         self.meta: dict[str, Any] = {}
         self.history: list[dict[str, float]] = []
+        #: Scenario parameters the surrogate takes as inputs (set by ``fit`` and ``load``).
+        self.parameters: list[str] = []
         self._device = "cpu"
         self._static_coords: Any = None
 
@@ -256,6 +261,7 @@ class Surrogate(abc.ABC):
         n_val = round(self.config.val_fraction * n) if n >= 8 else 0
         val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
         self._device = str(resolve_device(self.config.device))
+        self.parameters = list(table.columns)
         start = time.perf_counter()
         self._train(table, z, train, val)
         self.meta = _template_meta(ds, table)
@@ -293,15 +299,25 @@ class Surrogate(abc.ABC):
         Returns
         -------
         xarray.Dataset
-            Dims ``(scenario, time[, phyto_type])`` with the emulated variables (``phyc``,
+            Dims ``(scenario, time[, phyto_type][, x])`` with the emulated variables (``phyc``,
             ``intphyc``, ``chl``, ``dissic``, ``talk``, ``no3``, ``spco2``, ``fgco2``, ``intpp``,
-            ``tos``) plus the exact ``pco2atm``, the same attributes, coordinates and time axis
-            as the ensemble the surrogate was trained on.
+            ``tos``) plus the exact ``pco2atm``, the same dims, attributes, coordinates
+            (horizontal ones included) and time axis as the ensemble the surrogate was trained
+            on.
+
+        Warns
+        -----
+        EcocubeWarning
+            A scenario sets a parameter the surrogate does not take as input (an optional
+            parameter its ensemble lacked) to another value than its default: the prediction
+            does not depend on it.
         """
         from ecocube.ocean.scenarios import validate_scenarios
 
         self._check_fitted()
         table = validate_scenarios(scenarios)
+        if len(self.parameters) < table.shape[1]:
+            _warn_ignored_parameters(table, self.parameters)
         fields_, sds = self._predict_fields(table, uncertainty)
         if self._static_coords is None:
             self._static_coords = _static_coords(self.meta)
@@ -376,6 +392,7 @@ class Surrogate(abc.ABC):
             sur = ARCHITECTURES[arch](config)
             sur.codec = FieldCodec.from_state(state["codec"])
             sur.meta = _current_meta(state["meta"])
+            sur.parameters = input_parameters(sur.meta)
             sur.history = state.get("history", [])
             sur._build_from_state({**state["extra"], "n_channels": len(sur.codec.channels)})
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
@@ -400,6 +417,36 @@ class Surrogate(abc.ABC):
             ) from None
         sur._modules().to(device).eval()
         return sur
+
+
+def input_parameters(meta: dict[str, Any]) -> list[str]:
+    """Scenario parameters a saved surrogate takes as inputs (``meta["parameters"]``).
+
+    Surrogates saved before the list was recorded took the parameters their ensemble held,
+    which are the keys of ``meta["training_ranges"]``.
+    """
+    names = meta.get("parameters")
+    if names is None:
+        names = list(meta["training_ranges"])
+    return [str(n) for n in names]
+
+
+def _warn_ignored_parameters(table: pd.DataFrame, parameters: list[str]) -> None:
+    from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
+
+    ignored = [
+        p.name
+        for p in SCENARIO_PARAMETERS
+        if p.name not in parameters and not np.all(table[p.name].to_numpy() == p.default)
+    ]
+    if ignored:
+        warnings.warn(
+            f"scenario parameter(s) {ignored} are not inputs of this surrogate (its training "
+            "ensemble lacked them): its prediction does not depend on them; train a surrogate "
+            "on an ensemble that varies them",
+            EcocubeWarning,
+            stacklevel=3,
+        )
 
 
 def _damaged(path: Path, problem: str) -> DataIntegrityError:
@@ -464,17 +511,46 @@ def _read_weights(path: Path) -> dict[str, Any]:
 def model_fingerprint() -> str:
     """Short hash of the full model's parameter registry and source (changes when it changes).
 
-    A surrogate records it at training; :func:`ecocube.ocean.validate.validate_surrogate` warns
-    when the full model it is compared with is not the one it was trained on.
+    The source is that of every module of the model: the driver (``simulate``), the physical
+    schemes (``physics``, ``schemes``, each module of the ``multilayer`` package), the
+    biogeochemistry (``biogeochemistry``, ``phyto_carbonate``, ``biology``, ``carbonate``) and
+    the outputs (``diagnostics``). A surrogate records it at training;
+    :func:`ecocube.ocean.validate.validate_surrogate` warns when the full model it is compared
+    with is not the one it was trained on.
     """
     import hashlib
+    import importlib
     import inspect
+    import pkgutil
 
-    from ecocube.ocean import biology, carbonate, physics, simulate
     from ecocube.ocean.parameters import DEFAULT_PARAMETERS
 
+    # modules by name: ``ecocube.ocean.simulate`` is also the name of the function
+    names = [
+        f"ecocube.ocean.{name}"
+        for name in (
+            "simulate",
+            "physics",
+            "biology",
+            "carbonate",
+            "biogeochemistry",
+            "diagnostics",
+            "phyto_carbonate",
+            "schemes",
+        )
+    ]
+    try:  # the multilayer scheme: the package and each of its modules, in name order
+        multilayer = importlib.import_module("ecocube.ocean.multilayer")
+    except ImportError:  # pragma: no cover - an install without it
+        pass
+    else:
+        names.append(multilayer.__name__)
+        names += [
+            f"{multilayer.__name__}.{m.name}" for m in pkgutil.iter_modules(multilayer.__path__)
+        ]
+    modules = [importlib.import_module(name) for name in names]
     h = hashlib.sha256(repr(DEFAULT_PARAMETERS).encode())
-    for module in (simulate, physics, biology, carbonate):
+    for module in modules:
         try:
             h.update(inspect.getsource(module).encode())
         except (OSError, TypeError):  # pragma: no cover - frozen installs
@@ -493,16 +569,21 @@ def model_reference(ds: xr.Dataset, table: pd.DataFrame) -> dict[str, Any]:
     full model on this scenario and compares (edits that do not change the model's output,
     such as comments or input checks, do not count as a change, unlike a source hash). Keeps
     ``scenario`` (its parameters) and, for each of :data:`REFERENCE_VARIABLES` in the
-    ensemble, at most about 256 time steps (``stride``) of its values.
+    ensemble, at most about 256 time steps (``stride``) of its values; of a spatial model,
+    their basin means (the dims averaged are listed under ``horizontal``).
     """
     stride = max(1, int(ds.sizes["time"]) // 256)
     ref: dict[str, Any] = {
         "scenario": {str(k): float(v) for k, v in table.iloc[0].items()},
         "stride": stride,
     }
+    hdims = horizontal_dims(ds)
+    if hdims:
+        ref["horizontal"] = hdims
     for name in REFERENCE_VARIABLES:
         if name in ds:
-            values = ds[name].isel(scenario=0, time=slice(None, None, stride)).values
+            da = ds[name].isel(scenario=0, time=slice(None, None, stride))
+            values = da.mean([d for d in hdims if d in da.dims]).values
             ref[name] = np.asarray(values, dtype=float).ravel().tolist()
     return ref
 
@@ -529,7 +610,7 @@ def _template_meta(ds: xr.Dataset, table: pd.DataFrame) -> dict[str, Any]:
                 "values": np.asarray(ds[name].values, dtype=float).tolist(),
                 "attrs": dict(ds[name].attrs),
             }
-    return {
+    meta: dict[str, Any] = {
         "n_days": int(ds.sizes["time"]),
         "time_start": str(first)[:10],
         "calendar": str(calendar),
@@ -548,7 +629,48 @@ def _template_meta(ds: xr.Dataset, table: pd.DataFrame) -> dict[str, Any]:
         "n_scenarios": len(table),
         "ensemble_seed": ds.attrs.get("ecocube:ensemble_seed"),
         "training_ranges": {c: [float(table[c].min()), float(table[c].max())] for c in table},
+        "parameters": list(table.columns),
+        "dims": {v: [str(d) for d in ds[v].dims] for v in [*EMULATED, "pco2atm"] if v in ds},
     }
+    hdims = horizontal_dims(ds)
+    if hdims:
+        meta["horizontal"] = _horizontal_coords(ds, hdims)
+        meta["simulate"] = _spatial_settings(ds)
+    return meta
+
+
+def _horizontal_coords(ds: xr.Dataset, hdims: list[str]) -> dict[str, Any]:
+    """Sizes of the horizontal dims of ``ds`` and the coordinates along them only (``x``,
+    cell bathymetry...): ``{"sizes": {dim: n}, "coords": {name: {"dims", "values", "attrs"}}}``.
+    """
+    coords: dict[str, Any] = {}
+    for name, coord in ds.coords.items():
+        if coord.dims and set(coord.dims) <= set(hdims):
+            coords[str(name)] = {
+                "dims": [str(d) for d in coord.dims],
+                "values": np.asarray(coord.values).tolist(),
+                "attrs": dict(coord.attrs),
+            }
+    return {"sizes": {d: int(ds.sizes[d]) for d in hdims}, "coords": coords}
+
+
+def _spatial_settings(ds: xr.Dataset) -> dict[str, Any]:
+    """Keyword arguments of ``simulate`` that reproduce a spatial ensemble, from its attributes.
+
+    ``physics`` (attribute ``physics``, else ``"multilayer"``) and ``years`` always; the time
+    step and layer count only where the ensemble records them (``time_step_s``, ``n_layers``).
+    Settings that are not attributes (a basin configuration) are passed to
+    :func:`~ecocube.ocean.validate.validate_surrogate` as ``simulate_options``.
+    """
+    settings: dict[str, Any] = {
+        "physics": str(ds.attrs.get("physics", "multilayer")),
+        "years": int(ds.sizes["time"]) // 365,
+    }
+    if "time_step_s" in ds.attrs:
+        settings["dt"] = float(ds.attrs["time_step_s"])
+    if "n_layers" in ds.attrs:
+        settings["n_layers"] = int(ds.attrs["n_layers"])
+    return settings
 
 
 def _current_var_attrs(var_attrs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -584,7 +706,8 @@ def _time_index(meta: dict) -> Any:
 
 
 def _static_coords(meta: dict) -> xr.Coordinates:
-    """Coordinates that do not depend on the scenarios (time, phytoplankton types, traits).
+    """Coordinates that do not depend on the scenarios (time, phytoplankton types, traits,
+    horizontal coordinates of a spatial model).
 
     Built once per surrogate: indexing a cftime axis costs more than the prediction itself.
     """
@@ -593,7 +716,14 @@ def _static_coords(meta: dict) -> xr.Coordinates:
         coords["phyto_type"] = ("phyto_type", np.array(meta["phyto_type"]))
         for name, spec in meta.get("traits", {}).items():
             coords[name] = ("phyto_type", np.array(spec["values"]), spec["attrs"])
+    for name, spec in meta.get("horizontal", {}).get("coords", {}).items():
+        coords[name] = (tuple(spec["dims"]), np.array(spec["values"]), spec["attrs"])
     return xr.Coordinates(coords)
+
+
+def _ordered(var: xr.Variable, dims: list[str]) -> xr.Variable:
+    """``var`` with its dims in the order of the ensemble's variable (already so, normally)."""
+    return var if list(var.dims) == list(dims) else var.transpose(*dims)
 
 
 #: Whether this xarray has the direct (no-merge) Dataset constructor ``_to_dataset`` uses.
@@ -615,23 +745,35 @@ def _to_dataset(
     otherwise and gives the same Dataset (``test_surrogate_dataset_matches_public_constructor``).
     """
     n_days = int(meta["n_days"])
+    ds_dims: dict[str, list[str]] = meta.get("dims", {})
     variables: dict[str, xr.Variable] = {}
     for name, arr in values.items():
-        dims = ("scenario", "time") + (("phyto_type",) if arr.ndim == 3 else ())
+        order = ds_dims.get(name)
+        if order is None:  # surrogates saved before the dims were recorded
+            order = ["scenario", "time"] + (["phyto_type"] if arr.ndim == 3 else [])
+        dims = ("scenario", "time", *(d for d in order if d not in ("scenario", "time")))
         attrs = dict(meta["var_attrs"].get(name, {}))
-        variables[name] = xr.Variable(dims, arr, attrs)
+        variables[name] = _ordered(xr.Variable(dims, arr, attrs), order)
         if name in sds:
             sd_attrs = {
                 "long_name": f"Predictive standard deviation of {name} (deep ensemble)",
                 "units": attrs.get("units", ""),
             }
-            variables[f"{name}_sd"] = xr.Variable(dims, sds[name], sd_attrs)
+            variables[f"{name}_sd"] = _ordered(xr.Variable(dims, sds[name], sd_attrs), order)
     day = np.arange(n_days, dtype=float) + 0.5
     co2 = table["co2_start"].to_numpy()[:, None] + table["co2_trend"].to_numpy()[:, None] * (
         day / 365.0
     )
-    variables["pco2atm"] = xr.Variable(
-        ("scenario", "time"), co2, dict(meta["var_attrs"].get("pco2atm", {}))
+    co2_attrs = dict(meta["var_attrs"].get("pco2atm", {}))
+    co2_dims = ds_dims.get("pco2atm", ["scenario", "time"])
+    extra = [d for d in co2_dims if d not in ("scenario", "time")]
+    if extra:  # uniform over the basin
+        shape = co2.shape + tuple(meta["horizontal"]["sizes"][d] for d in extra)
+        co2 = np.ascontiguousarray(
+            np.broadcast_to(co2.reshape(*co2.shape, *[1] * len(extra)), shape)
+        )
+    variables["pco2atm"] = _ordered(
+        xr.Variable(("scenario", "time", *extra), co2, co2_attrs), co2_dims
     )
     attrs = {
         "Conventions": "CF-1.10",

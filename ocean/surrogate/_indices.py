@@ -122,6 +122,9 @@ class IndexHead:
     gp
         Optional Gaussian process of the uptake target (``p_eff``); when present the uptake
         is predicted from the mean of the GP and the MLPs (``SurrogateConfig.uptake_gp``).
+    parameters
+        Scenario parameters the members take as inputs (:func:`scenario_features`); ``None``
+        for all of :data:`~ecocube.ocean.scenarios.SCENARIO_PARAMETERS`.
     mean, std
         Standardisation of the targets (``p_eff``, bloom day) over the training scenarios.
     nets
@@ -134,6 +137,7 @@ class IndexHead:
     nets: Any = None
     distilled_from: int | None = None
     gp: MaternGP | None = None
+    parameters: list[str] | None = None
     _cache: Any = field(default=None, repr=False)
 
     def build(self) -> IndexHead:
@@ -142,7 +146,7 @@ class IndexHead:
 
         from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
 
-        n_in = len(SCENARIO_PARAMETERS)
+        n_in = len(SCENARIO_PARAMETERS) if self.parameters is None else len(self.parameters)
         self.nets = torch.nn.ModuleList(
             [mlp(n_in, 1, _WIDTH, _DEPTH) for _ in range(len(HEAD_INDICES) * self.members)]
         )
@@ -182,7 +186,7 @@ class IndexHead:
         self.mean = targets[train].mean(0)
         self.std = np.maximum(targets[train].std(0), 1e-12)
         y = ((targets - self.mean) / self.std).astype("float32")
-        x = scenario_features(table)
+        x = scenario_features(table, self.parameters)
         self.build()
         history: list[dict[str, float]] = []
         for k, net in enumerate(self.nets):
@@ -209,11 +213,12 @@ class IndexHead:
     ) -> dict[str, np.ndarray]:
         """Annual CO2 uptake (mol C m-2 yr-1) and bloom day (day of year) per scenario.
 
-        ``features`` may pass ``scenario_features(table)`` when the caller already has them.
+        ``features`` may pass ``scenario_features(table, parameters)`` when the caller already
+        has them.
         """
         import torch
 
-        feats = scenario_features(table) if features is None else features
+        feats = scenario_features(table, self.parameters) if features is None else features
         z = self._standardised(torch.as_tensor(feats, device=self._stacked()[0][0].device))
         if self.gp is not None:  # the mean of two emulators of p_eff
             z[:, 0] = 0.5 * (z[:, 0] + self.gp.predict(feats))
@@ -263,7 +268,9 @@ class IndexHead:
         )
         order = np.random.default_rng(seed).permutation(n_scenarios)
         val, train = order[: n_scenarios // 20], order[n_scenarios // 20 :]
-        student = IndexHead(1, self.mean.copy(), self.std.copy()).build()
+        student = IndexHead(
+            1, self.mean.copy(), self.std.copy(), parameters=self.parameters
+        ).build()
         fit_config = _DistilConfig(epochs, seed, progress)
         for i, net in enumerate(student.nets):
             _fit_member(
@@ -312,14 +319,15 @@ class IndexHead:
         return meta, {f"head_gp_{k}": v for k, v in gp_arrays.items()}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> IndexHead:
+    def from_state(cls, state: dict[str, Any], parameters: list[str] | None = None) -> IndexHead:
         """Inverse of :meth:`state` (untrained members; load the weights and
-        :meth:`load_arrays` afterwards)."""
+        :meth:`load_arrays` afterwards); ``parameters``: the surrogate's inputs."""
         head = cls(
             int(state["members"]),
             np.asarray(state["mean"], dtype=float),
             np.asarray(state["std"], dtype=float),
             distilled_from=state.get("distilled_from"),
+            parameters=parameters,
         )
         return head.build()
 
@@ -379,7 +387,9 @@ def match_uptake(fgco2: np.ndarray, uptake: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     fgco2
-        Daily air-sea flux, mmol C m-2 d-1, ``(n, days)`` with whole 365-day years.
+        Daily air-sea flux, mmol C m-2 d-1, ``(n, days)`` with whole 365-day years, or
+        ``(n, days, *cells)`` for a spatial model (the shift is the same in every cell, so the
+        basin-mean uptake becomes ``uptake``).
     uptake
         Target mean annual uptake, mol C m-2 yr-1, ``(n,)``.
 
@@ -388,6 +398,12 @@ def match_uptake(fgco2: np.ndarray, uptake: np.ndarray) -> np.ndarray:
     numpy.ndarray
         The shifted series (a new array); ``annual_co2_uptake`` of it equals ``uptake``.
     """
+    if fgco2.ndim > 2:
+        n, days = fgco2.shape[:2]
+        basin = fgco2.reshape(n, days, -1).mean(-1, dtype="float64")
+        extra = (1,) * (fgco2.ndim - 2)
+        shifted = match_uptake(basin, uptake)
+        return (fgco2 + (shifted - basin)[:, :1].reshape(n, 1, *extra)).astype(fgco2.dtype)
     years = fgco2.shape[1] / DAYS_PER_YEAR
     current = fgco2.sum(1, dtype="float64") / years / 1000.0
     shift = (np.asarray(uptake, dtype=float) - current) * 1000.0 / DAYS_PER_YEAR
@@ -408,7 +424,8 @@ def match_bloom_day(
     Parameters
     ----------
     chl
-        Daily surface chlorophyll, ``(n, days)``.
+        Daily surface chlorophyll, ``(n, days)``, or ``(n, days, *cells)`` for a spatial model:
+        the bloom of the basin mean is moved, by the same warp in every cell.
     day
         Target bloom day of year (1..days, rounded to the nearest day), ``(n,)``.
     width
@@ -419,9 +436,12 @@ def match_bloom_day(
     chl, moved : numpy.ndarray
         The (new) series and a boolean mask of the scenarios whose bloom was moved.
     """
-    n_days = chl.shape[1]
+    n, n_days = chl.shape[:2]
     target = np.clip(np.rint(np.asarray(day, dtype=float)).astype(int) - 1, 0, n_days - 1)
-    shift = (target - chl.argmax(1)).astype(float)
+    # (n, days, cells), one cell for a series: the warp moves the basin mean's bloom, and linear
+    # interpolation in time commutes with the mean over cells, so every cell is warped alike
+    c = chl.reshape(n, n_days, -1).astype("float64")
+    shift = (target - c.mean(-1).argmax(1)).astype(float)
     sigma = np.maximum(width, np.abs(shift))[:, None]
     t = np.arange(n_days, dtype=float)[None, :]
     src = np.clip(
@@ -429,7 +449,7 @@ def match_bloom_day(
     )
     lo = np.floor(src).astype(int)
     hi = np.minimum(lo + 1, n_days - 1)
-    frac = src - lo
-    c = chl.astype("float64")
-    out = np.take_along_axis(c, lo, 1) * (1.0 - frac) + np.take_along_axis(c, hi, 1) * frac
-    return out.astype(chl.dtype), shift != 0
+    frac = (src - lo)[:, :, None]
+    rows = np.arange(n)[:, None]
+    out = c[rows, lo] * (1.0 - frac) + c[rows, hi] * frac
+    return out.reshape(chl.shape).astype(chl.dtype), shift != 0

@@ -17,7 +17,7 @@ import torch
 
 from ecocube.training import TrainConfig, Trainer, TrainResult
 
-__all__ = ["LoopSettings", "batches", "train_module"]
+__all__ = ["LoopSettings", "batches", "seeded_module", "train_module"]
 
 
 class _ScheduledTrainer(Trainer):
@@ -57,6 +57,17 @@ def batches(
     )
     val_b = [(torch.as_tensor(x[val]), torch.as_tensor(y[val]))] if len(val) else None
     return loader, val_b
+
+
+def seeded_module(build: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Module:
+    """Build a network with its initial weights drawn from ``seed``.
+
+    The draw uses a forked torch generator, so the global random state is left as it was and the
+    same seed gives the same initial weights in every process.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
 
 
 def train_module(

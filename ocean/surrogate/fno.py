@@ -20,7 +20,7 @@ import pandas as pd
 
 from ecocube.ocean.surrogate._base import ARCHITECTURES, Surrogate
 from ecocube.ocean.surrogate._data import forcing_channels
-from ecocube.ocean.surrogate._train import batches, train_module
+from ecocube.ocean.surrogate._train import batches, seeded_module, train_module
 
 __all__ = ["FNO1d", "FNOSurrogate"]
 
@@ -110,9 +110,9 @@ class FNOSurrogate(Surrogate):
     ) -> None:
         cfg = self.config
         self.n_days = z.shape[1]
-        f = forcing_channels(table, self.n_days)
+        f = forcing_channels(table, self.n_days, self.parameters)
         self.c_in = f.shape[1]
-        self.net = self._make(self.c_in, z.shape[2])
+        self.net = seeded_module(lambda: self._make(self.c_in, z.shape[2]), cfg.seed)
         loader, val_b = batches(f, z, train, val, batch_size=cfg.batch_size, seed=cfg.seed)
 
         def loss_fn(model: Any, batch: Any) -> Any:
@@ -137,7 +137,8 @@ class FNOSurrogate(Surrogate):
         self, table: pd.DataFrame, uncertainty: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
         torch = _torch()
-        f = torch.as_tensor(forcing_channels(table, self.n_days), device=self._device)
+        f = forcing_channels(table, self.n_days, self.parameters)
+        f = torch.as_tensor(f, device=self._device)
         with torch.inference_mode():
             z = self.net(f).cpu().numpy()
         return z, None

@@ -1,18 +1,20 @@
 """POD + MLP surrogate: proper orthogonal decomposition of each daily series, an MLP ensemble.
 
 Each emulated variable's standardised daily series (all phytoplankton types of a per-type
-variable together) is decomposed by SVD over the training scenarios; the leading modes that
-capture ``energy`` of the variance (at most ``modes``) form a reduced basis. A deep ensemble of
-``members`` MLPs maps the 8 scaled scenario parameters to the POD coefficients of every
-variable at once; the loss is the mean squared error of the *reconstructed* standardised fields
-(the basis is orthonormal, so it is a weighted MSE of the coefficients). The ensemble mean is
-the prediction and the ensemble spread its uncertainty.
+variable together; all cells of a spatial model's field too: one space-time basis per variable)
+is decomposed by SVD over the training scenarios; the leading modes that capture ``energy`` of
+the variance (at most ``modes``) form a reduced basis. A deep ensemble of ``members`` MLPs maps
+the scaled scenario parameters to the POD coefficients of every variable at once; the loss is
+the mean squared error of the *reconstructed* standardised fields (the basis is orthonormal,
+so it is a weighted MSE of the coefficients). The ensemble mean is the prediction and the
+ensemble spread its uncertainty.
 
 With ``index_head`` (the default), a second small ensemble (:class:`IndexHead`) predicts the
 annual CO2 uptake and the bloom day from the scenario parameters; the predicted ``fgco2`` is
 shifted by a constant per scenario and the ``chl`` bloom moved in time (a smooth monotone warp
 of the time axis, one-year horizons) so that
-:func:`ecocube.ocean.indices.compute_indices` on the output returns those values.
+:func:`ecocube.ocean.indices.compute_indices` on the output returns those values (for a spatial
+model, of the basin-mean series: the same shift and warp apply to every cell).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ecocube.ocean.surrogate._indices import (
     match_uptake,
 )
 from ecocube.ocean.surrogate._nets import mlp, stack_members, stacked_forward
-from ecocube.ocean.surrogate._train import batches, train_module
+from ecocube.ocean.surrogate._train import batches, seeded_module, train_module
 
 __all__ = ["PODMLPSurrogate"]
 
@@ -76,11 +78,7 @@ class PODMLPSurrogate(Surrogate):
     # ---- basis ---------------------------------------------------------------------------
     def _variable_blocks(self) -> list[tuple[int, int]]:
         assert self.codec is not None
-        blocks: list[tuple[int, int]] = []
-        for v in self.codec.variables:
-            idx = [i for i, (var, _) in enumerate(self.codec.channels) if var == v]
-            blocks.append((idx[0], idx[-1] + 1))
-        return blocks
+        return [self.codec.block(v) for v in self.codec.variables]
 
     def _train(
         self, table: pd.DataFrame, z: np.ndarray, train: np.ndarray, val: np.ndarray
@@ -112,10 +110,15 @@ class PODMLPSurrogate(Surrogate):
             [(sc**2) / (bb.shape[1]) for sc, bb in zip(self.coef_scale, self.bases, strict=True)]
         )
         w = w / w.sum() * len(self.blocks)
-        x = scenario_features(table)
+        x = scenario_features(table, self.parameters)
         n_out = y.shape[1]
         self.nets = torch.nn.ModuleList(
-            [mlp(x.shape[1], n_out, cfg.width, cfg.depth) for _ in range(cfg.members)]
+            [
+                seeded_module(
+                    lambda: mlp(x.shape[1], n_out, cfg.width, cfg.depth), cfg.seed + 1000 * m
+                )
+                for m in range(cfg.members)
+            ]
         )
         weight = torch.as_tensor(w)
         self.history = []
@@ -141,7 +144,7 @@ class PODMLPSurrogate(Surrogate):
             self.history.extend({"member": m, **h} for h in result.history)
         self.nets.to("cpu").eval()
         if self._head_targets is not None:
-            self.head = IndexHead(cfg.head_members or cfg.members)
+            self.head = IndexHead(cfg.head_members or cfg.members, parameters=self.parameters)
             self.history.extend(
                 self.head.fit(table, self._head_targets, train, val, cfg, self._device)
             )
@@ -185,7 +188,7 @@ class PODMLPSurrogate(Surrogate):
         :meth:`_predict_fields` (used for predictions) is tested against."""
         import torch
 
-        x = torch.as_tensor(scenario_features(table), device=self._device)
+        x = torch.as_tensor(scenario_features(table, self.parameters), device=self._device)
         with torch.inference_mode():
             preds = torch.stack([net(x) for net in self.nets]).cpu().numpy()  # (M, n, K)
         n = len(table)
@@ -243,7 +246,7 @@ class PODMLPSurrogate(Surrogate):
 
         codec = self._check_fitted()
         maps = self._fused_maps()
-        features = scenario_features(table)
+        features = scenario_features(table, self.parameters)
         x = torch.as_tensor(features)
         n = len(table)
         fields_: dict[str, np.ndarray] = {}
@@ -278,10 +281,10 @@ class PODMLPSurrogate(Surrogate):
                         phys[..., j] -= codec.offset[c]
                 if v in NONNEGATIVE:
                     np.maximum(phys, 0.0, out=phys)  # concentrations cannot undershoot 0
-                scalar = codec.channels[a][1] < 0
-                fields_[v] = phys[..., 0] if scalar else phys
+                shape = (n, self.n_days, *codec.field_shape(v))  # a view: channels are last
+                fields_[v] = phys.reshape(shape)
                 if sd is not None:
-                    sds[v] = sd[..., 0] if scalar else sd
+                    sds[v] = sd.reshape(shape)
                 k0 += r
         if self.head is not None:
             self._apply_head(table, fields_, features)
@@ -327,15 +330,14 @@ class PODMLPSurrogate(Surrogate):
     def _build_from_state(self, state: dict[str, Any]) -> None:
         import torch
 
-        from ecocube.ocean.scenarios import SCENARIO_PARAMETERS
-
         cfg = self.config
         n_out = int(sum(state["ranks"]))
+        n_in = len(self.parameters)
         self.nets = torch.nn.ModuleList(
-            [mlp(len(SCENARIO_PARAMETERS), n_out, cfg.width, cfg.depth) for _ in range(cfg.members)]
+            [mlp(n_in, n_out, cfg.width, cfg.depth) for _ in range(cfg.members)]
         )
         head = state.get("index_head")
-        self.head = None if head is None else IndexHead.from_state(head)
+        self.head = None if head is None else IndexHead.from_state(head, self.parameters)
         if self.head is None:  # saved without a head (or before the head existed)
             self.config = replace(cfg, index_head=False)
 

@@ -151,9 +151,20 @@ def test_single_acquisition_keeps_time_static_layer_does_not(mixed_catalog):
     assert chelsa["bio1"].dims == ("y", "x")  # climate normal 1981-2010: static
 
 
-def test_stacked_collections_named_consistently_and_skips_noted(mixed_catalog):
-    with pytest.warns(EcocubeWarning, match=r"no single-band GeoTIFF.*cesm-marbl"):
-        ds = build_cube(mixed_catalog, bbox=(-84.2, 9.8, -84.0, 10.0), resolution=0.01)
+def test_stacked_collections_named_consistently_and_skips_noted(mixed_catalog, tmp_path):
+    from ecocube.catalog import cube_item, load_items
+    from ecocube.cube import write_cube
+    from ecocube.cube.testing import synthetic_cube
+
+    # a registered cube overlapping the bbox: neither a raster nor an ocean item
+    cube = cube_item(write_cube(synthetic_cube()[["elev"]], tmp_path / "c.zarr"))
+    cube.collection_id, cube.bbox = "ecocube-cubes", [-85.0, 9.0, -83.0, 11.0]
+    items = [*load_items(mixed_catalog), cube]
+    with pytest.warns(EcocubeWarning, match=r"no single-band GeoTIFF.*ecocube-cubes"):
+        ds = build_cube(items, bbox=(-84.2, 9.8, -84.0, 10.0), resolution=0.01)
+    # the global CESM netCDF items are ocean items: stacked, regridded onto the grid
+    assert ds["pCO2SURF"].dims == ("time", "y", "x")
+    assert ds["pCO2SURF"].attrs["ecocube:collection"] == "ocean-global-cesm"
     names = list(ds.data_vars)
     chelsa = [n for n in names if ds[n].attrs.get("ecocube:collection") == "chelsa-costa-rica"]
     dismo = [n for n in names if ds[n].attrs.get("ecocube:collection") == "worldclim-dismo"]

@@ -1,5 +1,6 @@
-"""Ensembles on Dask (``ocean/ensemble.py``, ``ocean/_dask.py``): Zarr cube + STAC item,
-equality with a direct run, the local cluster (loopback, one torch thread per worker), errors."""
+"""Ensembles on Dask (``ocean/ensemble.py``, ``ocean/_dask.py``): Zarr cube + STAC item and its
+registration in a catalog, equality with a direct run, the local cluster (loopback, one torch
+thread per worker), errors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ import pystac
 import pytest
 import torch
 
-from ecocube.errors import ConfigurationError, DatasetNotFoundError, InvalidInputError
+from ecocube.errors import (
+    CatalogError,
+    ConfigurationError,
+    DatasetNotFoundError,
+    InvalidInputError,
+)
 from ecocube.ocean import _dask, open_ensemble, run_ensemble, sample_scenarios, simulate
 from tests.ocean.conftest import SMALL
 
@@ -23,11 +29,16 @@ SENTINEL_THREADS = 3
 
 @pytest.fixture(scope="module")
 def ensemble(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """A 5-scenario ensemble, run while this process may not change torch's thread count.
+    """A 5-scenario ensemble, run while this process may not change torch's thread count, and
+    registered in the (empty) static catalog of its folder.
 
     Returns the store and this process's torch thread count after the run.
     """
-    out = tmp_path_factory.mktemp("ens") / "ens.zarr"
+    root = tmp_path_factory.mktemp("ens")
+    catalog = pystac.Catalog("ensembles", "test catalog")
+    catalog.normalize_hrefs(root.as_posix() + "/")
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    out = root / "ens.zarr"
     previous = torch.get_num_threads()
     torch.set_num_threads(SENTINEL_THREADS)
 
@@ -37,7 +48,7 @@ def ensemble(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(torch, "set_num_threads", refuse)
-            run_ensemble(5, out, seed=3, batch_size=2, progress=False, **SMALL)
+            run_ensemble(5, out, seed=3, batch_size=2, progress=False, catalog=root, **SMALL)
         return out, torch.get_num_threads()
     finally:
         torch.set_num_threads(previous)
@@ -74,6 +85,36 @@ def test_stac_item_describes_the_cube(ensemble) -> None:
     assert set(dims) == {"time", "scenario", "phyto_type", "depth"}
     assert item.properties["cube:variables"]["fgco2"]["unit"] == "mmol m-2 d-1"
     assert any("datacube" in ext for ext in item.stac_extensions)
+
+
+def test_the_ensemble_is_registered_in_the_catalog(ensemble) -> None:
+    from ecocube.catalog import validate_catalog
+    from ecocube.catalog._ocean_items import OCEAN_ENSEMBLES_COLLECTION_ID
+
+    root = ensemble[0].parent
+    collection = pystac.Catalog.from_file(str(root / "catalog.json")).get_child(
+        OCEAN_ENSEMBLES_COLLECTION_ID
+    )
+    (item,) = collection.get_items()
+    assert Path(item.assets["zarr"].get_absolute_href()) == ensemble[0]
+    assert item.properties["ecocube:geolocated"] is False
+    assert item.properties["ecocube:ensemble_size"] == 5
+    variables = item.properties["cube:variables"]
+    assert variables["fgco2"]["standard_name"] == "surface_downward_mole_flux_of_carbon_dioxide"
+    assert variables["co2_uptake"]["dimensions"] == ["scenario"]
+    assert validate_catalog(root) == []
+
+
+def test_a_catalog_that_is_not_one_is_refused_before_the_run(
+    tmp_path: Path, no_simulation: None
+) -> None:
+    with pytest.raises(CatalogError, match=r"catalog='.*' is not a static STAC catalog"):
+        run_ensemble(2, tmp_path / "a.zarr", catalog=tmp_path, progress=False, **SMALL)
+    from ecocube.cli import main
+
+    args = ["ocean", "ensemble", "--n", "2", "--out", str(tmp_path / "a.zarr")]
+    assert main([*args, "--catalog", str(tmp_path)]) == 1
+    assert not (tmp_path / "a.zarr").exists()
 
 
 def test_existing_output_is_not_overwritten(ensemble) -> None:
@@ -165,3 +206,16 @@ def test_dashboard_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen["scheduler_kwargs"] == {"dashboard": False}
     assert seen["host"] == "127.0.0.1" and seen["dashboard_address"] == "127.0.0.1:0"
     assert seen["processes"] is True and seen["threads_per_worker"] == 1
+
+
+def test_prechecks_accept_a_default_multilayer_ensemble(
+    tmp_path: Path, no_simulation: None
+) -> None:
+    """The checks before the cluster use the scenarios' winds and the basin's top layer.
+
+    A stable default run gets past them (to the simulation, stubbed here to fail); with the
+    valid range's 25 m s-1 wind in place of the scenarios', the 3 h step was refused.
+    """
+    with pytest.raises(AssertionError, match="the model ran"):
+        run_ensemble(4, tmp_path / "ml.zarr", physics="multilayer", progress=False)
+    assert not (tmp_path / "ml.zarr").exists()

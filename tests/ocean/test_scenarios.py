@@ -88,20 +88,25 @@ def test_missing_column_is_rejected() -> None:
         validate_scenarios(df)
 
 
-def test_nan_value_is_rejected() -> None:
+@pytest.mark.parametrize("column", ["co2_start", "acid_sensitivity"])  # optional ones too
+def test_nan_value_is_rejected(column) -> None:
     df = sample_scenarios(3, seed=0)
-    df.loc[1, "co2_start"] = np.nan
+    df.loc[1, column] = np.nan
     with pytest.raises(
-        ScenarioError, match=r"scenarios\['co2_start'\] has NaN/inf at row\(s\) \[1\]"
+        ScenarioError, match=rf"scenarios\['{column}'\] has NaN/inf at row\(s\) \[1\]"
     ):
         validate_scenarios(df)
 
 
-def test_out_of_range_value_is_rejected() -> None:
+@pytest.mark.parametrize(
+    ("column", "value", "valid"),
+    [("warming", 12.0, r"-3.0, 8.0"), ("acid_adaptation", 1.5, r"0.0, 1.0")],
+)
+def test_out_of_range_value_is_rejected(column, value, valid) -> None:
     df = sample_scenarios(3, seed=0)
-    df.loc[2, "warming"] = 12.0
+    df.loc[2, column] = value
     with pytest.raises(
-        ScenarioError, match=r"scenarios\['warming'\]=12.0 .*out of range.*-3.0, 8.0"
+        ScenarioError, match=rf"scenarios\['{column}'\]={value} .*out of range.*{valid}"
     ):
         validate_scenarios(df)
 
@@ -145,3 +150,63 @@ def test_parameter_registry_has_units_and_sources_for_every_value() -> None:
     assert (table["source"] != "").all() and (table["description"] != "").all()
     row = table[(table["group"] == "diatom") & (table["name"] == "t_opt")].iloc[0]
     assert row["value"] == DEFAULT_PARAMETERS.phyto[0].t_opt and row["units"] == "degC"
+
+
+# --- optional parameters (acidification) --------------------------------------------------
+
+REQUIRED = [p for p in SCENARIO_PARAMETERS if not p.optional]
+OPTIONAL = [p for p in SCENARIO_PARAMETERS if p.optional]
+
+
+def test_acidification_parameters_are_optional_and_last() -> None:
+    assert [p.name for p in OPTIONAL] == ["acid_sensitivity", "acid_adaptation"]
+    assert NAMES[-len(OPTIONAL) :] == [p.name for p in OPTIONAL]
+    assert len(REQUIRED) == 8
+    sens, adapt = OPTIONAL
+    assert sens.default == 1.0 and sens.low == 0.0 and sens.valid_low == 0.0
+    assert (adapt.default, adapt.valid_low, adapt.valid_high) == (0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 3, 11])
+def test_required_columns_are_sampled_as_before_the_optional_ones(seed) -> None:
+    from scipy.stats import qmc
+
+    n = 17
+    df = sample_scenarios(n, seed=seed)
+    # the sampler before the optional parameters: one Latin hypercube of the required ones
+    u = qmc.LatinHypercube(d=len(REQUIRED), seed=np.random.default_rng(seed)).random(n)
+    low = np.array([p.low for p in REQUIRED])
+    high = np.array([p.high for p in REQUIRED])
+    expect = low + u * (high - low)
+    np.testing.assert_array_equal(df[[p.name for p in REQUIRED]].to_numpy(), expect)
+    # the optional ones come from another stream: not a copy of the first required columns
+    u_opt = (df[[p.name for p in OPTIONAL]].to_numpy() - [p.low for p in OPTIONAL]) / [
+        p.high - p.low for p in OPTIONAL
+    ]
+    assert not np.allclose(u_opt, u[:, : len(OPTIONAL)])
+    # narrowing an optional range leaves the required columns alone
+    fixed = sample_scenarios(n, seed=seed, ranges={"acid_sensitivity": 0.0})
+    pd.testing.assert_frame_equal(fixed[[p.name for p in REQUIRED]], df[[p.name for p in REQUIRED]])
+    assert (fixed["acid_sensitivity"] == 0.0).all()
+
+
+def test_missing_optional_columns_take_their_defaults() -> None:
+    table = sample_scenarios(3, seed=0)
+    old = table.drop(columns=[p.name for p in OPTIONAL])  # a table from before they existed
+    out = validate_scenarios(old)
+    assert list(out.columns) == NAMES
+    for p in OPTIONAL:
+        assert (out[p.name] == p.default).all()
+    pd.testing.assert_frame_equal(out[list(old.columns)], old)
+    assert list(old.columns) == [p.name for p in REQUIRED]  # the caller's table is untouched
+    one = validate_scenarios(dict(old.iloc[0]))  # a mapping of scalars, too
+    assert float(one["acid_sensitivity"].iloc[0]) == 1.0
+    partial = validate_scenarios(table.drop(columns="acid_adaptation"))
+    np.testing.assert_array_equal(partial["acid_sensitivity"], table["acid_sensitivity"])
+    assert (partial["acid_adaptation"] == 0.0).all()
+
+
+def test_missing_required_column_is_still_refused_beside_optional_ones() -> None:
+    df = sample_scenarios(2, seed=0).drop(columns=["warming", "acid_sensitivity"])
+    with pytest.raises(ScenarioError, match=r"missing column\(s\) \['warming'\];"):
+        validate_scenarios(df)

@@ -16,7 +16,12 @@ from ecocube.ocean import (
     simulate,
 )
 from ecocube.ocean.parameters import DEFAULT_PARAMETERS
-from ecocube.ocean.simulate import _stability_limits, _validate_options, check_stability
+from ecocube.ocean.simulate import (
+    OUTPUT_VARIABLES,
+    _stability_limits,
+    _validate_options,
+    check_stability,
+)
 
 FAST = {"years": 1, "n_layers": 6, "dt": 21600.0}
 
@@ -33,7 +38,8 @@ def test_dims_coords_and_cf_attributes(run) -> None:
     assert run["thetao"].dims == ("scenario", "time", "depth")
     for name in ("chl", "dissic", "spco2", "fgco2", "tos"):
         assert run[name].dims == ("scenario", "time")
-    assert list(run["phyto_type"].values) == ["diatom", "nano", "pico"]
+    assert list(run["phyto_type"].values) == DEFAULT_PARAMETERS.type_names
+    assert list(run.data_vars) == list(OUTPUT_VARIABLES)  # the output table, in its order
     # a mole flux (CF canonical units mol m-2 s-1), consistent with its mmol m-2 d-1
     assert run["fgco2"].attrs["standard_name"] == "surface_downward_mole_flux_of_carbon_dioxide"
     assert run["fgco2"].attrs["units"] == "mmol m-2 d-1"
